@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make test` is the command README.md and .ci/run use.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: dev lint fmt crds testbed test unit demo bench clean
+
+dev: $(VENV)/.installed  ## virtualenv with the package (editable) and the dev tools
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: dev  ## ruff (lint + format), mypy --strict, import contracts, CRD up to date
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/rollouts crd | diff -u crds/modelrollout.yaml - || (echo "crds/modelrollout.yaml is stale: run 'make crds'" >&2; exit 1)
+
+fmt: dev  ## format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+crds: dev  ## regenerate crds/ from the models
+	$(BIN)/rollouts crd > crds/modelrollout.yaml
+
+testbed: dev  ## build (or reuse) the local Kubernetes test bed binaries
+	bash hack/testbed/build.sh
+
+test: lint testbed  ## everything CI runs: lint, types, contracts, unit, integration and e2e tests
+	bash hack/run-tests.sh
+
+unit: dev  ## the fast pure tests only
+	$(BIN)/pytest tests/unit -q
+
+demo: dev testbed  ## the quick start: a whole rollout on a local test bed with real Prometheus
+	$(BIN)/rollouts demo
+
+bench: dev  ## benchmarks; results land in bench/results/
+	$(PY) bench/analysis_speed.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

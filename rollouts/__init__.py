@@ -1,0 +1,1 @@
+"""model-rollouts: progressive delivery of ML models judged by sequential statistics."""

@@ -1,0 +1,1 @@
+"""The ModelRollout API: pydantic models, the CRD emitter and offline lint."""
