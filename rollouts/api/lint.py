@@ -179,9 +179,9 @@ def _problem_from_error(error: Any) -> Problem:
         hint = _PATTERN_HINTS.get(pattern, f"match the pattern {pattern}")
     elif kind in _TYPE_HINTS and not hint:
         hint = _TYPE_HINTS[kind]
-    elif kind.startswith(("greater_than", "less_than")):
-        hint = hint or _field_description(loc)
-    return Problem(path=path, message=message, hint=hint)
+    elif kind in ("literal_error", "enum"):
+        hint = hint or f"choose one of {context.get('expected', 'the allowed values')}"
+    return Problem(path=path, message=message, hint=hint or _field_description(loc) or "see the README")
 
 
 def _plan_warnings(rollout: ModelRollout) -> list[Problem]:

@@ -1,0 +1,1 @@
+"""Shared test data: valid and malformed ModelRollouts used by the lint and API-server tests."""

@@ -1,0 +1,352 @@
+"""A valid ModelRollout and a corpus of malformed ones, each with where and why it is wrong.
+
+The same corpus runs through ``rollouts lint`` (tests/unit/test_lint.py) and through a real
+kube-apiserver with ``fieldValidation=Strict`` (tests/integration/test_crd_apiserver.py), so
+the CRD and the models are held to the same rules. ``server`` says which part of the API
+server is expected to refuse the object: the OpenAPI ``schema`` (types, patterns, bounds,
+unknown fields) or a ``cel`` rule; ``server_message`` is a fragment of its message.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+def valid_rollout(name: str = "fraud-scorer", namespace: str | None = None) -> dict[str, Any]:
+    """A complete, valid ModelRollout using every metric kind."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "rollouts.modelops.io/v1alpha1",
+        "kind": "ModelRollout",
+        "metadata": metadata,
+        "spec": {
+            "baseline": {"deployment": "fraud-scorer-v1", "version": "2026-11-01"},
+            "candidate": {"deployment": "fraud-scorer-v2", "version": "2026-11-20", "replicas": "auto"},
+            "traffic": {
+                "gatewayAPI": {
+                    "httpRoute": "fraud-scorer",
+                    "rule": 0,
+                    "baselineBackend": "fraud-scorer-v1",
+                    "candidateBackend": "fraud-scorer-v2",
+                }
+            },
+            "steps": [
+                {"setWeight": 5},
+                {"analyze": {"duration": "15m"}},
+                {"setWeight": 25},
+                {"analyze": {"duration": "15m"}},
+                {"approve": {}},
+                {"setWeight": 50},
+                {"analyze": {"duration": "15m"}},
+                {"setWeight": 100},
+            ],
+            "analysis": {
+                "prometheus": {"address": "http://prometheus.monitoring:9090"},
+                "interval": "1m",
+                "warmup": "2m",
+                "alpha": 0.05,
+                "metrics": [
+                    {
+                        "name": "errors",
+                        "errorRate": {
+                            "errors": 'model_requests_total{version="{{version}}", code=~"5.."}',
+                            "total": 'model_requests_total{version="{{version}}"}',
+                        },
+                    },
+                    {
+                        "name": "latency",
+                        "latency": {
+                            "buckets": 'model_request_duration_seconds_bucket{version="{{version}}"}',
+                            "slo": 0.5,
+                        },
+                    },
+                    {
+                        "name": "scores",
+                        "drift": {"buckets": 'model_prediction_score_bucket{version="{{version}}"}'},
+                    },
+                    {
+                        "name": "gpu-memory",
+                        "guard": {"query": 'max(model_gpu_memory_mib{version="{{version}}"})', "max": 70000},
+                    },
+                ],
+            },
+            "progressDeadline": "20m",
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """One malformed ModelRollout: how to break a valid one, and what each checker must say."""
+
+    name: str
+    breaks: Callable[[dict[str, Any]], None]
+    path: str
+    message: str
+    server: Literal["schema", "cel"]
+    server_message: str
+
+    def rollout(self) -> dict[str, Any]:
+        """A fresh valid rollout with this case's defect applied."""
+        obj = copy.deepcopy(valid_rollout(name=f"bad-{self.name}"))
+        self.breaks(obj)
+        return obj
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]
+    return spec
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set a dotted path (list indexes as numbers) inside the object."""
+
+    def apply(obj: dict[str, Any]) -> None:
+        parts = path.split(".")
+        node: Any = obj
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        last = parts[-1]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return apply
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def apply(obj: dict[str, Any]) -> None:
+        parts = path.split(".")
+        node: Any = obj
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        del node[parts[-1]]
+
+    return apply
+
+
+def _two_routers(obj: dict[str, Any]) -> None:
+    _spec(obj)["traffic"]["replicas"] = {}
+
+
+def _duplicate_metric(obj: dict[str, Any]) -> None:
+    metrics = _spec(obj)["analysis"]["metrics"]
+    metrics[1]["name"] = metrics[0]["name"]
+
+
+def _two_step_kinds(obj: dict[str, Any]) -> None:
+    _spec(obj)["steps"][0]["analyze"] = {"duration": "5m"}
+
+
+def _two_metric_kinds(obj: dict[str, Any]) -> None:
+    _spec(obj)["analysis"]["metrics"][0]["guard"] = {"query": "up", "max": 1}
+
+
+MALFORMED: tuple[Malformed, ...] = (
+    Malformed(
+        "unknown-field",
+        _set("spec.candidate.replica", 3),
+        "spec.candidate.replica",
+        "unknown field 'replica'",
+        "schema",
+        'unknown field "spec.candidate.replica"',
+    ),
+    Malformed(
+        "two-routers",
+        _two_routers,
+        "spec.traffic",
+        "exactly one router must be set",
+        "cel",
+        "exactly one router must be set",
+    ),
+    Malformed(
+        "no-router",
+        _set("spec.traffic", {}),
+        "spec.traffic",
+        "exactly one router must be set",
+        "cel",
+        "exactly one router must be set",
+    ),
+    Malformed(
+        "weight-150",
+        _set("spec.steps.0.setWeight", 150),
+        "spec.steps[0].setWeight",
+        "less than or equal to 100",
+        "schema",
+        "should be less than or equal to 100",
+    ),
+    Malformed(
+        "decreasing-weights",
+        _set("spec.steps.2.setWeight", 2),
+        "spec.steps[2].setWeight",
+        "must not decrease",
+        "cel",
+        "setWeight values must not decrease",
+    ),
+    Malformed(
+        "duration-in-words",
+        _set("spec.steps.1.analyze.duration", "15 minutes"),
+        "spec.steps[1].analyze.duration",
+        "does not match the expected form",
+        "schema",
+        "should match",
+    ),
+    Malformed(
+        "duplicate-metric-names",
+        _duplicate_metric,
+        "spec.analysis.metrics[1].name",
+        "used twice",
+        "schema",
+        "Duplicate value",
+    ),
+    Malformed(
+        "missing-candidate",
+        _delete("spec.candidate"),
+        "spec.candidate",
+        "required field 'candidate' is missing",
+        "schema",
+        "spec.candidate: Required value",
+    ),
+    Malformed(
+        "alpha-zero",
+        _set("spec.analysis.alpha", 0),
+        "spec.analysis.alpha",
+        "greater than 0",
+        "schema",
+        "should be greater than 0",
+    ),
+    Malformed(
+        "empty-steps",
+        _set("spec.steps", []),
+        "spec.steps",
+        "at least 1 item",
+        "schema",
+        "should have at least 1 items",
+    ),
+    Malformed(
+        "unknown-metric-kind",
+        _set("spec.analysis.metrics.0", {"name": "errors", "apdex": {"target": 0.5}}),
+        "spec.analysis.metrics[0].apdex",
+        "unknown field 'apdex'",
+        "schema",
+        'unknown field "spec.analysis.metrics[0].apdex"',
+    ),
+    Malformed(
+        "interval-5s",
+        _set("spec.analysis.interval", "5s"),
+        "spec.analysis.interval",
+        "interval must be at least 10s",
+        "cel",
+        "interval must be at least 10s",
+    ),
+    Malformed(
+        "string-for-number",
+        _set("spec.analysis.errorBudget", "three"),
+        "spec.analysis.errorBudget",
+        "valid integer",
+        "schema",
+        "must be of type integer",
+    ),
+    Malformed(
+        "alpha-above-half",
+        _set("spec.analysis.alpha", 0.6),
+        "spec.analysis.alpha",
+        "less than or equal to 0.5",
+        "schema",
+        "should be less than or equal to 0.5",
+    ),
+    Malformed(
+        "same-deployment",
+        _set("spec.candidate.deployment", "fraud-scorer-v1"),
+        "spec.candidate.deployment",
+        "baseline and candidate must be different Deployments",
+        "cel",
+        "baseline and candidate must be different Deployments",
+    ),
+    Malformed(
+        "two-step-kinds",
+        _two_step_kinds,
+        "spec.steps[0]",
+        "exactly one step kind must be set",
+        "cel",
+        "exactly one step kind must be set",
+    ),
+    Malformed(
+        "two-metric-kinds",
+        _two_metric_kinds,
+        "spec.analysis.metrics[0]",
+        "exactly one metric kind must be set",
+        "cel",
+        "exactly one metric kind must be set",
+    ),
+    Malformed(
+        "negative-weight",
+        _set("spec.steps.0.setWeight", -5),
+        "spec.steps[0].setWeight",
+        "greater than or equal to 0",
+        "schema",
+        "should be greater than or equal to 0",
+    ),
+    Malformed(
+        "replicas-word",
+        _set("spec.candidate.replicas", "many"),
+        "spec.candidate.replicas",
+        'replicas must be "auto" or a whole number',
+        "cel",
+        'replicas must be "auto" or a whole number',
+    ),
+    Malformed(
+        "bad-version-label",
+        _set("spec.candidate.version", "v2 final!"),
+        "spec.candidate.version",
+        "does not match the expected form",
+        "schema",
+        "should match",
+    ),
+    Malformed(
+        "unknown-inconclusive-policy",
+        _set("spec.analysis.inconclusive", "ignore"),
+        "spec.analysis.inconclusive",
+        "'hold', 'rollback' or 'promote'",
+        "schema",
+        "Unsupported value",
+    ),
+    Malformed(
+        "guard-without-bound",
+        _set("spec.analysis.metrics.3.guard", {"query": "up"}),
+        "spec.analysis.metrics[3].guard",
+        "set max, min or both",
+        "cel",
+        "set max, min or both",
+    ),
+    Malformed(
+        "approval-of-non-gate",
+        _set("spec.approvals", [{"step": 0}]),
+        "spec.approvals[0].step",
+        "each approval must name the index of an approve step",
+        "cel",
+        "each approval must name the index of an approve step",
+    ),
+    Malformed(
+        "metrics-without-prometheus",
+        _delete("spec.analysis.prometheus"),
+        "spec.analysis.prometheus",
+        "prometheus is required",
+        "cel",
+        "prometheus is required when metrics or readyQuery are set",
+    ),
+    Malformed(
+        "drift-warn-above-fail",
+        _set("spec.analysis.metrics.2.drift.warn", 0.5),
+        "spec.analysis.metrics[2].drift.warn",
+        "warn must not exceed fail",
+        "cel",
+        "warn must not exceed fail",
+    ),
+)
