@@ -1,0 +1,5 @@
+"""Pytest configuration shared by every suite."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
