@@ -1,11 +1,25 @@
-"""Entry point of the ``rollouts`` and ``kubectl-modelrollout`` commands."""
+"""Entry point of the ``rollouts`` and ``kubectl-modelrollout`` commands.
+
+Every module ``rollouts/cli/*_cmd.py`` registers its commands on the shared typer ``app`` when
+imported; they are discovered here, so adding a command never edits this file.
+"""
 
 from __future__ import annotations
 
-from rollouts.cli import crd_cmd, lint_cmd  # noqa: F401  (modules register their commands)
+import importlib
+import pkgutil
+
+import rollouts.cli
 from rollouts.cli.app import app
+
+for _module in pkgutil.iter_modules(rollouts.cli.__path__):
+    if _module.name.endswith("_cmd"):
+        importlib.import_module(f"rollouts.cli.{_module.name}")
 
 
 def main() -> None:
     """Run the command line."""
     app()
+
+
+__all__ = ["app", "main"]
