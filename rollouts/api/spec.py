@@ -555,20 +555,35 @@ class Abort(ApiModel):
     """Intent: stop now and send all traffic to the baseline. Wins every race."""
 
     reason: Text = Field(description="Why, in words for the on-call log.")
+    version: LabelValue | None = Field(
+        default=None,
+        description=(
+            "Candidate version this intent is about (set by the CLI). An intent naming another "
+            "version is stale and ignored, so an old abort never stops the next rollout."
+        ),
+    )
     requested_by: Text | None = Field(default=None, description="Who asked (set by the CLI).")
     requested_at: Timestamp | None = Field(default=None, description="When (set by the CLI).")
 
 
 class Approval(ApiModel):
-    """Intent: pass the approve gate at ``step`` (an index into spec.steps)."""
+    """Intent: pass the approve gate at ``step``, or release a hold raised at that step.
 
-    step: Annotated[int, Field(ge=0, lt=MAX_STEPS)] = Field(description="Index of the approve step.")
+    An approval names one step, so a late click never skips a later gate; it also names the
+    candidate version, so an approval left in the spec never passes a gate of the next rollout.
+    """
+
+    step: Annotated[int, Field(ge=0, lt=MAX_STEPS)] = Field(description="Index into spec.steps.")
+    version: LabelValue | None = Field(
+        default=None,
+        description="Candidate version approved (set by the CLI); another version's approval is ignored.",
+    )
     requested_by: Text | None = Field(default=None, description="Who approved (set by the CLI).")
     requested_at: Timestamp | None = Field(default=None, description="When (set by the CLI).")
 
 
 class Retry(ApiModel):
-    """Intent: start the rollout of the same candidate again after a rollback or abort."""
+    """Intent: start the rollout of the same candidate again after a rollback, abort or failure."""
 
     requested_at: Timestamp = Field(description="When; a newer value than status.retriedAt retries.")
     requested_by: Text | None = Field(default=None, description="Who asked (set by the CLI).")
@@ -583,9 +598,13 @@ class ModelRolloutSpec(ApiModel):
             "baseline and candidate must be different Deployments",
         ),
         cel_rule(
-            "!has(self.approvals) || self.approvals.all(a, a.step < size(self.steps) "
-            "&& has(self.steps[a.step].approve))",
-            "each approval must name the index of an approve step",
+            "!has(self.approvals) || self.approvals.all(a, a.step < size(self.steps))",
+            "each approval must name a step index of spec.steps",
+        ),
+        cel_rule(
+            "!has(self.traffic.replicas) || !has(self.candidate.replicas) "
+            "|| type(self.candidate.replicas) == string",
+            'the replicas router sets candidate replicas itself: candidate.replicas must be "auto"',
         ),
     )
 
@@ -616,7 +635,7 @@ class ModelRolloutSpec(ApiModel):
     )
     max_duration: Duration = Field(
         default="6h",
-        description="Longest a rollout may take; then inconclusive applies. Default 6h.",
+        description="Longest a rollout may take; past it the rollout rolls back. Default 6h.",
     )
     scale_down: ScaleDown = Field(default_factory=ScaleDown, description="Scaling of the losing version.")
     guardrails: Guardrails = Field(default_factory=Guardrails, description="ML guardrails.")
@@ -657,16 +676,20 @@ class ModelRolloutSpec(ApiModel):
                 hint="each version runs in its own Deployment, e.g. fraud-scorer-v1 and fraud-scorer-v2",
             )
         for index, approval in enumerate(self.approvals):
-            if approval.step >= len(self.steps) or self.steps[approval.step].approve is None:
+            if approval.step >= len(self.steps):
                 raise spec_error(
                     "approval_step",
-                    "each approval must name the index of an approve step",
+                    "each approval must name a step index of spec.steps",
                     at=f".approvals[{index}].step",
-                    hint="approve steps here: "
-                    + (
-                        ", ".join(str(i) for i, s in enumerate(self.steps) if s.approve is not None) or "none"
-                    ),
+                    hint=f"steps are numbered 0 to {len(self.steps) - 1}; rollouts promote fills this in",
                 )
+        if self.traffic.replicas is not None and self.candidate.replicas != "auto":
+            raise spec_error(
+                "pinned_replicas_with_replicas_router",
+                'the replicas router sets candidate replicas itself: candidate.replicas must be "auto"',
+                at=".candidate.replicas",
+                hint="remove candidate.replicas or write replicas: auto",
+            )
         return self
 
 

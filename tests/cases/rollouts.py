@@ -148,6 +148,11 @@ def _two_metric_kinds(obj: dict[str, Any]) -> None:
     _spec(obj)["analysis"]["metrics"][0]["guard"] = {"query": "up", "max": 1}
 
 
+def _pinned_replicas_with_replicas_router(obj: dict[str, Any]) -> None:
+    _spec(obj)["traffic"] = {"replicas": {}}
+    _spec(obj)["candidate"]["replicas"] = 2
+
+
 MALFORMED: tuple[Malformed, ...] = (
     Malformed(
         "unknown-field",
@@ -326,12 +331,20 @@ MALFORMED: tuple[Malformed, ...] = (
         "set max, min or both",
     ),
     Malformed(
-        "approval-of-non-gate",
-        _set("spec.approvals", [{"step": 0}]),
+        "approval-out-of-range",
+        _set("spec.approvals", [{"step": 12}]),
         "spec.approvals[0].step",
-        "each approval must name the index of an approve step",
+        "each approval must name a step index of spec.steps",
         "cel",
-        "each approval must name the index of an approve step",
+        "each approval must name a step index of spec.steps",
+    ),
+    Malformed(
+        "pinned-replicas-with-replicas-router",
+        _pinned_replicas_with_replicas_router,
+        "spec.candidate.replicas",
+        'candidate.replicas must be "auto"',
+        "cel",
+        'candidate.replicas must be "auto"',
     ),
     Malformed(
         "metrics-without-prometheus",
