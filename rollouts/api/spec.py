@@ -586,6 +586,9 @@ class Retry(ApiModel):
     """Intent: start the rollout of the same candidate again after a rollback, abort or failure."""
 
     requested_at: Timestamp = Field(description="When; a newer value than status.retriedAt retries.")
+    version: LabelValue | None = Field(
+        default=None, description="Candidate version to retry (set by the CLI); another version's is ignored."
+    )
     requested_by: Text | None = Field(default=None, description="Who asked (set by the CLI).")
 
 

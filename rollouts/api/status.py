@@ -164,6 +164,13 @@ class ModelRolloutStatus(StatusModel):
         description="Hash of spec.steps when this rollout started; an edit restarts it.",
     )
     started_at: Timestamp | None = Field(default=None, description="When this rollout started.")
+    plan_started_at: Timestamp | None = Field(
+        default=None,
+        description="When the current plan began (rollout start or steps edit); older approvals don't count.",
+    )
+    baseline_replicas: int | None = Field(
+        default=None, description="Baseline replicas when the rollout started (sizes an auto candidate)."
+    )
     current_step: int | None = Field(default=None, description="Index of the step in progress.")
     step_started_at: Timestamp | None = Field(default=None, description="When it started.")
     weight: int | None = Field(default=None, description="Candidate weight asked of the router.")

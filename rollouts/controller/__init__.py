@@ -1,0 +1,1 @@
+"""The controller: the pure state machine, the reconciler and the routers."""
