@@ -28,6 +28,7 @@ fmt: dev  ## format and auto-fix
 
 crds: dev  ## regenerate crds/ from the models
 	$(BIN)/rollouts crd > crds/modelrollout.yaml
+	$(PY) hack/update-readme.py
 
 testbed: dev  ## build (or reuse) the local Kubernetes test bed binaries
 	bash hack/testbed/build.sh

@@ -444,8 +444,9 @@ class Analysis(ApiModel):
     inconclusive: Literal["hold", "rollback", "promote"] = Field(
         default="hold",
         description=(
-            "At the end of an analyze step without a PASS, and when errorBudget is exhausted: "
-            "hold (default; wait for a person), rollback, or promote."
+            "At the end of an analyze step without a PASS: hold (default; wait for an approval of "
+            "the step), rollback, or promote (only on a genuine INCONCLUSIVE; after NO_DATA or ERROR "
+            "it holds). When errorBudget is exhausted: rollback if set, else hold; an outage never promotes."
         ),
     )
     ready_query: Query | None = Field(
@@ -520,7 +521,10 @@ class ScaleDown(ApiModel):
 
     delay: Duration = Field(
         default="5m",
-        description="Wait before scaling the baseline down after promotion. Default 5m.",
+        description=(
+            "Wait before scaling the losing version to 0: the baseline after promotion, the candidate "
+            "after a rollback, abort or failure. Default 5m."
+        ),
     )
     drain: Duration = Field(
         default="10s",
@@ -647,7 +651,9 @@ class ModelRolloutSpec(ApiModel):
     )
     abort: Abort | None = Field(default=None, description="Intent: abort now (rollouts abort).")
     approvals: tuple[Approval, ...] = Field(
-        default=(), max_length=MAX_APPROVALS, description="Intents: approvals of approve steps."
+        default=(),
+        max_length=MAX_APPROVALS,
+        description="Intents: approvals, each passing the gate or releasing the hold at one step.",
     )
     retry: Retry | None = Field(default=None, description="Intent: retry after a rollback or abort.")
 
