@@ -11,6 +11,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def main() -> int:
+    """Replace the block between the markers; exit 0."""
     text = README.read_text()
     start = text.index(BEGIN_MARKER)
     end = text.index(END_MARKER) + len(END_MARKER) + 1
