@@ -1,0 +1,523 @@
+"""Verdicts from the accumulated state: per metric, then for the rollout. A pure function.
+
+Rules, in the order they are applied:
+
+1. **Harm, across metrics.** Every harm test (error rate, error-rate hard limit, latency location,
+   latency tail) has an always-valid p-value; Holm at the rollout's alpha picks the rejected
+   ones. A rejected test FAILs its metric only if the estimate also clears the practical gate
+   (ratio >= maxRatio and increase >= maxIncrease; CLES >= maxShift): a real but tiny effect,
+   such as a pod that is 3% slower, is not a reason to roll back. The hard limit has no gate.
+2. **Non-inferiority, per metric, no correction.** A metric PASSes when its minimum evidence is
+   met and the always-valid upper bound of its effect is below the margin: p_c - p_b below
+   max(0.5 x baseline rate, 0.1pp) (or the configured margin); CLES below maxShift + 0.01.
+3. **Drift** FAILs above the noise floor and at the fail level with ``onFail``'s action (hold
+   by default); sanity failures (invalid predictions, a single class, scores out of range)
+   always roll back. **Guards** FAIL after ``consecutive`` breaches in a row.
+4. **The last look.** A FAIL found in the evidence stands; otherwise a failed query this
+   interval makes the metric ERROR and an empty one NO_DATA, so a failed query never promotes.
+5. **The rollout.** Any FAIL: FAIL (action rollback if any FAIL asks for it, else hold); else any
+   ERROR: ERROR; else all PASS: PASS; else any NO_DATA: NO_DATA; else INCONCLUSIVE.
+
+Each result carries the numbers behind it and a reason a person can check, e.g.
+"latency: candidate slower, CLES 0.71 (bound 0.66), n=1,240/23,100" (n = candidate/baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from analysis.criteria import (
+    DriftCriteria,
+    ErrorRateCriteria,
+    GuardCriteria,
+    LatencyCriteria,
+    MetricCriteria,
+    MinEvidence,
+)
+from analysis.drift import DriftComparison
+from analysis.multiple import holm_rejected, holm_thresholds
+from analysis.rates import MIN_MARGIN, RateEvidence, non_inferiority_margin, requests_needed
+from analysis.state import (
+    AnalysisState,
+    DriftState,
+    ErrorRateState,
+    GuardState,
+    LastLook,
+    LatencyState,
+    Tuning,
+)
+from analysis.verdicts import Action, Verdict
+
+LN10 = math.log(10.0)
+SINGLE_CLASS_SHARE = 0.99
+"""A cohort with at least this share in one bin predicts a single class (or a constant score)."""
+MAX_REASON = 1024
+
+
+@dataclass(frozen=True)
+class MetricJudgement:
+    """The verdict of one metric at one look, with the numbers behind it (status MetricResult)."""
+
+    name: str
+    kind: str
+    verdict: Verdict
+    reason: str
+    action: Action = Action.NONE
+    effect: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    log10_e: float | None = None
+    p_value: float | None = None
+    baseline_samples: int | None = None
+    candidate_samples: int | None = None
+    details: Mapping[str, float] = field(default_factory=dict)
+    """Further numbers for people (noise floor, ratio, Holm level ...); not stored in status."""
+
+
+@dataclass(frozen=True)
+class HarmTest:
+    """One harm test in the Holm family."""
+
+    name: str
+    p_value: float
+    level: float
+    """The Holm level it was compared with."""
+    rejected: bool
+
+
+@dataclass(frozen=True)
+class RolloutJudgement:
+    """The rollout's verdict and action at one look, and every metric's judgement."""
+
+    verdict: Verdict
+    action: Action
+    reason: str
+    metrics: tuple[MetricJudgement, ...]
+    harm_tests: tuple[HarmTest, ...]
+
+
+@dataclass(frozen=True)
+class _Context:
+    tuning: Tuning
+    min_evidence: MinEvidence
+    harm: Mapping[str, HarmTest]
+
+    def rejected(self, test: str) -> bool:
+        return self.harm[test].rejected
+
+    def needed_log10_e(self, test: str) -> float:
+        return -math.log10(self.harm[test].level)
+
+
+def harm_p_values(state: AnalysisState) -> dict[str, float]:
+    """The always-valid p-value of every harm test, named metric or metric:test."""
+    p_values: dict[str, float] = {}
+    for metric in state.criteria.metrics:
+        current = state.metrics[metric.name]
+        if isinstance(metric, ErrorRateCriteria) and isinstance(current, ErrorRateState):
+            p_values[metric.name] = current.rates.harm.p_value
+            if metric.hard_limit is not None:
+                p_values[f"{metric.name}:hardLimit"] = current.hard_limit.p_value
+        elif isinstance(metric, LatencyCriteria) and isinstance(current, LatencyState):
+            p_values[metric.name] = math.exp(-current.ranks.max_log_e)
+            if metric.slo is not None:
+                p_values[f"{metric.name}:tail"] = current.tail.harm.p_value
+    return p_values
+
+
+def judge(state: AnalysisState) -> RolloutJudgement:
+    """Judge every metric and the rollout from the state (rules in the module docstring)."""
+    alpha = state.tuning.alpha
+    p_values = harm_p_values(state)
+    levels = holm_thresholds(p_values, alpha)
+    rejected = holm_rejected(p_values, alpha)
+    harm = {name: HarmTest(name, p_values[name], levels[name], name in rejected) for name in p_values}
+    context = _Context(state.tuning, state.criteria.min_evidence, harm)
+    metrics = tuple(
+        _with_last_look(_judge_metric(metric, state, context), state.metrics[metric.name].last)
+        for metric in state.criteria.metrics
+    )
+    verdict, action, reason = _rollout(metrics)
+    return RolloutJudgement(verdict, action, reason[:MAX_REASON], metrics, tuple(harm.values()))
+
+
+def _judge_metric(metric: MetricCriteria, state: AnalysisState, context: _Context) -> MetricJudgement:
+    current = state.metrics[metric.name]
+    if isinstance(metric, ErrorRateCriteria) and isinstance(current, ErrorRateState):
+        return _judge_error_rate(metric, current, context)
+    if isinstance(metric, LatencyCriteria) and isinstance(current, LatencyState):
+        return _judge_latency(metric, current, context)
+    if isinstance(metric, DriftCriteria) and isinstance(current, DriftState):
+        return _judge_drift(metric, current, context.min_evidence)
+    if isinstance(metric, GuardCriteria) and isinstance(current, GuardState):
+        return _judge_guard(metric, current)
+    raise AssertionError(f"state {type(current).__name__} does not belong to a {metric.kind} metric")
+
+
+def _with_last_look(judgement: MetricJudgement, last: LastLook) -> MetricJudgement:
+    """Rule 4: a FAIL stands; a failed or empty last look overrides any other verdict."""
+    if judgement.verdict is Verdict.FAIL or last.outcome == "ok":
+        return judgement
+    if last.outcome == "error":
+        return replace(
+            judgement, verdict=Verdict.ERROR, reason=f"{judgement.name}: query failed: {last.message}"
+        )
+    message = last.message or "no look yet"
+    return replace(judgement, verdict=Verdict.NO_DATA, reason=f"{judgement.name}: no data: {message}")
+
+
+def _rollout(metrics: tuple[MetricJudgement, ...]) -> tuple[Verdict, Action, str]:
+    def reasons(verdict: Verdict) -> str:
+        return "; ".join(m.reason for m in metrics if m.verdict is verdict)
+
+    fails = [m for m in metrics if m.verdict is Verdict.FAIL]
+    if fails:
+        action = Action.ROLLBACK if any(m.action is Action.ROLLBACK for m in fails) else Action.HOLD
+        return Verdict.FAIL, action, reasons(Verdict.FAIL)
+    if any(m.verdict is Verdict.ERROR for m in metrics):
+        return Verdict.ERROR, Action.NONE, reasons(Verdict.ERROR)
+    if all(m.verdict is Verdict.PASS for m in metrics):
+        return (
+            Verdict.PASS,
+            Action.NONE,
+            f"all {len(metrics)} metrics pass" if metrics else "no metrics to judge",
+        )
+    if any(m.verdict is Verdict.NO_DATA for m in metrics):
+        return Verdict.NO_DATA, Action.NONE, reasons(Verdict.NO_DATA)
+    waiting = "; ".join(m.reason for m in metrics if m.verdict is not Verdict.PASS)
+    return Verdict.INCONCLUSIVE, Action.NONE, waiting
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.2f}%"
+
+
+def _pp(difference: float) -> str:
+    return f"{100 * difference:+.2f}pp"
+
+
+def _samples(candidate: float, baseline: float) -> str:
+    return f"n={_count(candidate)}/{_count(baseline)}"
+
+
+# --- rates (error rate and the latency tail) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RateRule:
+    """How one rate comparison is judged: its harm test, gates, margin and what it counts."""
+
+    test: str
+    max_ratio: float
+    max_increase: float
+    margin: float | None
+    margin_floor: float
+    events: str
+    """What an event is, in words: "errors", "requests above 0.5s"."""
+
+
+def _judge_rates(
+    metric: MetricCriteria, rates: RateEvidence, rule: _RateRule, context: _Context
+) -> MetricJudgement:
+    label = metric.name
+    if not rates.compared:
+        return MetricJudgement(
+            name=label,
+            kind=metric.kind,
+            verdict=Verdict.NO_DATA,
+            reason=f"{label}: no interval with requests of both cohorts yet",
+            baseline_samples=rates.baseline_requests,
+            candidate_samples=rates.candidate_requests,
+        )
+    tuning, need = context.tuning, context.min_evidence
+    p_b, p_c = rates.baseline_rate, rates.candidate_rate
+    difference, ratio = rates.difference, rates.ratio
+    radius = rates.difference_radius(tuning.rho2, tuning.alpha)
+    margin = non_inferiority_margin(p_b, rule.margin, rule.margin_floor)
+    samples = _samples(rates.candidate_requests, rates.baseline_requests)
+    log10_e = rates.harm.log_e / LN10
+    base = MetricJudgement(
+        name=label,
+        kind=metric.kind,
+        verdict=Verdict.INCONCLUSIVE,
+        reason="",
+        effect=difference,
+        lower=difference - radius,
+        upper=difference + radius,
+        log10_e=log10_e,
+        p_value=rates.harm.p_value,
+        baseline_samples=rates.baseline_requests,
+        candidate_samples=rates.candidate_requests,
+        details={"ratio": ratio, "candidate_rate": p_c, "baseline_rate": p_b, "margin": margin},
+    )
+    rates_text = f"{rule.events} {_pct(p_c)} vs {_pct(p_b)} (ratio {ratio:.2f}, {_pp(difference)})"
+
+    def result(verdict: Verdict, text: str, action: Action = Action.NONE) -> MetricJudgement:
+        return replace(base, verdict=verdict, reason=f"{label}: {text}", action=action)
+
+    gate_cleared = ratio >= rule.max_ratio and difference >= rule.max_increase
+    evidence = f"log10 E {log10_e:.2f} >= {context.needed_log10_e(rule.test):.2f}"
+    if context.rejected(rule.test) and gate_cleared:
+        return result(Verdict.FAIL, f"candidate worse, {rates_text}, {evidence}, {samples}", Action.ROLLBACK)
+    needed_requests = requests_needed(need.requests, need.errors, p_b, margin)
+    if rates.candidate_requests < needed_requests:
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"needs {_count(needed_requests)} candidate requests for {need.errors:g} expected "
+            f"{rule.events} at {_pct(max(p_b, margin))}, has {_count(rates.candidate_requests)}",
+        )
+    if difference + radius < margin:
+        return result(
+            Verdict.PASS,
+            f"non-inferior, {rates_text}, increase <= {_pp(difference + radius)} "
+            f"< margin {_pp(margin)}, {samples}",
+        )
+    if context.rejected(rule.test):
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"higher but under the practical gate (ratio {rule.max_ratio:g}, "
+            f"{_pp(rule.max_increase)}), {rates_text}, {samples}",
+        )
+    return result(
+        Verdict.INCONCLUSIVE,
+        f"{rates_text}, increase bound {_pp(difference + radius)} not below margin {_pp(margin)}, {samples}",
+    )
+
+
+def _judge_error_rate(
+    metric: ErrorRateCriteria, current: ErrorRateState, context: _Context
+) -> MetricJudgement:
+    rule = _RateRule(metric.name, metric.max_ratio, metric.max_increase, metric.margin, MIN_MARGIN, "errors")
+    judged = _judge_rates(metric, current.rates, rule, context)
+    if metric.hard_limit is None:
+        return judged
+    hard_test = f"{metric.name}:hardLimit"
+    if context.rejected(hard_test):
+        log10_e = current.hard_limit.log_e / LN10
+        return replace(
+            judged,
+            verdict=Verdict.FAIL,
+            action=Action.ROLLBACK,
+            reason=(
+                f"{metric.name}: candidate error rate {_pct(current.rates.candidate_rate)} above the hard "
+                f"limit {_pct(metric.hard_limit)}, log10 E {log10_e:.2f} >= "
+                f"{context.needed_log10_e(hard_test):.2f}, n={_count(current.rates.candidate_requests)}"
+            ),
+            log10_e=log10_e,
+            p_value=current.hard_limit.p_value,
+        )
+    return judged
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+
+def _judge_location(metric: LatencyCriteria, current: LatencyState, context: _Context) -> MetricJudgement:
+    ranks, tuning = current.ranks, context.tuning
+    candidate_n, baseline_n = sum(current.candidate), sum(current.baseline)
+    if not ranks.compared:
+        return MetricJudgement(
+            name=metric.name,
+            kind=metric.kind,
+            verdict=Verdict.NO_DATA,
+            reason=f"{metric.name}: no interval with requests of both cohorts yet",
+            baseline_samples=baseline_n,
+            candidate_samples=candidate_n,
+        )
+    cles = ranks.cles
+    radius = ranks.cles_radius(tuning.rho2, tuning.alpha)
+    samples = _samples(candidate_n, baseline_n)
+    log10_e = ranks.log_e(tuning.rho2) / LN10
+    base = MetricJudgement(
+        name=metric.name,
+        kind=metric.kind,
+        verdict=Verdict.INCONCLUSIVE,
+        reason="",
+        effect=cles,
+        lower=cles - radius,
+        upper=cles + radius,
+        log10_e=log10_e,
+        p_value=context.harm[metric.name].p_value,
+        baseline_samples=baseline_n,
+        candidate_samples=candidate_n,
+        details={"pass_below": metric.pass_below, "max_shift": metric.max_shift},
+    )
+
+    def result(verdict: Verdict, text: str, action: Action = Action.NONE) -> MetricJudgement:
+        return replace(base, verdict=verdict, reason=f"{metric.name}: {text}", action=action)
+
+    if context.rejected(metric.name) and cles >= metric.max_shift:
+        return result(
+            Verdict.FAIL,
+            f"candidate slower, CLES {cles:.2f} (bound {cles - radius:.2f}), log10 E {log10_e:.2f} >= "
+            f"{context.needed_log10_e(metric.name):.2f}, {samples}",
+            Action.ROLLBACK,
+        )
+    if candidate_n < context.min_evidence.requests:
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"needs {_count(context.min_evidence.requests)} candidate requests, has {_count(candidate_n)}",
+        )
+    if cles + radius < metric.pass_below:
+        return result(
+            Verdict.PASS,
+            f"non-inferior, CLES {cles:.2f} <= {cles + radius:.2f} < {metric.pass_below:.2f}, {samples}",
+        )
+    return result(
+        Verdict.INCONCLUSIVE,
+        f"CLES {cles:.2f}, bound {cles + radius:.2f} not below {metric.pass_below:.2f}, {samples}",
+    )
+
+
+def _judge_latency(metric: LatencyCriteria, current: LatencyState, context: _Context) -> MetricJudgement:
+    location = _judge_location(metric, current, context)
+    if metric.slo is None:
+        return location
+    rule = _RateRule(
+        f"{metric.name}:tail",
+        metric.tail_ratio,
+        metric.tail_increase,
+        None,
+        metric.tail_increase,
+        f"requests above {metric.slo:g}s",
+    )
+    tail = _judge_rates(metric, current.tail, rule, context)
+    if location.verdict is Verdict.FAIL:
+        return location
+    if tail.verdict is Verdict.FAIL:
+        return tail
+    if location.verdict is Verdict.PASS and tail.verdict is Verdict.PASS:
+        return replace(location, reason=f"{location.reason}; {tail.reason.split(': ', 1)[1]}")
+    return location if location.verdict is not Verdict.PASS else tail
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+
+def _sanity_failure(metric: DriftCriteria, current: DriftState, min_evidence: MinEvidence) -> str | None:
+    evidence = current.evidence
+    predicted = evidence.candidate_total + evidence.invalid_candidate
+    if predicted < min_evidence.predictions:
+        return None
+    invalid_share = evidence.invalid_candidate / predicted
+    if invalid_share > metric.max_invalid_ratio:
+        return f"{_pct(invalid_share)} invalid predictions (max {_pct(metric.max_invalid_ratio)})"
+    if not evidence.candidate:
+        return None
+    candidate_top = max(evidence.candidate) / evidence.candidate_total
+    baseline_top = max(evidence.baseline) / max(sum(evidence.baseline), 1)
+    if candidate_top == 1.0 and baseline_top < SINGLE_CLASS_SHARE:
+        return "every candidate prediction falls in one " + ("bucket" if metric.numeric else "class")
+    if metric.score_range is not None and current.edges:
+        low, high = metric.score_range.low, metric.score_range.high
+        lower_edges = (-math.inf, *current.edges)
+        upper_edges = (*current.edges, math.inf)
+        outside = sum(
+            count
+            for count, below, above in zip(evidence.candidate, lower_edges, upper_edges, strict=True)
+            if above < low or below >= high
+        )
+        outside_share = outside / evidence.candidate_total
+        if outside_share > metric.max_invalid_ratio:
+            return f"{_pct(outside_share)} of scores outside [{low:g}, {high:g}]"
+    return None
+
+
+def _judge_drift(metric: DriftCriteria, current: DriftState, min_evidence: MinEvidence) -> MetricJudgement:
+    evidence = current.evidence
+    measure = "PSI" if metric.numeric else "JS distance"
+    base = MetricJudgement(
+        name=metric.name,
+        kind=metric.kind,
+        verdict=Verdict.INCONCLUSIVE,
+        reason="",
+        baseline_samples=sum(evidence.baseline),
+        candidate_samples=evidence.candidate_total,
+        details={"warn": metric.warn, "fail": metric.fail, "invalid_candidate": evidence.invalid_candidate},
+    )
+
+    def result(verdict: Verdict, text: str, action: Action = Action.NONE) -> MetricJudgement:
+        return replace(base, verdict=verdict, reason=f"{metric.name}: {text}", action=action)
+
+    sanity = _sanity_failure(metric, current, min_evidence)
+    if sanity is not None:
+        return result(Verdict.FAIL, f"sanity: {sanity}", Action.ROLLBACK)
+    if not evidence.candidate_total:
+        return result(Verdict.NO_DATA, "no interval with predictions of both cohorts yet")
+    comparison = evidence.compare(metric.numeric)
+    base = replace(base, effect=comparison.value, details={**base.details, **_drift_details(comparison)})
+    measured = f"{measure} {comparison.value:.3f} (noise floor {comparison.floor:.3f})"
+    samples = _samples(comparison.candidate_n, comparison.baseline_n)
+    if evidence.candidate_total < min_evidence.predictions:
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"needs {_count(min_evidence.predictions)} candidate predictions, "
+            f"has {_count(evidence.candidate_total)}",
+        )
+    if comparison.value >= metric.fail and comparison.value > comparison.floor:
+        action = Action.HOLD if metric.on_fail == "hold" else Action.ROLLBACK
+        return result(
+            Verdict.FAIL, f"{measured} >= fail {metric.fail:g}, onFail {metric.on_fail}, {samples}", action
+        )
+    if comparison.value < metric.warn or comparison.value <= comparison.floor:
+        return result(Verdict.PASS, f"{measured} below warn {metric.warn:g} or the floor, {samples}")
+    return result(Verdict.INCONCLUSIVE, f"{measured} >= warn {metric.warn:g}, {samples}")
+
+
+def _drift_details(comparison: DriftComparison) -> dict[str, float]:
+    return {
+        "noise_floor": comparison.floor,
+        "bins": comparison.bins,
+        "chi_square": comparison.chi_square,
+        "g_statistic": comparison.g_statistic,
+        "g_p_value": comparison.g_p_value,
+        "effective_baseline": comparison.baseline_n,
+    }
+
+
+# --- guards ----------------------------------------------------------------------------------
+
+
+def _judge_guard(metric: GuardCriteria, current: GuardState) -> MetricJudgement:
+    bounds = " and ".join(
+        f"{word} {bound:g}" for word, bound in (("min", metric.min), ("max", metric.max)) if bound is not None
+    )
+    base = MetricJudgement(
+        name=metric.name,
+        kind=metric.kind,
+        verdict=Verdict.PASS,
+        reason="",
+        effect=current.last_value,
+        lower=metric.min,
+        upper=metric.max,
+        candidate_samples=current.values,
+    )
+    if current.last_value is None:
+        return replace(base, verdict=Verdict.NO_DATA, reason=f"{metric.name}: no value yet")
+    value = f"{current.last_value:,.6g}"
+    if current.breaches_in_row >= metric.consecutive:
+        return replace(
+            base,
+            verdict=Verdict.FAIL,
+            action=Action.ROLLBACK,
+            reason=f"{metric.name}: {value} outside {bounds} for {current.breaches_in_row} looks in a row",
+        )
+    if current.breaches_in_row:
+        return replace(
+            base,
+            verdict=Verdict.INCONCLUSIVE,
+            reason=(
+                f"{metric.name}: {value} outside {bounds} "
+                f"({current.breaches_in_row} of {metric.consecutive} looks in a row)"
+            ),
+        )
+    return replace(base, reason=f"{metric.name}: {value} within {bounds}")
