@@ -44,6 +44,7 @@ server-side ``timeoutSeconds`` plus a margin, so a silent, half-dead connection 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -382,7 +383,8 @@ class WatchStream:
     def close(self) -> None:
         """End the watch now; a thread blocked reading it returns from iteration."""
         self._closed.set()
-        self._response.shutdown()
+        with contextlib.suppress(ValueError, OSError):  # already ended: nothing left to interrupt
+            self._response.shutdown()
 
     def __enter__(self) -> Self:
         return self
