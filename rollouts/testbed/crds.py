@@ -1,0 +1,113 @@
+"""Install the CRDs the tests and the demo need: ModelRollout and Gateway API (standard channel).
+
+The ModelRollout CRD is read from crds/modelrollout.yaml, the file users apply (``make lint``
+checks it matches the models). Gateway API CRDs come from the Go module cache, pinned to
+:data:`rollouts.testbed.versions.GATEWAY_API`; nothing third-party is committed. Only the
+CustomResourceDefinitions of that folder are installed: its ``safe-upgrades``
+ValidatingAdmissionPolicy guards CRD upgrades on long-lived clusters, not a throw-away one.
+
+Installation waits until each CRD is Established and its resource is served, so the caller can
+create objects at once.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes.client import ApiClient, ApiextensionsV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+import rollouts
+from rollouts.testbed import versions
+from rollouts.testbed.binaries import go_module_dir
+
+MODELROLLOUT_CRD = Path(rollouts.__file__).resolve().parent.parent / "crds" / "modelrollout.yaml"
+"""The committed ModelRollout CRD (in a source checkout)."""
+
+
+def gateway_api_crd_files(version: str = versions.GATEWAY_API) -> list[Path]:
+    """The standard-channel CRD files of sigs.k8s.io/gateway-api at ``version``."""
+    folder = go_module_dir("sigs.k8s.io/gateway-api", version) / "config" / "crd" / "standard"
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise FileNotFoundError(f"no CRD files in {folder}")
+    return files
+
+
+def _crds_in(path: Path) -> list[dict[str, Any]]:
+    documents = yaml.safe_load_all(path.read_text())
+    return [
+        doc for doc in documents if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    ]
+
+
+def _apply(api: Any, crd: dict[str, Any]) -> None:
+    """Create the CRD, or replace the one of that name (keeping its resourceVersion)."""
+    try:
+        api.create_custom_resource_definition(body=crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        existing = api.read_custom_resource_definition(crd["metadata"]["name"])
+        body = {**crd, "metadata": {**crd["metadata"], "resourceVersion": existing.metadata.resource_version}}
+        api.replace_custom_resource_definition(crd["metadata"]["name"], body=body)
+
+
+def _established(api: Any, name: str) -> bool:
+    crd = api.read_custom_resource_definition(name)
+    conditions = (crd.status and crd.status.conditions) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+def _served(client: ApiClient, crd: dict[str, Any]) -> bool:
+    """The API server answers a list of the CRD's resource (discovery has caught up)."""
+    spec = crd["spec"]
+    version = next(v["name"] for v in spec["versions"] if v.get("served", True))
+    try:
+        CustomObjectsApi(client).list_cluster_custom_object(
+            spec["group"], version, spec["names"]["plural"], limit=1
+        )
+    except ApiException:
+        return False
+    return True
+
+
+def install_crds(
+    client: ApiClient,
+    *,
+    modelrollout: bool = True,
+    gateway_api: bool = True,
+    files: tuple[Path, ...] = (),
+    timeout: float = 60.0,
+) -> list[str]:
+    """Install (or update) CRDs and wait until each is served; the names of those installed.
+
+    ``modelrollout``: crds/modelrollout.yaml; ``gateway_api``: the Gateway API standard channel
+    from the Go module cache; ``files``: any further CRD manifests.
+    """
+    paths = list(files)
+    if modelrollout:
+        paths.append(MODELROLLOUT_CRD)
+    if gateway_api:
+        paths.extend(gateway_api_crd_files())
+    crds = [crd for path in paths for crd in _crds_in(path)]
+    api = ApiextensionsV1Api(client)
+    for crd in crds:
+        _apply(api, crd)
+    deadline = time.monotonic() + timeout
+    pending = list(crds)
+    while pending:
+        pending = [
+            crd
+            for crd in pending
+            if not (_established(api, crd["metadata"]["name"]) and _served(client, crd))
+        ]
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(crd["metadata"]["name"] for crd in pending)
+            raise TimeoutError(f"CRDs not established after {timeout:.0f}s: {names}")
+        if pending:
+            time.sleep(0.1)
+    return [crd["metadata"]["name"] for crd in crds]

@@ -1,0 +1,232 @@
+"""The test bed behaves like a cluster: real controllers, real scheduler, kwok nodes, RBAC.
+
+Nothing here patches a status: Deployments become Available through kube-controller-manager,
+pods are bound by kube-scheduler and made Ready by kwok, exactly as the controller under test
+will see them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client.exceptions import ApiException
+
+from rollouts.testbed import (
+    GPU,
+    STATE_DIR_VARIABLE,
+    ClusterConfig,
+    LocalCluster,
+    NodeSpec,
+    TestbedError,
+    find_leftovers,
+)
+
+pytestmark = pytest.mark.cluster
+
+T = TypeVar("T")
+
+
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll ``probe`` until it returns something other than None (or fail, saying what)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def deployment(name: str, replicas: int, requests: dict[str, str]) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "server", "image": "model-server:test", "resources": {"requests": requests}}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def pod(name: str, gpus: int) -> dict[str, Any]:
+    resources = {"requests": {GPU: str(gpus)}, "limits": {GPU: str(gpus)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "server", "image": "model-server:test", "resources": resources}]},
+    }
+
+
+def condition(obj: Any, kind: str) -> Any:
+    return next((c for c in (obj.status.conditions or []) if c.type == kind), None)
+
+
+def test_deployment_becomes_available_through_real_controllers(api_client: ApiClient, namespace: str) -> None:
+    apps, core = AppsV1Api(api_client), CoreV1Api(api_client)
+    apps.create_namespaced_deployment(namespace, deployment("scorer", 3, {"cpu": "500m", "memory": "1Gi"}))
+
+    def available() -> Any:
+        current = apps.read_namespaced_deployment_status("scorer", namespace)
+        done = condition(current, "Available")
+        ready = (done is not None and done.status == "True") and current.status.ready_replicas == 3
+        return current if ready else None
+
+    current = eventually("Deployment scorer Available with 3 ready replicas", available)
+    assert current.status.available_replicas == 3
+    pods = core.list_namespaced_pod(namespace, label_selector="app=scorer").items
+    assert len(pods) == 3
+    for item in pods:
+        assert item.status.phase == "Running"
+        assert condition(item, "Ready").status == "True"
+        assert item.spec.node_name in {"kwok-gpu-0", "kwok-cpu-0"}  # bound by kube-scheduler
+
+
+def test_gpu_pod_is_scheduled_on_the_gpu_node(api_client: ApiClient, namespace: str) -> None:
+    core = CoreV1Api(api_client)
+    core.create_namespaced_pod(namespace, pod("one-gpu", gpus=1))
+
+    def running() -> Any:
+        current = core.read_namespaced_pod("one-gpu", namespace)
+        return current if current.status.phase == "Running" else None
+
+    assert eventually("pod one-gpu Running", running).spec.node_name == "kwok-gpu-0"
+
+
+def test_pod_wanting_more_gpus_than_any_node_stays_pending(api_client: ApiClient, namespace: str) -> None:
+    core = CoreV1Api(api_client)
+    core.create_namespaced_pod(namespace, pod("four-gpus", gpus=4))  # the GPU node has 2
+
+    def unschedulable() -> Any:
+        current = core.read_namespaced_pod("four-gpus", namespace)
+        scheduled = condition(current, "PodScheduled")
+        return scheduled if scheduled is not None and scheduled.reason == "Unschedulable" else None
+
+    scheduled = eventually("the scheduler to refuse pod four-gpus", unschedulable)
+    assert scheduled.status == "False"
+    assert f"Insufficient {GPU}" in scheduled.message
+    time.sleep(1)  # and it does not change its mind
+    current = core.read_namespaced_pod("four-gpus", namespace)
+    assert current.status.phase == "Pending"
+    assert current.spec.node_name is None
+
+
+def test_namespace_deletion_completes(api_client: ApiClient) -> None:
+    core, apps = CoreV1Api(api_client), AppsV1Api(api_client)
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    eventually(
+        "ServiceAccount doomed/default",
+        lambda: _exists(lambda: core.read_namespaced_service_account("default", "doomed")),
+    )
+    apps.create_namespaced_deployment("doomed", deployment("scorer", 1, {"cpu": "100m"}))
+    core.delete_namespace("doomed")
+    eventually(
+        "namespace doomed to be gone",
+        lambda: None if _exists(lambda: core.read_namespace("doomed")) else True,
+    )
+
+
+def _exists(read: Callable[[], object]) -> bool | None:
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return True
+
+
+def test_kubeconfig_for_a_user_obeys_rbac(
+    testbed: LocalCluster, api_client: ApiClient, namespace: str
+) -> None:
+    alice = testbed.api_client(testbed.kubeconfig_for("alice", ["oncall", "ml-platform"]))
+    try:
+        with pytest.raises(ApiException) as refused:
+            CoreV1Api(alice).list_namespaced_pod(namespace)
+        assert refused.value.status == 403
+        assert 'User "alice" cannot list resource "pods"' in json.loads(refused.value.body)["message"]
+
+        RbacAuthorizationV1Api(api_client).create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "oncall-view"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oncall"}],
+            },
+        )
+        eventually(
+            "alice, through group oncall, to list pods",
+            lambda: _exists(lambda: CoreV1Api(alice).list_namespaced_pod(namespace)),
+        )
+    finally:
+        alice.close()
+
+
+def test_kubectl_reaches_the_server(testbed: LocalCluster) -> None:
+    result = testbed.kubectl("get", "nodes", "-o", "name")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["node/kwok-cpu-0", "node/kwok-gpu-0"]
+
+
+def test_a_component_that_dies_fails_the_start_with_its_log(testbed: LocalCluster, tmp_path: Path) -> None:
+    broken = dataclasses.replace(testbed.binaries, etcd=Path("/bin/false"))
+    cluster = LocalCluster(ClusterConfig(nodes=(NodeSpec("n"),), log_dir=tmp_path / "logs"), broken)
+    with pytest.raises(TestbedError, match=r"etcd exited with status 1 while waiting for etcd /health; log "):
+        cluster.start()
+    assert not cluster.running()
+    assert not cluster.workdir.exists()
+    assert (tmp_path / "logs" / "etcd.log").exists()
+
+
+def test_cli_up_env_down_from_separate_processes(tmp_path: Path) -> None:
+    env = {**os.environ, STATE_DIR_VARIABLE: str(tmp_path / "state")}
+    cli = [str(Path(sys.executable).with_name("rollouts")), "testbed"]  # the installed command
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args], env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+
+    up = run("up", "--name", "cli", "--gpu-nodes", "0", "--cpu-nodes", "1", "--no-crds")
+    try:
+        assert up.returncode == 0, up.stderr
+        kubeconfig = tmp_path / "state" / "cli" / "admin.kubeconfig"
+        assert up.stdout == f"export KUBECONFIG={kubeconfig}\n"
+        assert "1 node Ready" in up.stderr
+        assert run("env", "--name", "cli").stdout == up.stdout
+        cluster = LocalCluster.attach("cli", tmp_path / "state")
+        assert cluster is not None
+        assert len(cluster.running()) == 5
+        nodes = cluster.kubectl("get", "nodes", "-o", "name", kubeconfig=kubeconfig)
+        assert nodes.stdout.split() == ["node/kwok-cpu-0"]
+        check = run("check")
+        assert check.returncode == 1  # a running test bed is what `check` reports
+    finally:
+        down = run("down", "--name", "cli")
+    assert down.returncode == 0, down.stderr
+    assert not cluster.running()
+    assert not find_leftovers(tmp_path / "state")
+    assert run("env", "--name", "cli").returncode == 1
+    assert run("check").returncode == 0
+    assert (tmp_path / "state" / "logs" / "cli" / "kube-apiserver.log").exists()
