@@ -107,8 +107,10 @@ class _Context:
     def rejected(self, test: str) -> bool:
         return self.harm[test].rejected
 
-    def needed_log10_e(self, test: str) -> float:
-        return -math.log10(self.harm[test].level)
+    def evidence(self, test: str) -> str:
+        """The harm evidence against its Holm level, e.g. "max log10 E 2.31 >= 1.78"."""
+        harm = self.harm[test]
+        return f"max log10 E {-math.log10(harm.p_value):.2f} >= {-math.log10(harm.level):.2f}"
 
 
 def harm_p_values(state: AnalysisState) -> dict[str, float]:
@@ -265,9 +267,12 @@ def _judge_rates(
         return replace(base, verdict=verdict, reason=f"{label}: {text}", action=action)
 
     gate_cleared = ratio >= rule.max_ratio and difference >= rule.max_increase
-    evidence = f"log10 E {log10_e:.2f} >= {context.needed_log10_e(rule.test):.2f}"
     if context.rejected(rule.test) and gate_cleared:
-        return result(Verdict.FAIL, f"candidate worse, {rates_text}, {evidence}, {samples}", Action.ROLLBACK)
+        return result(
+            Verdict.FAIL,
+            f"candidate worse, {rates_text}, {context.evidence(rule.test)}, {samples}",
+            Action.ROLLBACK,
+        )
     needed_requests = requests_needed(need.requests, need.errors, p_b, margin)
     if rates.candidate_requests < needed_requests:
         return result(
@@ -302,17 +307,16 @@ def _judge_error_rate(
         return judged
     hard_test = f"{metric.name}:hardLimit"
     if context.rejected(hard_test):
-        log10_e = current.hard_limit.log_e / LN10
         return replace(
             judged,
             verdict=Verdict.FAIL,
             action=Action.ROLLBACK,
             reason=(
                 f"{metric.name}: candidate error rate {_pct(current.rates.candidate_rate)} above the hard "
-                f"limit {_pct(metric.hard_limit)}, log10 E {log10_e:.2f} >= "
-                f"{context.needed_log10_e(hard_test):.2f}, n={_count(current.rates.candidate_requests)}"
+                f"limit {_pct(metric.hard_limit)}, {context.evidence(hard_test)}, "
+                f"n={_count(current.rates.candidate_requests)}"
             ),
-            log10_e=log10_e,
+            log10_e=current.hard_limit.log_e / LN10,
             p_value=current.hard_limit.p_value,
         )
     return judged
@@ -358,8 +362,8 @@ def _judge_location(metric: LatencyCriteria, current: LatencyState, context: _Co
     if context.rejected(metric.name) and cles >= metric.max_shift:
         return result(
             Verdict.FAIL,
-            f"candidate slower, CLES {cles:.2f} (bound {cles - radius:.2f}), log10 E {log10_e:.2f} >= "
-            f"{context.needed_log10_e(metric.name):.2f}, {samples}",
+            f"candidate slower, CLES {cles:.2f} (bound {cles - radius:.2f}), "
+            f"{context.evidence(metric.name)}, {samples}",
             Action.ROLLBACK,
         )
     if candidate_n < context.min_evidence.requests:

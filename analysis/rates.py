@@ -39,7 +39,7 @@ import numpy.typing as npt
 from scipy.special import logsumexp
 
 from analysis.observations import RateCounts
-from analysis.sequential import always_valid_p, log_mixture_e, one_sided_radius
+from analysis.sequential import always_valid_p, one_sided_radius
 
 MIN_MARGIN = 0.001
 """Smallest default non-inferiority margin on a rate difference: 0.1 percentage points."""
@@ -209,11 +209,6 @@ class RateEvidence:
     def difference_radius(self, rho2: float, alpha: float) -> float:
         """Half-width of the always-valid one-sided bounds on D at level alpha."""
         return one_sided_radius(self.difference_variance, rho2 * self.weight, alpha)
-
-    def difference_log_e(self, null_difference: float, rho2: float) -> float:
-        """Log e-value ln M of "D > null_difference" on the normal mixture (used to compare gate rules)."""
-        z = (self.difference - null_difference) / math.sqrt(self.difference_variance)
-        return log_mixture_e(z, rho2 * self.weight)
 
 
 def hard_limit_log_lr(candidate: RateCounts, limit: float) -> FloatArray:
