@@ -48,7 +48,8 @@ class ManualClock:
         self._now = start
         self._lock = threading.Lock()
         self._waiting: list[threading.Condition] = []
-        self._waiter_added = threading.Condition(self._lock)
+        self._waits_begun = 0
+        self._wait_begun = threading.Condition(self._lock)
         self._last_reading = threading.local()
 
     def now(self) -> float:
@@ -70,7 +71,8 @@ class ManualClock:
             if timeout is not None and getattr(self._last_reading, "value", self._now) != self._now:
                 return
             self._waiting.append(condition)
-            self._waiter_added.notify_all()
+            self._waits_begun += 1
+            self._wait_begun.notify_all()
         try:
             condition.wait()
         finally:
@@ -86,7 +88,11 @@ class ManualClock:
             with condition:
                 condition.notify_all()
 
-    def wait_for_waiters(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` threads are waiting on this clock (a test's synchronisation point)."""
+    def wait_for_waits(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` waits have begun on this clock since it was made; False on timeout.
+
+        A test's synchronisation point: "the worker is blocked", "the elector finished its third
+        try and waits for the next". ``timeout`` is real seconds, a guard against hanging.
+        """
         with self._lock:
-            return self._waiter_added.wait_for(lambda: len(self._waiting) >= count, timeout)
+            return self._wait_begun.wait_for(lambda: self._waits_begun >= count, timeout)

@@ -39,7 +39,7 @@ def finished(thread: threading.Thread) -> bool:
 def let_time_pass(clock: Clock, seconds: float) -> None:
     """Real time passes by itself; manual time once the waiter is waiting."""
     if isinstance(clock, ManualClock):
-        assert clock.wait_for_waiters(1)
+        assert clock.wait_for_waits(1)
         clock.advance(seconds)
 
 
@@ -193,9 +193,9 @@ def test_a_due_key_being_processed_waits_for_done(queue: WorkQueue, manual: Manu
 
 def test_a_blocked_get_wakes_when_a_delayed_key_is_due(queue: WorkQueue, manual: ManualClock) -> None:
     getter, result = start(queue.get)
-    assert manual.wait_for_waiters(1)
+    assert manual.wait_for_waits(1)
     queue.add_after("ml/a", 30)
-    assert manual.wait_for_waiters(1)
+    assert manual.wait_for_waits(2)  # woken by the add, waiting again: now until the key is due
     manual.advance(30)
     assert finished(getter)
     assert result == ["ml/a"]
@@ -203,7 +203,7 @@ def test_a_blocked_get_wakes_when_a_delayed_key_is_due(queue: WorkQueue, manual:
 
 def test_a_blocked_get_wakes_on_add(queue: WorkQueue, manual: ManualClock) -> None:
     getter, result = start(queue.get)
-    assert manual.wait_for_waiters(1)
+    assert manual.wait_for_waits(1)
     queue.add("ml/a")
     assert finished(getter)
     assert result == ["ml/a"]
@@ -211,7 +211,7 @@ def test_a_blocked_get_wakes_on_add(queue: WorkQueue, manual: ManualClock) -> No
 
 def test_get_gives_up_after_its_timeout(queue: WorkQueue, manual: ManualClock) -> None:
     getter, result = start(lambda: queue.get(timeout=2))
-    assert manual.wait_for_waiters(1)
+    assert manual.wait_for_waits(1)
     manual.advance(2)
     assert finished(getter)
     assert result == [None]
@@ -224,7 +224,7 @@ def test_shutdown_releases_blocked_workers_and_stops_handing_out_keys(
     queue: WorkQueue, manual: ManualClock
 ) -> None:
     getters = [start(queue.get) for _ in range(2)]
-    assert manual.wait_for_waiters(2)
+    assert manual.wait_for_waits(2)
     queue.shutdown()
     assert all(finished(thread) for thread, _ in getters)
     assert [result for _, result in getters] == [[None], [None]]
