@@ -236,6 +236,8 @@ class _Transition:
             if outcome.result is Result.SUCCEEDED:
                 final = replica_plan(self.spec, 100, base)
                 return (0 if done else (final.baseline or None)), final.candidate
+            if self.spec.traffic.replicas is not None:
+                return None, 0  # without a mesh, its pods are its traffic: stop them now
             return None, (0 if done else None)
         if status.candidate_ready_at is None and weight == 0:
             if self.spec.traffic.replicas is not None:
@@ -456,6 +458,12 @@ def _readiness(t: _Transition) -> Decision | None:
         message = "; ".join(health.preflight_errors)
         t.condition("Preflight", "False", "PreflightFailed", message)
         problems.append(("PreflightFailed", message))
+    elif health.preflight_warnings:
+        message = "; ".join(health.preflight_warnings)
+        t.condition("Preflight", "True", "PreflightWarnings", message)
+        if _condition_changed(t, "Preflight"):
+            for warning in health.preflight_warnings:
+                t.event("PreflightWarning", warning, warning=True)
     else:
         t.condition("Preflight", "True", "PreflightPassed", "preflight checks passed")
     if health.failures:
@@ -552,6 +560,7 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
     if step.analyze is not None:
         step_start = t.when(status.step_started_at) or t.now
         end = step_start + timedelta(seconds=seconds(step.analyze.duration))
+        _feasibility_condition(t)
         if _passed_inside_step(t, step_start):
             t.event("AnalysisPassed", f"step {index}: {status.analysis.reason if status.analysis else ''}")
             return None
@@ -573,6 +582,17 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
     t.wake_at(next_look_at(spec, status))
     t.wake_at(analysis_start_time(spec, status))
     return f"waiting for approval of step {index} (rollouts promote)"
+
+
+def _feasibility_condition(t: _Transition) -> None:
+    """Say once, at an analyze step, when its traffic cannot reach the minimum evidence."""
+    message = t.observed.feasibility
+    if message is None:
+        t.condition("EvidenceFeasible", "True", "EnoughTraffic", "the step can reach the minimum evidence")
+        return
+    t.condition("EvidenceFeasible", "False", "InsufficientTraffic", message)
+    if _condition_changed(t, "EvidenceFeasible"):
+        t.event("InsufficientTraffic", message, warning=True)
 
 
 def _router_wait(t: _Transition, weight: int) -> str | None:
