@@ -19,6 +19,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rollouts.local.loadgen import DROPPED, ERROR, LoadGenerator, Target
 from rollouts.local.model_server import Device, ServerConfig, Switches
 from rollouts.local.model_server.model import FraudScorer, sample_features
-from rollouts.local.model_servers import ModelServers, RunningModelServer
+from rollouts.local.model_servers import SERVER_ENVIRONMENT, ModelServers, RunningModelServer
 
 RESULTS = Path(__file__).parent / "results" / "model_server.md"
 SEQUENTIAL_REQUESTS = {Device.GPU: 2000, Device.CPU: 200}
@@ -184,9 +185,11 @@ runs; the ratios are the point. BLAS runs one thread per server (the launcher se
 |---|---|---|---|---|---|---|
 {rows}
 
-- **cpu / gpu ratio of median request durations, as the server measures them: \
+- **cpu / gpu ratio of median request durations, as the server measures them:
   {cpu.server_p50 / gpu.server_p50:.0f}x** (request line read → response ready, the span that
   `model_request_duration_seconds` counts and the rollout's latency analysis compares).
+- The forward pass alone, in CPU time in one process: {forward[Device.GPU] * 1e3:.3f} ms on gpu,
+  {forward[Device.CPU] * 1e3:.3f} ms on cpu, {forward[Device.CPU] / forward[Device.GPU]:.0f}x.
 - cpu / gpu ratio in server CPU time per request: {cpu.cpu_per_request / gpu.cpu_per_request:.0f}x
   (this includes the HTTP handling common to both paths and the scrapes' own cost).
 - The client-side median adds the `requests` library's own overhead in the benchmark process.
@@ -199,6 +202,10 @@ The load generator's 20–50 req/s uses a few percent of one core on the gpu pat
 
 
 def main() -> None:
+    if any(os.environ.get(name) != value for name, value in SERVER_ENVIRONMENT.items()):
+        # numpy fixes its BLAS threads at import: rerun with the servers' settings, so the
+        # in-process forward pass is measured the way a server runs it.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **SERVER_ENVIRONMENT})
     forward = measure_forward_pass()
     with tempfile.TemporaryDirectory() as logs, ModelServers(Path(logs)) as servers:
         baseline, candidate = servers.start(

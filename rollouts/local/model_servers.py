@@ -38,13 +38,14 @@ from rollouts.local.model_server.config import ServerConfig, Switches
 LOOPBACK = "127.0.0.1"
 _POLL_SECONDS = 0.05
 _LOG_TAIL_LINES = 20
-_CHILD_ENVIRONMENT = {
+SERVER_ENVIRONMENT = {
     # One BLAS thread per server: several servers share two cores, and a request is one vector.
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "PYTHONUNBUFFERED": "1",
 }
+"""Environment variables every server process gets on top of the caller's (less any ``MODEL_*``)."""
 
 
 class ModelServerError(RuntimeError):
@@ -193,7 +194,7 @@ class ModelServers:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**environment, **_CHILD_ENVIRONMENT},
+                env={**environment, **SERVER_ENVIRONMENT},
             )
         return config, process, address_file
 

@@ -252,7 +252,13 @@ def test_nan_rate_gives_invalid_predictions(candidate: RunningModelServer, sessi
 
 
 def test_admin_rejects_unknown_or_invalid_switches(candidate: RunningModelServer) -> None:
-    for body in ({"turbo": True}, {"error_rate": 2.0}, {"device": "tpu"}):
+    for body in (
+        {"turbo": True},
+        {"error_rate": 2.0},
+        {"device": "tpu"},
+        {"crash_after": 2.5},
+        {"score_shift": "up"},
+    ):
         answer = requests.post(f"{candidate.url}/admin/switches", json=body, timeout=10)
         assert answer.status_code == 400, body
     assert candidate.switches() == Switches()

@@ -61,8 +61,10 @@ class Switches:
                 raise ValueError(f"{name} must be a share in [0, 1], got {share}")
         if not math.isfinite(self.score_shift):
             raise ValueError(f"score_shift must be finite, got {self.score_shift}")
-        if self.crash_after is not None and self.crash_after < 1:
-            raise ValueError(f"crash_after must be at least 1 request, got {self.crash_after}")
+        if self.crash_after is not None and (type(self.crash_after) is not int or self.crash_after < 1):
+            raise ValueError(
+                f"crash_after must be a whole number of requests, at least 1, got {self.crash_after}"
+            )
         if not 0.0 <= self.gpu_memory_mib < math.inf:
             raise ValueError(
                 f"gpu_memory_mib must be a finite non-negative number, got {self.gpu_memory_mib}"

@@ -45,7 +45,7 @@ DEVICE_INFO = "model_device_info"
 GPU_MEMORY_BYTES = "model_gpu_memory_bytes"
 
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-"""Seconds. A fast-path request lands around 0.25 ms, the cpu path around 40 times later."""
+"""Seconds. A fast-path request lands below 0.5 ms, a cpu-path one in the 5–25 ms buckets."""
 
 SCORE_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))
 """0.05, 0.10, …, 1.0 (and +Inf, added by the client library)."""

@@ -14,10 +14,10 @@ Two forward passes compute the same function:
   fallback. It is real work, not a sleep, and agrees with the fast path to ~1e-12.
 
 The hidden sizes are chosen so that a cpu-path request takes about 40 times as long as a
-fast-path one, HTTP handling included (``bench/model_server.py`` measures it: ~0.15 ms and
-~6 ms on a 2-core machine); they are not a model-quality choice. The absolute numbers are far
-below a real GPU model's; what the analysis sees, and what the tests need, is the ratio, at a
-CPU cost a shared test machine can afford.
+fast-path one, HTTP handling included (``bench/model_server.py`` measures it: medians of
+0.15–0.45 ms and 6–16 ms on a shared 2-core machine); they are not a model-quality choice.
+The absolute numbers are far below a real GPU model's; what the analysis sees, and what the
+tests need, is the ratio, at a CPU cost a shared test machine can afford.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ for real and then waits out the rest of ``load_seconds``, which stands for fetch
 from storage; warm-up then runs ``warmup_requests`` real predictions on the configured device.
 
 The standard library's ``ThreadingHTTPServer`` speaks HTTP/1.1 with keep-alive here: a thread
-per connection, no framework, and ~1 ms of overhead per request keeps well ahead of the
+per connection, no framework, and under a millisecond per request keeps well ahead of the
 20–50 requests/s the load generator sends (bench/results/model_server.md).
 """
 
