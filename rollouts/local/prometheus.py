@@ -1,0 +1,254 @@
+"""A real Prometheus server on a loopback port, for integration tests, e2e tests and the demo.
+
+Why a real one: the analysis trusts counts only when they come from raw counter samples the
+way a production Prometheus stores them, resets and all; a fake would test our assumptions
+against themselves. The Debian ``prometheus`` package provides ``prometheus`` and ``promtool``.
+
+Two ways to give it data:
+
+- **scrape**: pass :class:`ScrapeTarget` entries (or call :meth:`PrometheusServer.set_targets` at
+  any time); they are written to a file_sd JSON file that Prometheus re-reads every second.
+- **backfill**: :meth:`PrometheusServer.backfill_openmetrics` turns OpenMetrics text into TSDB
+  blocks with ``promtool tsdb create-blocks-from openmetrics``, written into the data directory.
+  Call it **before** :meth:`start`; called on a running server it restarts the server so the new
+  blocks are loaded (same port, same data). Retention is 100 years so old timestamps survive.
+
+The process runs in its own session (process group) and is stopped by its recorded PID; its
+log stays in ``workdir/prometheus.log`` and is shown when start-up fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+READY_TIMEOUT = 30.0
+STOP_GRACE = 10.0
+LOG_TAIL_LINES = 40
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus or promtool is missing, failed to start, or refused the data."""
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """An address Prometheus scrapes (``host:port``), with labels added to its series."""
+
+    address: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def find_binary(name: str) -> Path | None:
+    """The path of ``prometheus`` or ``promtool``, from PATH or /usr/bin."""
+    found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    return Path(found) if found else None
+
+
+def available() -> bool:
+    """True when both ``prometheus`` and ``promtool`` are installed."""
+    return find_binary("prometheus") is not None and find_binary("promtool") is not None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+class PrometheusServer:
+    """A Prometheus process with its config, data and log under ``workdir``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        scrape_interval: float = 1.0,
+        targets: Sequence[ScrapeTarget] = (),
+        extra_flags: Sequence[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.scrape_interval = scrape_interval
+        self.extra_flags = tuple(extra_flags)
+        self._targets = tuple(targets)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._backfills = 0
+
+    # --- paths and address -------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """The TSDB directory (backfilled blocks go here)."""
+        return self.workdir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        """Prometheus' own log (stdout and stderr)."""
+        return self.workdir / "prometheus.log"
+
+    @property
+    def pid_path(self) -> Path:
+        """Where the running server's PID is recorded."""
+        return self.workdir / "prometheus.pid"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API, e.g. http://127.0.0.1:40123 (once started)."""
+        if self._port is None:
+            raise PrometheusError("the server has not been started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> PrometheusServer:
+        """Write the config, start Prometheus and wait until /-/ready answers."""
+        if self.running:
+            return self
+        binary = find_binary("prometheus")
+        if binary is None:
+            raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(exist_ok=True)
+        self._write_targets()
+        self._write_config()
+        self._port = self._port or free_port()
+        argv = [
+            str(binary),
+            f"--config.file={self.workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.data_dir}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{self._port}",
+            "--web.enable-lifecycle",
+            *self.extra_flags,
+        ]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self.pid_path.write_text(f"{self._process.pid}\n")
+        self._wait_ready()
+        return self
+
+    def stop(self) -> None:
+        """Stop the process (its whole session) by its recorded PID; idempotent."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.pid_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- data --------------------------------------------------------------------------------
+
+    def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
+        """Replace the scrape targets; Prometheus picks them up within a second."""
+        self._targets = tuple(targets)
+        if self.workdir.exists():
+            self._write_targets()
+
+    def backfill_openmetrics(self, text: str) -> None:
+        """Load OpenMetrics samples as TSDB blocks (before start; a running server restarts)."""
+        promtool = find_binary("promtool")
+        if promtool is None:
+            raise PrometheusError("promtool is not installed (Debian: apt-get install prometheus)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(exist_ok=True)
+        self._backfills += 1
+        source = self.workdir / f"backfill-{self._backfills}.om"
+        source.write_text(text if text.rstrip().endswith("# EOF") else text.rstrip("\n") + "\n# EOF\n")
+        result = subprocess.run(
+            [str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(source), str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PrometheusError(f"promtool refused {source}:\n{result.stdout}{result.stderr}")
+        if self.running:
+            self.stop()
+            self.start()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        interval = _duration(self.scrape_interval)
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "scrape_configs": [
+                {
+                    "job_name": "targets",
+                    "scrape_interval": interval,
+                    "scrape_timeout": _duration(min(self.scrape_interval, 10.0)),
+                    "file_sd_configs": [
+                        {"files": [str(self.workdir / "targets.json")], "refresh_interval": "1s"}
+                    ],
+                }
+            ],
+        }
+        # JSON is YAML: no YAML dependency needed to write it.
+        (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
+
+    def _write_targets(self) -> None:
+        groups: list[Mapping[str, object]] = [
+            {"targets": [target.address], "labels": dict(target.labels)} for target in self._targets
+        ]
+        staging = self.workdir / "targets.json.tmp"
+        staging.write_text(json.dumps(groups))
+        staging.replace(self.workdir / "targets.json")
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                code = None if self._process is None else self._process.returncode
+                self._process = None
+                raise PrometheusError(f"prometheus exited with {code} during start-up:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise PrometheusError(f"prometheus was not ready within {READY_TIMEOUT:g}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of Prometheus' log."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
