@@ -3,18 +3,22 @@
 One ``reconcile("namespace/name")`` does all the work for one rollout; the manager guarantees
 it never runs twice at once for the same key. The steps:
 
-1. Read the rollout from the cache and parse it. An invalid spec (possible when the CRD was
-   installed by an older version, or with validation off) is reported in a ``SpecValid``
-   condition naming the field, and nothing else happens.
+1. Read the rollout from the API server (not the cache: status is the only memory, and a
+   cache that has not yet seen our last status write would replay an older decision) and
+   parse it. An invalid spec (possible when the CRD was installed by an older version, or
+   with validation off) is reported in a ``SpecValid`` condition naming the field, and
+   nothing else happens.
 2. Observe (caches, guardrails, router, and Prometheus only when needed).
-3. Re-read the rollout from the cache: if an abort arrived while Prometheus was slow, decide
+3. Check the cache for a newer spec: if an abort arrived while Prometheus was slow, decide
    with the new spec — abort wins, within this very reconcile.
 4. ``decide`` (pure).
-5. Apply: router weight, Deployment sizes (through the ``scale`` subresource), Events and a log
-   line per transition. Every effect is idempotent, so a reconcile that fails half-way is
-   simply repeated.
-6. Write status once, with the resourceVersion read, only when it changed. A 409 (someone
-   else wrote first) raises, and the manager retries the key with back-off.
+5. Write status once, with the resourceVersion read, only when it changed. A 409 (someone
+   else wrote first) raises before any effect, and the manager retries the key with back-off.
+6. Apply what status now records: router weight, Deployment sizes (through the ``scale``
+   subresource), then Events and a log line per transition. Status first, effects second: a
+   crash or a failed call in between is repaired by the next reconcile, which re-applies the
+   recorded weight — so traffic never follows a decision that was not recorded, and the
+   weights a route shows never go backwards except on rollback.
 
 Every write goes through a client that checks the Lease first (see rollouts.runtime.manager).
 """
@@ -42,7 +46,15 @@ from rollouts.controller.observed import Decision, Event, EventType
 from rollouts.controller.prometheus_source import PrometheusProviders, SourceError
 from rollouts.routers import Router, RouterError, router_for
 from rollouts.runtime.informer import Store
-from rollouts.runtime.kube import DEPLOYMENTS, MODEL_ROLLOUTS, Kube, KubeError, KubeObject, PatchType
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    MODEL_ROLLOUTS,
+    Kube,
+    KubeError,
+    KubeObject,
+    NotFound,
+    PatchType,
+)
 from rollouts.runtime.manager import ReconcileResult
 
 log = structlog.get_logger(__name__)
@@ -88,8 +100,9 @@ class Reconciler:
     def reconcile(self, key: str) -> ReconcileResult:
         """Do all the work for one rollout; raise to be retried with back-off."""
         namespace, name = key.split("/", 1)
-        obj = self._caches.rollouts.get(name, namespace)
-        if obj is None:
+        try:
+            obj = self._kube.get(MODEL_ROLLOUTS, name, namespace)
+        except NotFound:
             return ReconcileResult()
         structlog.contextvars.bind_contextvars(key=key)
         try:
@@ -125,8 +138,8 @@ class Reconciler:
         decision = decide(spec, status, observed, now)
         if source_error:
             decision = _with_message(decision, f"{decision.status.message} (metrics: {source_error})")
-        decision = self._apply(obj, spec=spec, namespace=namespace, router=router, decision=decision, now=now)
         self._write_status(obj, status, decision.status)
+        self._apply(obj, spec=spec, namespace=namespace, router=router, decision=decision, now=now)
         return ReconcileResult(requeue_after=decision.requeue_after)
 
     # --- observation helpers --------------------------------------------------------------
@@ -168,7 +181,9 @@ class Reconciler:
 
     def _latest(self, obj: KubeObject, namespace: str) -> ModelRollout | None:
         current = self._caches.rollouts.get(obj["metadata"]["name"], namespace)
-        if current is None or current is obj:
+        if current is None or current["metadata"].get("resourceVersion") == obj["metadata"].get(
+            "resourceVersion"
+        ):
             return None
         try:
             return ModelRollout.from_wire(current)
@@ -186,22 +201,21 @@ class Reconciler:
         router: Router | None,
         decision: Decision,
         now: datetime,
-    ) -> Decision:
-        for event in decision.events:
-            self._events.record(obj, event, now)
+    ) -> None:
         if router is not None:
             try:
                 router.set_weight(decision.weight)
-            except (RouterError, KubeError) as failed:
-                log.warning("could not set the router weight", weight=decision.weight, error=str(failed))
-                decision = _with_message(decision, f"router: {failed}")
+            except RouterError as unusable:
+                # Recorded in status.message by the next reconcile (get_weight fails the same way).
+                log.warning("could not set the router weight", weight=decision.weight, error=str(unusable))
         for deployment, replicas in (
             (spec.baseline.deployment, decision.baseline_replicas),
             (spec.candidate.deployment, decision.candidate_replicas),
         ):
             if replicas is not None:
                 self._scale(namespace, deployment, replicas)
-        return decision
+        for event in decision.events:
+            self._events.record(obj, event, now)
 
     def _scale(self, namespace: str, deployment: str, replicas: int) -> None:
         current = self._caches.deployments.get(deployment, namespace)
