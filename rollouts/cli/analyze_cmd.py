@@ -1,0 +1,479 @@
+"""``rollouts analyze SPEC``: judge recorded metrics offline with the controller's own engine.
+
+Why: a rollout that was rolled back (or should have been) must be explainable after the fact,
+and thresholds must be tried before they go live. The command reads a ModelRollout, takes the
+per-interval counts either from Prometheus over a time range or from an observations file
+(format in docs/analysis.md), and replays the looks the controller would have made: start,
+update and judge per interval, exactly as in the cluster. It stops at a rollback, as the
+controller would; a hold (drift) does not stop the analysis.
+
+Exit codes: 0 the final verdict is PASS, 1 the candidate was rolled back (FAIL), 2 an input
+cannot be used, 3 anything else (INCONCLUSIVE, NO_DATA, ERROR, or held for a person).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from analysis import (
+    Action,
+    AnalysisState,
+    MetricJudgement,
+    RolloutJudgement,
+    TrafficForecast,
+    Verdict,
+    judge,
+    start,
+    update,
+)
+from analysis.observations import HistogramObservation, Observation, RateObservation
+from analysis.providers.base import MetricsProvider, Versions, Window
+from analysis.providers.observations_file import ObservationsFileError, ObservationsFileProvider
+from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
+from analysis.state import DriftState, ErrorRateState, LatencyState
+from rollouts.analysis_config import analysis_criteria
+from rollouts.api.durations import seconds
+from rollouts.api.lint import lint_object, parse_documents
+from rollouts.api.resource import KIND, ModelRollout
+from rollouts.cli.app import app
+from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
+
+EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
+
+
+class UnusableInputError(Exception):
+    """An input that cannot be analysed: unreadable, invalid, or contradictory options."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """One replayed look: its window, what was observed, and the judgement."""
+
+    number: int
+    window: Window
+    observations: dict[str, Observation]
+    judgement: RolloutJudgement
+    state: AnalysisState
+
+
+def read_rollout(path: Path, name: str | None) -> ModelRollout:
+    """The ModelRollout in ``path`` (``name`` picks one of several); UnusableInputError if none."""
+    try:
+        documents = parse_documents(path.read_text(encoding="utf-8"))
+    except OSError as unreadable:
+        raise UnusableInputError(f"{path}: cannot read file: {unreadable.strerror}") from None
+    except yaml.YAMLError as broken:
+        raise UnusableInputError(f"{path}: not valid YAML/JSON: {str(broken).splitlines()[0]}") from None
+    candidates = [
+        document
+        for document in documents
+        if isinstance(document, dict)
+        and document.get("kind") == KIND
+        and (name is None or (document.get("metadata") or {}).get("name") == name)
+    ]
+    if len(candidates) != 1:
+        wanted = f"{KIND} named {name!r}" if name else f"exactly one {KIND} (or --name)"
+        raise UnusableInputError(f"{path}: expected {wanted}, found {len(candidates)}")
+    rollout, problems = lint_object(candidates[0])
+    if rollout is None:
+        raise UnusableInputError(f"{path}: invalid {KIND}: " + "; ".join(p.render() for p in problems))
+    return rollout
+
+
+def forecast_from(observations: dict[str, Observation], intervals: int) -> TrafficForecast | None:
+    """Traffic per interval as the first interval with requests shows it, for ``intervals`` looks.
+
+    The controller forecasts from the route's weight and recent traffic; offline, the first
+    interval stands in for that, so replaying a file tunes the bounds the way a controller would.
+    """
+    for observation in observations.values():
+        if isinstance(observation, RateObservation):
+            return TrafficForecast(observation.candidate.requests, observation.baseline.requests, intervals)
+        if isinstance(observation, HistogramObservation):
+            return TrafficForecast(sum(observation.candidate), sum(observation.baseline), intervals)
+    return None
+
+
+def replay(rollout: ModelRollout, provider: MetricsProvider, windows: Sequence[Window]) -> Iterator[Look]:
+    """Judge each window in turn; stop after a rollback, as the controller would."""
+    criteria = analysis_criteria(rollout.spec.analysis)
+    versions = Versions(baseline=rollout.spec.baseline.version, candidate=rollout.spec.candidate.version)
+    variables = dict(rollout.spec.analysis.variables)
+    state: AnalysisState | None = None
+    for number, window in enumerate(windows, start=1):
+        observations = {
+            metric.name: provider.observe(metric, window, versions, variables) for metric in criteria.metrics
+        }
+        state = state or start(criteria, forecast_from(observations, len(windows)))
+        state = update(state, observations)
+        judgement = judge(state)
+        yield Look(number, window, observations, judgement, state)
+        if judgement.action is Action.ROLLBACK:
+            return
+
+
+def windows_between(begin: datetime, end: datetime, interval: float) -> list[Window]:
+    """Consecutive windows of ``interval`` seconds from ``begin``, the last ending by ``end``."""
+    step = timedelta(seconds=interval)
+    count = int((end - begin) / step)
+    return [Window(begin + i * step, begin + (i + 1) * step) for i in range(count)]
+
+
+def _time(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UnusableInputError(f"{option}: {value!r} is not an RFC 3339 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def metric_json(result: MetricJudgement) -> dict[str, Any]:
+    """A metric judgement as JSON data (non-finite numbers become null)."""
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "verdict": result.verdict.value,
+        "action": result.action.value,
+        "effect": _finite(result.effect),
+        "lower": _finite(result.lower),
+        "upper": _finite(result.upper),
+        "log10E": _finite(result.log10_e),
+        "pValue": _finite(result.p_value),
+        "baselineSamples": result.baseline_samples,
+        "candidateSamples": result.candidate_samples,
+        "reason": result.reason,
+        "details": {key: _finite(value) for key, value in result.details.items()},
+    }
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def report_json(rollout: ModelRollout, looks: Sequence[Look]) -> dict[str, Any]:
+    """Every look and the decision, as data for -o json/yaml."""
+    return {
+        "rollout": rollout.metadata.name,
+        "tuning": looks[-1].state.tuning.to_status() if looks else {},
+        "decision": decision(looks),
+        "looks": [
+            {
+                "look": look.number,
+                "start": _rfc3339(look.window.start),
+                "end": _rfc3339(look.window.end),
+                "verdict": look.judgement.verdict.value,
+                "action": look.judgement.action.value,
+                "reason": look.judgement.reason,
+                "metrics": [metric_json(result) for result in look.judgement.metrics],
+            }
+            for look in looks
+        ],
+    }
+
+
+def decision(looks: Sequence[Look]) -> dict[str, Any]:
+    """What the controller would have done: roll back, hold, or the verdict at the last look."""
+    if not looks:
+        return {
+            "verdict": Verdict.NO_DATA.value,
+            "action": Action.NONE.value,
+            "look": None,
+            "reason": "no looks",
+        }
+    final = looks[-1]
+    first_pass = next((look.number for look in looks if look.judgement.verdict is Verdict.PASS), None)
+    first_hold = next((look.number for look in looks if look.judgement.action is Action.HOLD), None)
+    action = Action.NONE
+    if final.judgement.action is Action.ROLLBACK:
+        action = Action.ROLLBACK
+    elif first_hold is not None:
+        action = Action.HOLD
+    return {
+        "verdict": final.judgement.verdict.value,
+        "action": action.value,
+        "look": final.number,
+        "firstPass": first_pass,
+        "firstHold": first_hold,
+        "reason": final.judgement.reason,
+    }
+
+
+def _cell(result: MetricJudgement) -> str:
+    style = {
+        Verdict.PASS: "green",
+        Verdict.FAIL: "red",
+        Verdict.ERROR: "magenta",
+        Verdict.NO_DATA: "dim",
+        Verdict.INCONCLUSIVE: "yellow",
+    }[result.verdict]
+    number = ""
+    if result.log10_e is not None and result.kind in ("errorRate", "latency"):
+        number = f" E={result.log10_e:+.1f}"
+    if result.effect is not None:
+        number += f" {result.effect:.3g}"
+    return f"[{style}]{result.verdict.value}[/{style}]{number}"
+
+
+def print_table(console: Console, rollout: ModelRollout, looks: Sequence[Look]) -> None:
+    """The evidence at every look, then the decision with each metric's reason."""
+    table = Table(title=f"{rollout.metadata.name}: evidence at every look (E = log10 E; then the effect)")
+    table.add_column("look", justify="right")
+    table.add_column("end (UTC)")
+    names = [metric.name for metric in rollout.spec.analysis.metrics]
+    for name in names:
+        table.add_column(name)
+    table.add_column("rollout")
+    for look in looks:
+        by_name = {result.name: result for result in look.judgement.metrics}
+        table.add_row(
+            str(look.number),
+            look.window.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            *(_cell(by_name[name]) for name in names),
+            look.judgement.verdict.value
+            + ("" if look.judgement.action is Action.NONE else f" ({look.judgement.action})"),
+        )
+    console.print(table)
+    outcome = decision(looks)
+    console.print(
+        f"decision: {outcome['verdict']} (action {outcome['action']}) at look {outcome['look']}"
+        + (f"; first PASS at look {outcome['firstPass']}" if outcome.get("firstPass") else "")
+        + (f"; held from look {outcome['firstHold']}" if outcome.get("firstHold") else ""),
+        markup=False,
+    )
+    if looks:
+        for result in looks[-1].judgement.metrics:
+            console.print(f"  {result.verdict.value:<12} {result.reason}", markup=False, highlight=False)
+        for test in looks[-1].judgement.harm_tests:
+            console.print(
+                f"  harm test {test.name}: p {test.p_value:.3g} vs Holm level {test.level:.3g}"
+                + (" (rejected)" if test.rejected else ""),
+                markup=False,
+                highlight=False,
+            )
+
+
+def exit_code(looks: Sequence[Look]) -> int:
+    """0 PASS, 1 rolled back, 3 anything else (see the module docstring)."""
+    outcome = decision(looks)
+    if outcome["action"] == Action.ROLLBACK.value:
+        return EXIT_FAIL
+    if outcome["verdict"] == Verdict.PASS.value and outcome["action"] == Action.NONE.value:
+        return EXIT_PASS
+    return EXIT_UNDECIDED
+
+
+# --- plot ------------------------------------------------------------------------------------
+
+
+def _shares(counts: Sequence[int]) -> list[float]:
+    total = sum(counts)
+    return [count / total if total else 0.0 for count in counts]
+
+
+def _distribution(axes: Any, looks: Sequence[Look], name: str) -> None:
+    """Baseline vs candidate: shares per bucket or class, or error rates so far at every look."""
+    state = looks[-1].state.metrics[name]
+    if isinstance(state, ErrorRateState):
+        rates = [look.state.metrics[name] for look in looks]
+        numbers = [look.number for look in looks]
+        for cohort in ("baseline", "candidate"):
+            axes.plot(
+                numbers,
+                [
+                    100 * getattr(r.rates, f"{cohort}_rate") if isinstance(r, ErrorRateState) else math.nan
+                    for r in rates
+                ],
+                label=cohort,
+            )
+        axes.set_ylabel("error rate so far (%)", fontsize=8)
+        axes.set_xlabel("look", fontsize=8)
+        axes.set_title(f"{name}: error rates", fontsize=9)
+        axes.legend(fontsize=7)
+        return
+    if isinstance(state, LatencyState):
+        labels = [f"<={edge:g}" for edge in state.edges] + ["+Inf"]
+        candidate, baseline = state.candidate, state.baseline
+    elif isinstance(state, DriftState):
+        edges = [f"<={edge:g}" for edge in state.edges] + ["+Inf"] if state.edges else list(state.classes)
+        labels, candidate, baseline = edges, state.evidence.candidate, state.evidence.baseline
+    else:
+        axes.set_axis_off()
+        return
+    if not candidate:
+        axes.set_axis_off()
+        return
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], _shares(baseline), width=0.4, label="baseline")
+    axes.bar([p + 0.2 for p in positions], _shares(candidate), width=0.4, label="candidate")
+    axes.set_xticks(list(positions), labels, rotation=60, fontsize=6)
+    axes.set_title(f"{name}: distribution", fontsize=9)
+    axes.legend(fontsize=7)
+
+
+def _evidence(axes: Any, looks: Sequence[Look], name: str) -> None:
+    """The metric's evidence at every look: log10 E against its Holm level, or the effect."""
+    numbers = [look.number for look in looks]
+    results = [next(r for r in look.judgement.metrics if r.name == name) for look in looks]
+    kind = results[-1].kind
+    if kind in ("errorRate", "latency"):
+        tests = [next((t for t in look.judgement.harm_tests if t.name == name), None) for look in looks]
+        axes.plot(
+            numbers, [r.log10_e if r.log10_e is not None else math.nan for r in results], label="log10 E"
+        )
+        axes.plot(
+            numbers,
+            [-math.log10(t.level) if t else math.nan for t in tests],
+            linestyle="--",
+            label="Holm level",
+        )
+        axes.set_ylabel("log10 E", fontsize=8)
+    else:
+        axes.plot(numbers, [r.effect if r.effect is not None else math.nan for r in results], label="value")
+        for key, style in (("warn", ":"), ("fail", "--"), ("noise_floor", "-.")):
+            if key in results[-1].details:
+                axes.plot(
+                    numbers, [r.details.get(key, math.nan) for r in results], linestyle=style, label=key
+                )
+        if kind == "guard":
+            for bound in (results[-1].lower, results[-1].upper):
+                if bound is not None:
+                    axes.axhline(bound, linestyle="--", color="red")
+    axes.set_xlabel("look", fontsize=8)
+    axes.set_title(f"{name}: evidence over time", fontsize=9)
+    axes.legend(fontsize=7)
+
+
+def draw(rollout: ModelRollout, looks: Sequence[Look], path: Path) -> None:
+    """One row per metric: distributions (baseline vs candidate) and the evidence at every look."""
+    try:
+        import matplotlib  # noqa: PLC0415 - an optional extra, imported only for --plot
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot  # noqa: PLC0415
+    except ImportError:
+        raise UnusableInputError("--plot needs matplotlib: pip install 'model-rollouts[plot]'") from None
+    names = [metric.name for metric in rollout.spec.analysis.metrics]
+    if not looks or not names:
+        raise UnusableInputError("--plot: nothing to draw (no looks or no metrics)")
+    figure, grid = pyplot.subplots(len(names), 2, figsize=(11, 3.2 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        _distribution(grid[row][0], looks, name)
+        _evidence(grid[row][1], looks, name)
+    figure.suptitle(f"{rollout.metadata.name}: {decision(looks)['verdict']} at look {looks[-1].number}")
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=110)
+    except OSError as unwritable:
+        raise UnusableInputError(f"--plot: cannot write {path}: {unwritable.strerror}") from None
+    finally:
+        pyplot.close(figure)
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _provider_and_windows(
+    rollout: ModelRollout,
+    observations: Path | None,
+    prometheus: str | None,
+    begin: str | None,
+    end: str | None,
+    bearer_token_file: Path | None,
+) -> tuple[MetricsProvider, list[Window]]:
+    if (observations is None) == (prometheus is None):
+        raise UnusableInputError("give either --observations FILE or --prometheus URL --start T --end T")
+    if observations is not None:
+        try:
+            provider = ObservationsFileProvider.from_path(observations)
+        except OSError as unreadable:
+            raise UnusableInputError(f"{observations}: cannot read file: {unreadable.strerror}") from None
+        except ObservationsFileError as malformed:
+            raise UnusableInputError(f"{observations}: {malformed}") from None
+        return provider, [interval.window for interval in provider.intervals]
+    if begin is None or end is None:
+        raise UnusableInputError("--prometheus needs --start and --end")
+    source = rollout.spec.analysis.prometheus
+    token = None
+    if bearer_token_file is not None:
+        try:
+            token = bearer_token_file.read_text(encoding="utf-8").strip()
+        except OSError as unreadable:
+            raise UnusableInputError(
+                f"{bearer_token_file}: cannot read file: {unreadable.strerror}"
+            ) from None
+    settings = PrometheusSettings(
+        url=str(prometheus),
+        timeout=seconds(source.timeout) if source else 30.0,
+        bearer_token=token,
+        insecure_skip_verify=bool(source and source.tls and source.tls.insecure_skip_verify),
+        server_name=source.tls.server_name if source and source.tls else None,
+    )
+    windows = windows_between(
+        _time(begin, "--start"), _time(end, "--end"), seconds(rollout.spec.analysis.interval)
+    )
+    if not windows:
+        raise UnusableInputError("--start to --end is shorter than one analysis interval")
+    return PrometheusProvider(settings), windows
+
+
+@app.command()
+def analyze(
+    spec: Annotated[Path, typer.Argument(help="A ModelRollout YAML or JSON file.")],
+    observations: Annotated[
+        Path | None,
+        typer.Option("--observations", help="Per-interval observations (JSON, docs/analysis.md)."),
+    ] = None,
+    prometheus: Annotated[
+        str | None, typer.Option("--prometheus", help="Prometheus base URL, e.g. http://localhost:9090.")
+    ] = None,
+    begin: Annotated[str | None, typer.Option("--start", help="First interval's start (RFC 3339).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last interval ends by this time (RFC 3339).")
+    ] = None,
+    bearer_token_file: Annotated[
+        Path | None, typer.Option("--bearer-token-file", help="File holding a bearer token for Prometheus.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Which ModelRollout, if the file has several.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw distributions and evidence to this PNG (extra: plot).")
+    ] = None,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Replay the analysis of a rollout: the evidence at every look and the final decision."""
+    console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        rollout = read_rollout(spec, name)
+        provider, windows = _provider_and_windows(
+            rollout, observations, prometheus, begin, end, bearer_token_file
+        )
+        looks = list(replay(rollout, provider, windows))
+        if plot is not None:
+            draw(rollout, looks, plot)
+    except UnusableInputError as unusable:
+        errors.print(f"error: {unusable}", markup=False)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    if output is OutputFormat.TABLE:
+        print_table(console, rollout, looks)
+    else:
+        emit_data(report_json(rollout, looks), output)
+    raise typer.Exit(exit_code(looks))
