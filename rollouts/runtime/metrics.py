@@ -1,0 +1,110 @@
+"""The controller's own metrics and probes, on one small HTTP port.
+
+Why: an operator must see whether the controller keeps up (queue depth, reconcile duration),
+fails (reconcile errors) and which replica leads — and the kubelet must probe it. One port
+serves ``/metrics`` (Prometheus text), ``/healthz`` (200 while the process runs) and
+``/readyz`` (200 when the manager says ready: standing by, or leading with synced caches;
+503 while it starts to lead or shuts down). Each manager has its own registry, so several
+managers in one process (tests) never collide on metric names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+"""Seconds: a cached reconcile takes milliseconds; one with Prometheus queries, up to seconds."""
+
+
+class ControllerMetrics:
+    """Queue depth, reconcile duration and errors, and leadership, in a registry of their own."""
+
+    def __init__(
+        self, depth: Callable[[], int], waiting: Callable[[], int], leading: Callable[[], bool]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        Gauge(
+            "modelrollouts_workqueue_depth", "Rollout keys ready to be reconciled.", registry=self.registry
+        ).set_function(lambda: float(depth()))
+        Gauge(
+            "modelrollouts_workqueue_waiting",
+            "Rollout keys scheduled for later (timers and back-offs).",
+            registry=self.registry,
+        ).set_function(lambda: float(waiting()))
+        Gauge(
+            "modelrollouts_leader",
+            "1 while this replica holds the leader Lease, else 0.",
+            registry=self.registry,
+        ).set_function(lambda: float(leading()))
+        self.reconcile_duration = Histogram(
+            "modelrollouts_reconcile_duration_seconds",
+            "Time one reconcile took, failed ones included.",
+            buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self.reconcile_errors = Counter(
+            "modelrollouts_reconcile_errors",
+            "Reconciles that raised (and were retried).",
+            registry=self.registry,
+        )
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would drown the controller's own log lines."""
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` served from a thread until :meth:`close`."""
+
+    def __init__(
+        self, metrics: ControllerMetrics, ready: Callable[[], bool], port: int, address: str = ""
+    ) -> None:
+        self._metrics_app = make_wsgi_app(metrics.registry)
+        self._ready = ready
+        self._server = make_server(
+            address, port, self._app, server_class=_Server, handler_class=_QuietHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The port served (the one the OS chose when asked for port 0)."""
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return _text(start_response, "200 OK", "ok")
+        if path == "/readyz":
+            return (
+                _text(start_response, "200 OK", "ready")
+                if self._ready()
+                else _text(start_response, "503 Service Unavailable", "not ready")
+            )
+        return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+
+def _text(start_response: StartResponse, status: str, body: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [body.encode()]
