@@ -36,7 +36,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp
 
 from analysis.observations import RateCounts
 from analysis.sequential import always_valid_p, one_sided_radius
@@ -98,7 +97,9 @@ def mixture_log_e(log_products: npt.ArrayLike) -> FloatArray:
     1.03
     """
     values = np.asarray(log_products, dtype=np.float64)
-    return np.asarray(logsumexp(values, axis=-1) - math.log(values.shape[-1]), dtype=np.float64)
+    top = values.max(axis=-1, keepdims=True)
+    log_sum = np.log(np.exp(values - top).sum(axis=-1)) + top[..., 0]
+    return np.asarray(log_sum - math.log(values.shape[-1]), dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Supported field types: int, float, str, bool, tuples of those, nested dataclasse
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -27,13 +28,17 @@ class StateError(ValueError):
 
 def to_json(value: Any) -> Any:
     """A JSON-compatible copy of a dataclass (dict), tuple (list) or scalar."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise StateError(f"cannot store the non-finite number {value!r}")
+        return value
+    if value is None or isinstance(value, int | str):
+        return value
     if isinstance(value, tuple | list):
         return [to_json(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise StateError(f"cannot store the non-finite number {value!r}")
-    return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    raise StateError(f"cannot store {value!r} of type {type(value).__name__}")
 
 
 def from_json(cls: type[T], data: object) -> T:
@@ -53,7 +58,8 @@ def _read(annotation: Any, data: object, where: str) -> Any:
         if not isinstance(data, list | tuple):
             raise StateError(f"{where}: expected a list, got {data!r}")
         (item_type, _ellipsis) = typing.get_args(annotation)
-        return tuple(_read(item_type, item, f"{where}[{i}]") for i, item in enumerate(data))
+        read = _read_scalar if item_type in (float, int, str) else _read
+        return tuple(read(item_type, item, f"{where}[{i}]") for i, item in enumerate(data))
     if origin is typing.Literal:
         if data not in typing.get_args(annotation):
             raise StateError(f"{where}: expected one of {typing.get_args(annotation)}, got {data!r}")
@@ -61,8 +67,7 @@ def _read(annotation: Any, data: object, where: str) -> Any:
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if not isinstance(data, Mapping):
             raise StateError(f"{where}: expected an object, got {data!r}")
-        hints = typing.get_type_hints(annotation)
-        fields = {field.name for field in dataclasses.fields(annotation) if field.init}
+        hints, fields = _fields(annotation)
         unknown = set(data) - fields
         if unknown:
             raise StateError(f"{where}: unknown keys {sorted(unknown)}")
@@ -71,6 +76,14 @@ def _read(annotation: Any, data: object, where: str) -> Any:
             raise StateError(f"{where}: missing keys {sorted(missing)}")
         return annotation(**{name: _read(hints[name], data[name], f"{where}.{name}") for name in fields})
     return _read_scalar(annotation, data, where)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A dataclass's resolved field types and the names its constructor takes (cached)."""
+    return typing.get_type_hints(cls), frozenset(
+        field.name for field in dataclasses.fields(cls) if field.init
+    )
 
 
 def _read_scalar(annotation: Any, data: object, where: str) -> Any:

@@ -360,11 +360,13 @@ def test_identical_cohorts_never_fail(intervals: list[tuple[int, int]]) -> None:
 )
 @settings(max_examples=60, deadline=None)
 def test_more_harm_evidence_never_lowers_e(intervals, where: int, extra: int) -> None:  # type: ignore[no-untyped-def]
+    # More harm: some of the candidate's successful requests in one interval fail instead.
+    # (Adding requests too would change the traffic share pi, which is not more evidence.)
     def max_log_e(add: int) -> float:
         state = start(ERRORS)
         for index, ((n_c, x_c), (n_b, x_b)) in enumerate(intervals):
-            more = add if index == where % len(intervals) else 0
-            observation = rates((n_c + more, x_c + more), (n_b, x_b))
+            more = min(add, n_c - x_c) if index == where % len(intervals) else 0
+            observation = rates((n_c, x_c + more), (n_b, x_b))
             state = update(state, {"errors": observation})
         return state.metrics["errors"].rates.harm.max_log_e  # type: ignore[union-attr]
 
