@@ -123,7 +123,7 @@ def harm_p_values(state: AnalysisState) -> dict[str, float]:
             if metric.hard_limit is not None:
                 p_values[f"{metric.name}:hardLimit"] = current.hard_limit.p_value
         elif isinstance(metric, LatencyCriteria) and isinstance(current, LatencyState):
-            p_values[metric.name] = math.exp(-current.ranks.max_log_e)
+            p_values[metric.name] = current.ranks.p_value
             if metric.slo is not None:
                 p_values[f"{metric.name}:tail"] = current.tail.harm.p_value
     return p_values
@@ -501,9 +501,10 @@ def _judge_guard(metric: GuardCriteria, current: GuardState) -> MetricJudgement:
         verdict=Verdict.PASS,
         reason="",
         effect=current.last_value,
-        lower=metric.min,
-        upper=metric.max,
         candidate_samples=current.values,
+        details={
+            word: bound for word, bound in (("min", metric.min), ("max", metric.max)) if bound is not None
+        },
     )
     if current.last_value is None:
         return replace(base, verdict=Verdict.NO_DATA, reason=f"{metric.name}: no value yet")

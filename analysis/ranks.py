@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import norm
 
-from analysis.sequential import log_mixture_e, one_sided_radius
+from analysis.sequential import always_valid_p, log_mixture_e, one_sided_radius
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -176,6 +176,11 @@ class RankEvidence:
     def compared(self) -> bool:
         """True once some interval had requests in both cohorts."""
         return self.weight > 0.0
+
+    @property
+    def p_value(self) -> float:
+        """Always-valid p of the harm test: 1 / max over looks of M."""
+        return always_valid_p(self.max_log_e)
 
     @property
     def cles(self) -> float:

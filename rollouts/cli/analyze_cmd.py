@@ -351,10 +351,9 @@ def _evidence(axes: Any, looks: Sequence[Look], name: str) -> None:
                 axes.plot(
                     numbers, [r.details.get(key, math.nan) for r in results], linestyle=style, label=key
                 )
-        if kind == "guard":
-            for bound in (results[-1].lower, results[-1].upper):
-                if bound is not None:
-                    axes.axhline(bound, linestyle="--", color="red")
+        for bound in ("min", "max"):
+            if kind == "guard" and bound in results[-1].details:
+                axes.axhline(results[-1].details[bound], linestyle="--", color="red", label=bound)
     axes.set_xlabel("look", fontsize=8)
     axes.set_title(f"{name}: evidence over time", fontsize=9)
     axes.legend(fontsize=7)
