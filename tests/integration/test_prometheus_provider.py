@@ -8,14 +8,18 @@ file provider, given the intended counts, must return the same (one contract, tw
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from analysis import (
     AnalysisCriteria,
@@ -38,6 +42,7 @@ from analysis import (
 from analysis.providers.base import MetricsProvider, Versions, Window
 from analysis.providers.observations_file import Interval, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
+from rollouts.cli.main import app
 from rollouts.local.prometheus import PrometheusServer
 from tests.support.prometheus import MakePrometheus
 
@@ -321,3 +326,51 @@ def test_timeout_is_an_error(silent_server: str) -> None:
         client.close()
     assert isinstance(got, QueryFailed)
     assert got.message.startswith("timed out after 0.5s")
+
+
+def test_rollouts_analyze_reads_prometheus(
+    server: PrometheusServer, data: list[Series], tmp_path: Path
+) -> None:
+    spec = tmp_path / "rollout.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "rollouts.modelops.io/v1alpha1",
+                "kind": "ModelRollout",
+                "metadata": {"name": "scorer"},
+                "spec": {
+                    "baseline": {"deployment": "scorer-v1", "version": "v1"},
+                    "candidate": {"deployment": "scorer-v2", "version": "v2"},
+                    "traffic": {"replicas": {}},
+                    "steps": [{"setWeight": 50}, {"analyze": {"duration": "5m"}}],
+                    "analysis": {
+                        "prometheus": {"address": server.url},
+                        "metrics": [
+                            {
+                                "name": "errors",
+                                "errorRate": {"errors": ERRORS.errors_query, "total": ERRORS.total_query},
+                            },
+                            {"name": "latency", "latency": {"buckets": LATENCY.buckets_query, "slo": 0.5}},
+                        ],
+                    },
+                },
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze", str(spec), "--prometheus", server.url,
+            "--start", T0.isoformat(), "--end", (T0 + timedelta(seconds=INTERVALS * INTERVAL)).isoformat(),
+            "-o", "json",
+        ],
+    )  # fmt: skip
+    report = json.loads(result.output)
+    looks = report["looks"]
+    if report["decision"]["action"] != "rollback":
+        assert len(looks) == INTERVALS
+    for look in looks:
+        errors = look["metrics"][0]
+        written = [intended(data, i)["errors"] for i in range(look["look"])]
+        assert errors["candidateSamples"] == sum(w.candidate.requests for w in written)  # type: ignore[attr-defined]
+        assert errors["baselineSamples"] == sum(w.baseline.requests for w in written)  # type: ignore[attr-defined]
