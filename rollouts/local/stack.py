@@ -1,0 +1,361 @@
+"""A whole rollout on one machine: the objects, two real model servers, Prometheus, load, controller.
+
+``rollouts demo`` and the e2e tests run the same stack, so what the demo shows is what the tests
+check. Against a cluster (the local test bed: real kube-apiserver, controllers and kwok nodes):
+
+- in one namespace, a baseline and a candidate Deployment (their pods are kwok's, on a GPU
+  node), and an HTTPRoute whose rule splits traffic between the two Services;
+- on this machine, one real model-server process per version (labelled by version, each
+  serving a small real model), scraped every second by a real Prometheus;
+- a load generator sending each request to the version the HTTPRoute's weights pick — the
+  data plane the fake pods cannot be;
+- the controller itself (manager, informers, reconciler), on a thread;
+- a ModelRollout whose analysis queries that Prometheus.
+
+Scenarios set the candidate server's switches (see :data:`SCENARIOS`): a healthy model, the
+40x CPU fallback (``slow``: judged by latency; ``cpu``: stopped before traffic by readyQuery),
+an error rate, or shifted predictions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rollouts.api.resource import API_VERSION, KIND
+from rollouts.api.status import Phase
+from rollouts.controller.app import ControllerOptions, build_manager
+from rollouts.local.loadgen import LoadGenerator, Target, httproute_share
+from rollouts.local.model_server.config import Device, ServerConfig, Switches
+from rollouts.local.model_servers import ModelServers
+from rollouts.local.prometheus import PrometheusServer, ScrapeTarget
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    HTTP_ROUTES,
+    MODEL_ROLLOUTS,
+    NAMESPACES,
+    AlreadyExists,
+    Kube,
+    KubeObject,
+    Resource,
+)
+from rollouts.runtime.manager import Manager
+
+SERVICES = Resource("", "v1", "services", "Service", namespaced=True)
+BASELINE = ("model-v1", "v1")
+CANDIDATE = ("model-v2", "v2")
+ROUTE = "model"
+
+DEMO_QUERIES = {
+    "errors": 'model_requests_total{version="{{version}}", code=~"5.."}',
+    "total": 'model_requests_total{version="{{version}}"}',
+    "latency": 'model_request_duration_seconds_bucket{version="{{version}}"}',
+    "scores": 'model_prediction_score_bucket{version="{{version}}"}',
+    "invalid": 'model_invalid_predictions_total{version="{{version}}"}',
+    "ready": 'min(model_device_info{version="{{version}}", device!="cpu"})',
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A candidate's behaviour and the outcome a correct controller reaches."""
+
+    name: str
+    description: str
+    candidate: Switches
+    expected: Phase
+    ready_query: bool = True
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("good", "a healthy candidate: promoted", Switches(error_rate=0.01), Phase.SUCCEEDED),
+        Scenario(
+            "slow",
+            "the model on CPU, ~40x slower, nothing else wrong: the latency comparison rolls it back",
+            Switches(device=Device.CPU, error_rate=0.01),
+            Phase.ROLLED_BACK,
+            ready_query=False,
+        ),
+        Scenario(
+            "cpu",
+            "the model on CPU with readyQuery on: it never receives traffic",
+            Switches(device=Device.CPU, error_rate=0.01),
+            Phase.FAILED,
+        ),
+        Scenario("errors", "5% errors against 1%: rolled back", Switches(error_rate=0.05), Phase.ROLLED_BACK),
+        Scenario(
+            "drift",
+            "predictions shifted: held for a person (a new model is expected to move predictions)",
+            Switches(error_rate=0.01, score_shift=1.5),
+            Phase.PAUSED,
+        ),
+    )
+}
+
+
+def demo_analysis(prometheus_url: str, *, ready_query: bool = True, **overrides: Any) -> dict[str, Any]:
+    """spec.analysis for the model server's metrics, tuned for a short local run."""
+    analysis: dict[str, Any] = {
+        "prometheus": {"address": prometheus_url, "timeout": "5s"},
+        "interval": "10s",
+        "warmup": "20s",
+        "errorBudget": 3,
+        "inconclusive": "promote",
+        "minEvidence": {"requests": 300, "errors": 3, "predictions": 200},
+        "metrics": [
+            {
+                "name": "errors",
+                "errorRate": {"errors": DEMO_QUERIES["errors"], "total": DEMO_QUERIES["total"]},
+            },
+            {"name": "latency", "latency": {"buckets": DEMO_QUERIES["latency"], "slo": 0.01}},
+            {
+                "name": "scores",
+                "drift": {
+                    "buckets": DEMO_QUERIES["scores"],
+                    "invalid": DEMO_QUERIES["invalid"],
+                    "range": {"min": 0, "max": 1},
+                },
+            },
+        ],
+    }
+    if ready_query:
+        analysis["readyQuery"] = DEMO_QUERIES["ready"]
+    analysis.update(overrides)
+    return analysis
+
+
+def demo_rollout(analysis: dict[str, Any], name: str = "fraud-scorer", **spec: Any) -> dict[str, Any]:
+    """The ModelRollout of the stack: 25% → analyze → 50% → analyze → 100%."""
+    body: dict[str, Any] = {
+        "baseline": {"deployment": BASELINE[0], "version": BASELINE[1]},
+        "candidate": {"deployment": CANDIDATE[0], "version": CANDIDATE[1]},
+        "traffic": {
+            "gatewayAPI": {
+                "httpRoute": ROUTE,
+                "baselineBackend": BASELINE[0],
+                "candidateBackend": CANDIDATE[0],
+            }
+        },
+        "steps": [
+            {"setWeight": 25},
+            {"analyze": {"duration": "90s"}},
+            {"setWeight": 50},
+            {"analyze": {"duration": "60s"}},
+            {"setWeight": 100},
+        ],
+        "analysis": analysis,
+        "progressDeadline": "90s",
+        "maxDuration": "30m",
+        "scaleDown": {"delay": "10s", "drain": "2s"},
+    }
+    body.update(spec)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": body}
+
+
+def _deployment(name: str, version: str, replicas: int) -> KubeObject:
+    labels = {"app": "fraud-scorer", "version": version}
+    container = {
+        "name": "server",
+        "image": "model-rollouts/model-server:0.1.0",
+        "args": [f"--version={version}", "--port=8080"],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
+            "limits": {"nvidia.com/gpu": "1"},
+        },
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
+        "startupProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "failureThreshold": 90},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "progressDeadlineSeconds": 1800,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 60,
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                },
+            },
+        },
+    }
+
+
+def _service(name: str, version: str) -> KubeObject:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"app": "fraud-scorer", "version": version},
+            "ports": [{"port": 80, "targetPort": 8080}],
+        },
+    }
+
+
+def _route() -> KubeObject:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": ROUTE},
+        "spec": {
+            "parentRefs": [{"name": "gateway"}],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": BASELINE[0], "port": 80, "weight": 100},
+                        {"name": CANDIDATE[0], "port": 80, "weight": 0},
+                    ]
+                }
+            ],
+        },
+    }
+
+
+@dataclass
+class LocalStack:
+    """The stack of the module docstring around one cluster; start it, create a rollout, stop it."""
+
+    kube: Kube
+    namespace: str
+    workdir: Path
+    candidate: Switches = field(default_factory=Switches)
+    baseline: Switches = field(default_factory=lambda: Switches(error_rate=0.01))
+    rate: float = 30.0
+    baseline_replicas: int = 1
+    progress: Callable[[str], None] = lambda _message: None
+    servers: ModelServers | None = None
+    prometheus: PrometheusServer | None = None
+    load: LoadGenerator | None = None
+    manager: Manager | None = None
+    _controller_thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Create the objects, start servers, Prometheus, load and the controller."""
+        try:
+            self._create_objects()
+            self.progress("starting the model servers (baseline and candidate)")
+            self.servers = ModelServers(self.workdir / "servers")
+            baseline, candidate = self.servers.start(
+                ServerConfig(version=BASELINE[1], port=0, switches=self.baseline, enable_admin=True),
+                ServerConfig(version=CANDIDATE[1], port=0, switches=self.candidate, enable_admin=True),
+            )
+            self.progress("starting Prometheus (scrapes every second)")
+            self.prometheus = PrometheusServer(
+                self.workdir / "prometheus",
+                scrape_interval=1.0,
+                targets=[
+                    ScrapeTarget(baseline.address, {"job": "model-server"}),
+                    ScrapeTarget(candidate.address, {"job": "model-server"}),
+                ],
+            ).start()
+            self.progress(f"sending {self.rate:g} requests/s, split by the HTTPRoute's weights")
+            self.load = LoadGenerator(
+                Target(BASELINE[1], baseline.url),
+                Target(CANDIDATE[1], candidate.url),
+                self.route_share,
+                rate=self.rate,
+                max_requests=int(self.rate * 3600),
+                share_refresh_seconds=0.5,
+            ).start()
+            self.start_controller()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_controller(self) -> Manager:
+        """Start the controller (again) on a thread, watching only this namespace."""
+        self.progress("starting the controller")
+        self.manager = build_manager(self.kube, ControllerOptions(workers=2, namespace=self.namespace))
+        self._controller_thread = threading.Thread(
+            target=self.manager.run, kwargs={"handle_signals": False}, name="controller", daemon=True
+        )
+        self._controller_thread.start()
+        return self.manager
+
+    def stop_controller(self) -> None:
+        """Stop the controller as SIGTERM would: finish in-flight reconciles, stop the caches."""
+        if self.manager is not None:
+            self.manager.stop()
+        if self._controller_thread is not None:
+            self._controller_thread.join(timeout=60)
+        self.manager = None
+        self._controller_thread = None
+
+    def stop(self) -> None:
+        """Stop everything this stack started (the cluster objects stay with their namespace)."""
+        self.stop_controller()
+        if self.load is not None:
+            self.load.stop()
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        if self.servers is not None:
+            self.servers.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- the rollout -----------------------------------------------------------------------
+
+    def create_rollout(self, rollout: KubeObject) -> KubeObject:
+        """Create the ModelRollout in the stack's namespace."""
+        return self.kube.create(MODEL_ROLLOUTS, copy.deepcopy(rollout), self.namespace)
+
+    def rollout(self, name: str = "fraud-scorer") -> KubeObject:
+        """The rollout as the API server has it now."""
+        return self.kube.get(MODEL_ROLLOUTS, name, self.namespace)
+
+    def route_share(self) -> float:
+        """The candidate's share per the HTTPRoute right now (the load generator's router)."""
+        route = self.kube.get(HTTP_ROUTES, ROUTE, self.namespace)
+        return httproute_share(route, 0, BASELINE[0], CANDIDATE[0])
+
+    def set_candidate(self, switches: Switches) -> None:
+        """Change the candidate server's behaviour while it runs."""
+        if self.servers is None:
+            raise RuntimeError("the stack is not started")
+        self.servers[CANDIDATE[1]].set_switches(switches)
+
+    @property
+    def prometheus_url(self) -> str:
+        """The address the rollout's analysis should query."""
+        if self.prometheus is None:
+            raise RuntimeError("the stack is not started")
+        return self.prometheus.url
+
+    def _create_objects(self) -> None:
+        self.progress(f"creating namespace {self.namespace}, Deployments, Services and the HTTPRoute")
+        with contextlib.suppress(AlreadyExists):
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+            self.kube.create(NAMESPACES, namespace)
+        for resource, body in (
+            (DEPLOYMENTS, _deployment(*BASELINE, replicas=self.baseline_replicas)),
+            (DEPLOYMENTS, _deployment(*CANDIDATE, replicas=0)),
+            (SERVICES, _service(*BASELINE)),
+            (SERVICES, _service(*CANDIDATE)),
+            (HTTP_ROUTES, _route()),
+        ):
+            self.kube.create(resource, body, self.namespace)
+
+
+def with_scenario(stack: LocalStack, scenario: Scenario) -> LocalStack:
+    """The same stack with the scenario's candidate behaviour."""
+    return replace(stack, candidate=scenario.candidate)
