@@ -97,10 +97,12 @@ def rollout_view(rollout: dict[str, Any], extra: RenderableType | None = None) -
     """The whole picture of one rollout."""
     metadata, spec, status = rollout.get("metadata", {}), rollout.get("spec", {}), rollout.get("status") or {}
     phase = status.get("phase") or "Pending"
+    before, after = spec.get("baseline", {}), spec.get("candidate", {})
+    versions = f"{before.get('version', '?')} → {after.get('version', '?')}"
     header = Text.assemble(
         (f"{metadata.get('namespace', '')}/{metadata.get('name', '')}  ", "bold"),
         (phase, PHASE_STYLES.get(phase, "")),
-        f"   {spec.get('baseline', {}).get('version', '?')} → {spec.get('candidate', {}).get('version', '?')}",
+        f"   {versions}",
     )
     weight = status.get("weight")
     effective = status.get("effectiveWeight")
