@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
@@ -24,6 +24,7 @@ probabilities = st.lists(st.floats(0.01, 1.0), min_size=2, max_size=20).map(lamb
 
 
 @given(probabilities, st.data())
+@settings(deadline=None)
 def test_psi_and_js_equal_direct_computation(p: np.ndarray, data: st.DataObject) -> None:
     q = data.draw(
         st.lists(st.floats(0.01, 1.0), min_size=len(p), max_size=len(p)).map(lambda v: np.array(v) / sum(v))

@@ -25,7 +25,7 @@ pairs = st.composite(cohorts)()
 
 
 @given(pairs)
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_equals_scipy_on_the_expanded_samples(pair: tuple[list[int], list[int]]) -> None:
     candidate, baseline = pair
     x, y = expand(candidate), expand(baseline)
@@ -37,6 +37,7 @@ def test_equals_scipy_on_the_expanded_samples(pair: tuple[list[int], list[int]])
 
 
 @given(pairs)
+@settings(deadline=None)
 def test_cles_and_placements_by_brute_force(pair: tuple[list[int], list[int]]) -> None:
     candidate, baseline = pair
     x, y = expand(candidate), expand(baseline)

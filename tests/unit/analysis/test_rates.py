@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -24,6 +24,7 @@ counts = st.integers(0, 400)
 
 
 @given(x_c=counts, x_b=counts, pi=st.floats(0.001, 0.999))
+@settings(deadline=None)
 def test_likelihood_ratio_equals_the_binomial_pmf_ratio(x_c: int, x_b: int, pi: float) -> None:
     k = x_c + x_b
     expected = [
@@ -53,6 +54,7 @@ def test_e_process_is_a_supermartingale_under_the_null() -> None:
 
 
 @given(x_c=st.integers(0, 50), x_b=st.integers(0, 50), extra=st.integers(1, 20))
+@settings(deadline=None)
 def test_more_candidate_errors_never_lower_the_evidence(x_c: int, x_b: int, extra: int) -> None:
     fewer = EProcess().extend(conditional_log_lr(x_c, x_b, 0.1))
     more = EProcess().extend(conditional_log_lr(x_c + extra, x_b, 0.1))
