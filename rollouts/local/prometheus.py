@@ -13,17 +13,22 @@ Two ways to give it data:
   Call it **before** :meth:`start`; called on a running server it restarts the server so the new
   blocks are loaded (same port, same data). Retention is 100 years so old timestamps survive.
 
+With :class:`WebSecurity` the server serves HTTPS and/or asks for basic auth (Prometheus'
+``--web.config.file``), so the provider's TLS and authentication options meet a real server.
+
 The process runs in its own session (process group) and is stopped by its recorded PID; its
 log stays in ``workdir/prometheus.log`` and is shown when start-up fails.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -32,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 READY_TIMEOUT = 30.0
 STOP_GRACE = 10.0
@@ -48,6 +54,37 @@ class ScrapeTarget:
 
     address: str
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebSecurity:
+    """TLS and/or basic auth on Prometheus' listener; the readiness probe uses them too.
+
+    Prometheus stores bcrypt hashes only, so a basic-auth user comes with both the password (for
+    clients) and its bcrypt hash (for the server).
+    """
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    """CA that signed cert_file; the readiness probe verifies the chain (not the host name)."""
+    username: str | None = None
+    password: str | None = None
+    password_bcrypt: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        """True when the server serves HTTPS."""
+        return self.cert_file is not None
+
+    def web_config(self) -> dict[str, object]:
+        """Prometheus' web configuration (JSON is YAML)."""
+        config: dict[str, object] = {}
+        if self.tls:
+            config["tls_server_config"] = {"cert_file": str(self.cert_file), "key_file": str(self.key_file)}
+        if self.username is not None:
+            config["basic_auth_users"] = {self.username: self.password_bcrypt}
+        return config
 
 
 def find_binary(name: str) -> Path | None:
@@ -81,10 +118,13 @@ class PrometheusServer:
         scrape_interval: float = 1.0,
         targets: Sequence[ScrapeTarget] = (),
         extra_flags: Sequence[str] = (),
+        *,
+        security: WebSecurity | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.scrape_interval = scrape_interval
         self.extra_flags = tuple(extra_flags)
+        self.security = security
         self._targets = tuple(targets)
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
@@ -112,7 +152,8 @@ class PrometheusServer:
         """Base URL of the HTTP API, e.g. http://127.0.0.1:40123 (once started)."""
         if self._port is None:
             raise PrometheusError("the server has not been started")
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.security and self.security.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -133,6 +174,10 @@ class PrometheusServer:
         self._write_targets()
         self._write_config()
         self._port = self._port or free_port()
+        security_flags = []
+        if self.security is not None:
+            (self.workdir / "web.yml").write_text(json.dumps(self.security.web_config(), indent=2))
+            security_flags.append(f"--web.config.file={self.workdir / 'web.yml'}")
         argv = [
             str(binary),
             f"--config.file={self.workdir / 'prometheus.yml'}",
@@ -140,6 +185,7 @@ class PrometheusServer:
             "--storage.tsdb.retention.time=100y",
             f"--web.listen-address=127.0.0.1:{self._port}",
             "--web.enable-lifecycle",
+            *security_flags,
             *self.extra_flags,
         ]
         with self.log_path.open("ab") as log:
@@ -238,7 +284,7 @@ class PrometheusServer:
                 self._process = None
                 raise PrometheusError(f"prometheus exited with {code} during start-up:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as response:
+                with self._open("/-/ready") as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -246,6 +292,19 @@ class PrometheusServer:
             time.sleep(0.1)
         self.stop()
         raise PrometheusError(f"prometheus was not ready within {READY_TIMEOUT:g}s:\n{self.log_tail()}")
+
+    def _open(self, path: str) -> Any:
+        """GET ``path`` with the server's own TLS and credentials."""
+        request = urllib.request.Request(f"{self.url}{path}")
+        context = None
+        security = self.security
+        if security is not None and security.username is not None:
+            token = base64.b64encode(f"{security.username}:{security.password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        if security is not None and security.tls:
+            context = ssl.create_default_context(cafile=str(security.ca_file) if security.ca_file else None)
+            context.check_hostname = False  # 127.0.0.1 is not the certificate's name; the chain is checked
+        return urllib.request.urlopen(request, timeout=1.0, context=context)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines of Prometheus' log."""
