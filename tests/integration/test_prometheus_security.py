@@ -1,7 +1,8 @@
 """The provider's TLS and basic-auth options against a real Prometheus serving HTTPS with auth.
 
-The server certificate names only ``prometheus.test``, so reaching 127.0.0.1 verifies only with
-``server_name``; a wrong password, an unknown CA or a host-name mismatch must be ERROR.
+The server certificate (from the test bed's CA) names only ``prometheus.test``, so reaching
+127.0.0.1 verifies only with ``server_name``; a wrong password, an unknown CA or a host-name
+mismatch must be ERROR.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from analysis import QueryFailed, ScalarObservation
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from rollouts.local.prometheus import PrometheusServer, WebSecurity
+from rollouts.testbed.pki import CertificateAuthority
 
 USER = "analysis"
 PASSWORD = "rollouts-test-password"
@@ -27,63 +25,13 @@ SERVER_NAME = "prometheus.test"
 NOW = dt.datetime.now(dt.UTC)
 
 
-def _write_pem(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for SERVER_NAME signed by it: (ca, cert, key)."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rollouts test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(hours=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(hours=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SERVER_NAME)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    return (
-        _write_pem(directory / "ca.crt", ca.public_bytes(pem)),
-        _write_pem(directory / "server.crt", cert.public_bytes(pem)),
-        _write_pem(
-            directory / "server.key",
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        ),
-    )
-
-
 @pytest.fixture
 def secured(prometheus_installed: None, tmp_path: Path) -> Iterator[tuple[PrometheusServer, Path]]:
-    ca, cert, key = certificates(tmp_path)
+    served = CertificateAuthority(tmp_path / "pki").serving("prometheus", hosts=[SERVER_NAME], ips=[])
+    ca = tmp_path / "pki" / "ca.crt"
     security = WebSecurity(
-        cert_file=cert,
-        key_file=key,
+        cert_file=served.cert,
+        key_file=served.key,
         ca_file=ca,
         username=USER,
         password=PASSWORD,
