@@ -188,8 +188,8 @@ if [ "${#todo[@]}" -gt 0 ]; then
   out="$src/bin"
   rm -rf "$out"
   mkdir -p "$out"
-  say "kubernetes $KUBERNETES: building ${todo[*]} (cold: about 6 min and 3 GB of Go build cache" \
-    "on 2 cores; log: $src/build.log)"
+  say "kubernetes $KUBERNETES: building ${todo[*]} (cold: 10 CPU-minutes, about 6 min on 2 idle cores; 3.7 GB of" \
+    "Go build cache; log: $src/build.log)"
   run_logged "go build ${todo[*]}" "$src/build.log" \
     bash -c "cd '$src' && '$GO' build -trimpath -ldflags '$ldflags' -o '$out/' ${pkgs[*]}"
   for name in "${todo[@]}"; do
@@ -221,7 +221,7 @@ else
   printf 'module modelrollouts.local/testbed/etcd\n\ngo %s\n' "$("$GO" env GOVERSION | sed 's/^go//')" >"$src/go.mod"
   run_logged "go get etcd $ETCD" "$src/get.log" \
     bash -c "cd '$src' && '$GO' get -tool 'go.etcd.io/etcd/server/v3@$ETCD'"
-  say "etcd $ETCD: building (cold: about 1 min; log: $src/build.log)"
+  say "etcd $ETCD: building (cold: 1-2 min; log: $src/build.log)"
   run_logged "go build etcd" "$src/build.log" \
     bash -c "cd '$src' && '$GO' build -trimpath -ldflags '-s -w' -o '$src/etcd' go.etcd.io/etcd/server/v3"
   reported=$("$src/etcd" --version 2>&1 || true)
@@ -250,7 +250,7 @@ else
   gobin="$CACHE/src/kwok-$KWOK"
   rm -rf "$gobin"
   mkdir -p "$gobin"
-  say "kwok $KWOK: building (cold: about 1 min; log: $gobin/build.log)"
+  say "kwok $KWOK: building (cold: 1-2 min; log: $gobin/build.log)"
   run_logged "go install kwok $KWOK" "$gobin/build.log" \
     env GOBIN="$gobin" "$GO" install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@$KWOK"
   install_component kwok "$KWOK" "$gobin/kwok"

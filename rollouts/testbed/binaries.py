@@ -65,8 +65,8 @@ def _env_name(component: str) -> str:
     return "TESTBED_" + component.upper().replace("-", "_")
 
 
-def _find(component: str, cache: Path) -> Path | str:
-    """The binary's path, or a sentence saying why it is missing."""
+def _find(component: str, cache: Path) -> Path | str | None:
+    """The binary's path; a sentence if the path given for it is wrong; None if not built."""
     explicit = os.environ.get(_env_name(component))
     if explicit:
         path = Path(explicit)
@@ -77,28 +77,31 @@ def _find(component: str, cache: Path) -> Path | str:
     if assets and (Path(assets) / component).is_file() and os.access(Path(assets) / component, os.X_OK):
         return (Path(assets) / component).resolve()
     built = cache / component / _COMPONENT_VERSIONS[component]
-    if (built / "BUILD-INFO").is_file():
-        return (built / component).resolve()
-    return f"{component} {_COMPONENT_VERSIONS[component]} is not built in {built.parent}"
+    return (built / component).resolve() if (built / "BUILD-INFO").is_file() else None
 
 
 def find_binaries(cache: Path | None = None) -> Binaries:
-    """Locate every binary; raise :class:`MissingBinariesError` listing all that are missing."""
+    """Locate every binary; raise :class:`MissingBinariesError` naming all that are missing."""
     cache = cache or cache_root()
     found: dict[str, Path] = {}
     problems: list[str] = []
-    for component in _COMPONENT_VERSIONS:
+    unbuilt: list[str] = []
+    for component, version in _COMPONENT_VERSIONS.items():
         result = _find(component, cache)
         if isinstance(result, Path):
             found[component] = result
+        elif result is None:
+            unbuilt.append(f"{component} {version}")
         else:
             problems.append(result)
     stages = cache / "kwok-stages" / versions.KWOK / "stages.yaml"
     if not stages.is_file():
-        problems.append(f"kwok's stage configuration is not in {stages.parent}")
+        unbuilt.append(f"kwok-stages {versions.KWOK}")
+    if unbuilt:
+        problems.append(f"not built in {cache}: {', '.join(unbuilt)}")
     if problems:
         raise MissingBinariesError(
-            "; ".join(problems) + f". Run `{BUILD_COMMAND}` (or point TESTBED_<COMPONENT> / "
+            "; ".join(problems) + f". Run `{BUILD_COMMAND}` (or point TESTBED_<COMPONENT> or "
             "KUBEBUILDER_ASSETS at existing binaries)"
         )
     return Binaries(

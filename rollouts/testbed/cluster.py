@@ -48,6 +48,8 @@ KUBERNETES_SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.0/16"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 LOG_TAIL_LINES = 25
+KEPT_LOG_DIRS = 10
+"""Default log folders (``<state root>/logs/<name>``) kept from earlier test beds."""
 
 
 class TestbedError(RuntimeError):
@@ -173,6 +175,14 @@ def node_is_ready(node: Mapping[str, Any]) -> bool:
     return ready and not any(taint.get("key") == NOT_READY_TAINT for taint in taints)
 
 
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` newest subfolders of ``folder`` (old test beds' logs)."""
+    if folder.is_dir():
+        children = sorted((c for c in folder.iterdir() if c.is_dir()), key=lambda c: c.stat().st_mtime)
+        for old in children[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _quiet(_message: str) -> None:
     """The default progress callback: say nothing."""
 
@@ -262,6 +272,8 @@ class LocalCluster:
             raise TestbedError(f"test bed {self.name!r} is already running (state: {self.workdir})")
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True)
+        if self.config.log_dir is None:
+            _prune(self.log_dir.parent, keep=KEPT_LOG_DIRS)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for old in self.log_dir.glob("*.log"):
             old.unlink()

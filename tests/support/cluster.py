@@ -2,6 +2,7 @@
 
 Fixtures:
 
+- ``testbed_binaries`` (session): the located binaries (for tests that start their own);
 - ``testbed`` (session): a started :class:`~rollouts.testbed.LocalCluster` with one GPU node
   (2 × nvidia.com/gpu) and one CPU node, both Ready;
 - ``api_client`` (session): a kubernetes ApiClient for its admin;
@@ -35,6 +36,7 @@ from kubernetes.client.exceptions import ApiException
 
 from rollouts.testbed import (
     STATE_DIR_VARIABLE,
+    Binaries,
     ClusterConfig,
     LocalCluster,
     MissingBinariesError,
@@ -47,7 +49,7 @@ from rollouts.testbed import (
 from rollouts.testbed.crds import gateway_api_crd_files
 from tests.support.need import need
 
-CLUSTER_FIXTURES = frozenset({"testbed", "api_client", "crds", "namespace"})
+CLUSTER_FIXTURES = frozenset({"testbed_binaries", "testbed", "api_client", "crds", "namespace"})
 _OWN_STATE_DIR = pytest.StashKey[Path]()
 _started: list[LocalCluster] = []
 
@@ -75,10 +77,15 @@ def _problem(check: Callable[[], object]) -> str:
 
 
 @pytest.fixture(scope="session")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def testbed_binaries() -> Binaries:
     problem = _problem(find_binaries)
     need(not problem, "the local Kubernetes test bed", problem)
-    cluster = LocalCluster(ClusterConfig(log_dir=tmp_path_factory.mktemp("testbed-logs")))
+    return find_binaries()
+
+
+@pytest.fixture(scope="session")
+def testbed(testbed_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(ClusterConfig(log_dir=tmp_path_factory.mktemp("testbed-logs")), testbed_binaries)
     _started.append(cluster)
     cluster.start()
     yield cluster
