@@ -39,7 +39,7 @@ from kubernetes.config import new_client_from_config
 
 from rollouts.testbed.binaries import Binaries, find_binaries
 from rollouts.testbed.pki import CertificateAuthority, KeyPair, service_account_keys, write_kubeconfig
-from rollouts.testbed.process import ProcessRecord, Started, spawn, stop
+from rollouts.testbed.process import ProcessRecord, spawn, stop
 from rollouts.testbed.state import SavedTestbed, state_root
 
 GPU = "nvidia.com/gpu"
@@ -483,14 +483,13 @@ class LocalCluster:
         self._wait(f"nodes {', '.join(names)} Ready", lambda: self._nodes_ready(names), deadline)
         ready(f"{len(names)} node{'s' if len(names) != 1 else ''} Ready")
 
-    def _spawn(self, name: str, argv: list[str]) -> Started:
+    def _spawn(self, name: str, argv: list[str]) -> None:
         started = spawn(name, argv, self.log_dir / f"{name}.log")
         self._records.append(started.record)
         self._owned[started.record.pid] = started.popen
         if self._state is not None:
             self._state.processes = list(self._records)
             self._state.save()
-        return started
 
     def _ok(self, url: str) -> bool:
         assert self._http is not None
