@@ -13,7 +13,6 @@ Nodes are cached (accelerator capacity) but trigger nothing by themselves.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,14 +107,13 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     nodes = manager.informer(NODES, keys=lambda node: [])
     if _has_crd(kube, HTTP_ROUTE_CRD):
         manager.informer(HTTP_ROUTES, scope, keys=lambda route: keys_by("route", object_key(route)))
-    ca_dir = options.ca_dir or Path(tempfile.mkdtemp(prefix="model-rollouts-ca-"))
     holder.append(
         Reconciler(
             manager.kube,
             Caches(
                 rollouts=rollouts.store, deployments=deployments.store, pods=pods.store, nodes=nodes.store
             ),
-            PrometheusProviders(manager.kube, ca_dir),
+            PrometheusProviders(manager.kube, options.ca_dir),
             clock=lambda: datetime.now(UTC),
         )
     )

@@ -21,8 +21,9 @@ Rules, in the order they are applied (the first that ends the reconcile wins):
 9. Until the candidate is ready (preflight passed, pods ready on their accelerators,
    readyQuery true) traffic stays at 0; past ``progressDeadline`` the rollout fails.
 10. Steps advance while they can: setWeight when the router reports the share; analyze on a
-    PASS judged on at least one interval inside the step, or at its end per ``inconclusive``;
-    approve on an approval naming the step. Holds (drift, inconclusive) and ``paused`` stop
+    PASS judged on at least one interval inside the step, on an approval naming the step (a
+    person vouches; harm still rolls back), or at its end per ``inconclusive``; approve on an
+    approval naming the step. Holds (drift, inconclusive) and ``paused`` stop
     advancing but not the analysis. After the last step the weight goes to 100 and the
     rollout succeeds: promotion.
 
@@ -561,6 +562,9 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
         step_start = t.when(status.step_started_at) or t.now
         end = step_start + timedelta(seconds=seconds(step.analyze.duration))
         _feasibility_condition(t)
+        if approved(spec, status, index):
+            t.event("Approved", f"step {index} approved: moving on without waiting for a PASS")
+            return None
         if _passed_inside_step(t, step_start):
             t.event("AnalysisPassed", f"step {index}: {status.analysis.reason if status.analysis else ''}")
             return None

@@ -6,8 +6,8 @@ impure thing around it — asking a metrics provider for each due window — and
 (per-metric sufficient statistics plus the tuning constants fixed at the start), so a
 restarted controller restores it and continues with the next window, never re-querying history.
 
-Between windows, ``abort_requested`` is asked: a slow Prometheus can delay an abort by at most
-one query, never by a whole catch-up.
+Before every query, ``abort_requested`` is asked: a slow Prometheus can delay an abort by at most
+one query's timeout, never by a whole look or catch-up.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from analysis import (
     Action,
     AnalysisState,
+    Observation,
     QueryFailed,
     RolloutJudgement,
     StateError,
@@ -79,13 +80,14 @@ def run_looks(
     looks = analysis.looks
     errored = False
     for start_time, end_time in windows:
-        if context.abort_requested():
-            break
         window = Window(start_time, end_time)
-        observations = {
-            metric.name: context.provider.observe(metric, window, versions, context.variables)
-            for metric in criteria.metrics
-        }
+        observations: dict[str, Observation] = {}
+        for metric in criteria.metrics:
+            if context.abort_requested():
+                break
+            observations[metric.name] = context.provider.observe(metric, window, versions, context.variables)
+        if len(observations) < len(criteria.metrics):
+            break  # an abort arrived: judge what was complete, let decide() act on the abort
         state = update(state, observations)
         errored = any(isinstance(observation, QueryFailed) for observation in observations.values())
         consecutive_errors = consecutive_errors + 1 if errored else 0

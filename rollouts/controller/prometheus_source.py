@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import tempfile
 import threading
 from pathlib import Path
 
@@ -27,9 +28,10 @@ class SourceError(Exception):
 class PrometheusProviders:
     """One PrometheusProvider per distinct settings, built from specs and Secrets."""
 
-    def __init__(self, kube: Kube, ca_dir: Path) -> None:
+    def __init__(self, kube: Kube, ca_dir: Path | None = None) -> None:
         self._kube = kube
         self._ca_dir = ca_dir
+        """Where CA bundles from Secrets are written; a temporary folder made on first use."""
         self._providers: dict[PrometheusSettings, PrometheusProvider] = {}
         self._lock = threading.Lock()
 
@@ -86,6 +88,8 @@ class PrometheusProviders:
         return base64.b64decode(data[ref.key]).decode()
 
     def _ca_file(self, pem: str) -> str:
+        if self._ca_dir is None:
+            self._ca_dir = Path(tempfile.mkdtemp(prefix="model-rollouts-ca-"))
         self._ca_dir.mkdir(parents=True, exist_ok=True)
         path = self._ca_dir / f"ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
         if not path.exists():

@@ -98,6 +98,10 @@ class NodeSpec:
         }
 
 
+PROJECT_STAGES = tuple(sorted((Path(__file__).parent / "stages").glob("*.yaml")))
+"""kwok stages of this project, loaded after kwok's own: pods labelled
+``model-rollouts.modelops.io/crash-loop=true`` report a crash-looping container (pod-crash-loop.yaml)."""
+
 DEFAULT_NODES = (
     NodeSpec("kwok-gpu-0", cpu="32", memory="128Gi", gpus=2),
     NodeSpec("kwok-cpu-0"),
@@ -460,6 +464,7 @@ class LocalCluster:
                 str(binaries.kwok),
                 f"--kubeconfig={self.workdir / 'kwok.kubeconfig'}",
                 f"--config={binaries.kwok_stages}",
+                *(f"--config={stage}" for stage in PROJECT_STAGES),
                 "--manage-all-nodes=true",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",

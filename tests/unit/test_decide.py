@@ -560,3 +560,12 @@ def test_weights_never_go_backwards_except_on_rollback(fail_at: int, weights: li
         sequence = sequence[:-1]
         assert world.weights[-1] == 0
     assert sequence == sorted(sequence)
+
+
+def test_an_approved_analyze_step_passes_at_once_but_harm_still_rolls_back() -> None:
+    spec = spec_of(approvals=[{"step": 1, "version": "v2"}])
+    passed = decide(spec, running(step=1, weight=10, step_started_min=3), observed(share=0.10), at(4))
+    assert passed.status.current_step == 2
+    look = LookResult(analysis=analysis(Verdict.FAIL, 4), rollback=("errors: ratio 4",))
+    harmed = decide(spec, running(step=1, weight=10), observed(share=0.10, look=look), at(4.1))
+    assert harmed.status.outcome is not None and harmed.status.outcome.reason == "AnalysisFailed"

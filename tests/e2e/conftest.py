@@ -1,0 +1,56 @@
+"""E2E fixtures: the whole stack of rollouts.local.stack on the session's test bed.
+
+Each test gets its own namespace and its own kwok GPU node (so GPU capacity never depends on
+what earlier tests left behind), two real model-server processes, a real Prometheus scraping
+them every second, load at 30 requests/s routed by the HTTPRoute's weights, and the controller.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rollouts.local import prometheus
+from rollouts.local.model_server.config import Switches
+from rollouts.local.stack import LocalStack
+from rollouts.runtime.kube import Kube, connect
+from rollouts.testbed import LocalCluster
+from rollouts.testbed.cluster import NodeSpec
+from tests.support.need import need
+
+StackFactory = Callable[..., LocalStack]
+
+
+@pytest.fixture
+def kube(testbed: LocalCluster, crds: list[str]) -> Iterator[Kube]:
+    client = connect(str(testbed.kubeconfig))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_stack(testbed: LocalCluster, kube: Kube, namespace: str, tmp_path: Path) -> Iterator[StackFactory]:
+    need(prometheus.available(), "prometheus and promtool", "apt-get install prometheus")
+    testbed.add_node(NodeSpec(f"gpu-{secrets.token_hex(4)}", cpu="64", memory="256Gi", gpus=8))
+    stacks: list[LocalStack] = []
+
+    def make(
+        candidate: Switches | None = None, baseline: Switches | None = None, **options: object
+    ) -> LocalStack:
+        stack = LocalStack(
+            kube,
+            namespace,
+            tmp_path / f"stack-{len(stacks)}",
+            candidate=candidate or Switches(error_rate=0.01),
+            baseline=baseline or Switches(error_rate=0.01),
+            **options,  # type: ignore[arg-type]
+        )
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        stack.stop()

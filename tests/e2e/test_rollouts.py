@@ -1,0 +1,246 @@
+"""End to end: real kube-apiserver + controllers + kwok, real Prometheus, real model servers, load.
+
+The controller judges real metrics scraped from real model-server processes while the load
+generator routes requests by the HTTPRoute's weights. Interval 10 s, warm-up 20 s, 30 req/s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollouts.local.model_server.config import Device, Switches
+from rollouts.local.stack import CANDIDATE, ROUTE, LocalStack, demo_analysis, demo_rollout
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, KubeError, PatchType
+from rollouts.testbed import LocalCluster
+from tests.e2e.conftest import StackFactory
+from tests.support.controller import WeightRecorder, condition, phase, wait_for
+from tests.support.slow_proxy import SlowProxy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+NAME = "fraud-scorer"
+IDENTICAL = Switches(error_rate=0.01)
+
+
+def _status(stack: LocalStack) -> dict[str, Any]:
+    return dict(stack.rollout().get("status") or {})
+
+
+def _read(stack: LocalStack) -> Any:
+    return stack.rollout
+
+
+def test_good_candidate_walks_the_weights_and_is_promoted(make_stack: StackFactory, kube: Kube) -> None:
+    stack = make_stack(candidate=IDENTICAL)
+    with WeightRecorder(kube, ROUTE, stack.namespace, CANDIDATE[0]) as recorder:
+        stack.create_rollout(demo_rollout(demo_analysis(stack.prometheus_url)))
+        done = wait_for(
+            _read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack", "Failed"), 300, "the end"
+        )
+        assert phase(done) == "Succeeded", done["status"].get("message")
+        wait_for(
+            lambda: kube.get(DEPLOYMENTS, "model-v1", stack.namespace),
+            lambda d: d["spec"]["replicas"] == 0,
+            60,
+            "the baseline scaled down after scaleDown.delay",
+        )
+    assert recorder.weights == [0, 25, 50, 100]
+    assert done["status"]["stableVersion"] == "v2"
+    assert done["status"]["analysis"]["looks"] >= 5
+
+
+def test_cpu_fallback_is_rolled_back_by_latency_within_three_looks(make_stack: StackFactory) -> None:
+    stack = make_stack(candidate=Switches(device=Device.CPU, error_rate=0.01))
+    stack.create_rollout(demo_rollout(demo_analysis(stack.prometheus_url, ready_query=False)))
+    done = wait_for(_read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack"), 240, "the end")
+    status = done["status"]
+    assert phase(done) == "RolledBack"
+    assert status["weight"] == 0
+    assert status["analysis"]["looks"] <= 3
+    message = status["outcome"]["message"]
+    assert "latency" in message
+    assert "CLES" in message
+    assert "bound" in message
+    assert stack.route_share() == 0.0
+
+
+def test_doubled_error_rate_is_rolled_back(make_stack: StackFactory) -> None:
+    stack = make_stack(candidate=Switches(error_rate=0.05), baseline=Switches(error_rate=0.025))
+    analysis = demo_analysis(stack.prometheus_url, inconclusive="hold")
+    steps = [{"setWeight": 50}, {"analyze": {"duration": "5m"}}, {"setWeight": 100}]
+    stack.create_rollout(demo_rollout(analysis, steps=steps))
+    done = wait_for(_read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack"), 330, "the rollback")
+    assert phase(done) == "RolledBack"
+    assert done["status"]["outcome"]["reason"] == "AnalysisFailed"
+    assert "errors" in done["status"]["outcome"]["message"]
+    assert done["status"]["weight"] == 0
+
+
+def test_identical_candidate_with_hold_is_held_not_promoted(make_stack: StackFactory) -> None:
+    stack = make_stack(candidate=IDENTICAL)
+    analysis = demo_analysis(stack.prometheus_url, inconclusive="hold")
+    steps = [{"setWeight": 50}, {"analyze": {"duration": "60s"}}, {"setWeight": 100}]
+    stack.create_rollout(demo_rollout(analysis, steps=steps))
+    held = wait_for(_read(stack), lambda o: bool(o.get("status", {}).get("hold")), 180, "the hold")
+    assert phase(held) == "Paused"
+    assert held["status"]["weight"] == 50
+    held_condition = condition(held, "Held")
+    assert held_condition["status"] == "True"
+    assert "without a PASS" in held_condition["message"]
+    time.sleep(15)
+    assert phase(stack.rollout()) == "Paused"
+
+
+def test_prometheus_outage_never_promotes(make_stack: StackFactory) -> None:
+    stack = make_stack(candidate=IDENTICAL)
+    analysis = demo_analysis(stack.prometheus_url, inconclusive="promote", errorBudget=2)
+    steps = [{"setWeight": 50}, {"analyze": {"duration": "100s"}}, {"setWeight": 100}]
+    stack.create_rollout(demo_rollout(analysis, steps=steps))
+    wait_for(
+        _read(stack),
+        lambda o: (o.get("status", {}).get("analysis") or {}).get("looks", 0) >= 1,
+        120,
+        "a look",
+    )
+    assert stack.prometheus is not None
+    stack.prometheus.stop()
+    held = wait_for(_read(stack), lambda o: bool(o.get("status", {}).get("hold")), 120, "the outage hold")
+    assert "analysis unavailable" in held["status"]["hold"]
+    assert held["status"]["analysis"]["verdict"] == "ERROR"
+    deadline = time.monotonic() + 60  # past the end of the analyze step: promote must not happen
+    while time.monotonic() < deadline:
+        assert phase(stack.rollout()) != "Succeeded"
+        time.sleep(3)
+    assert stack.rollout()["status"]["weight"] == 50
+
+
+@contextmanager
+def _controller_process(kubeconfig: Path, namespace: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rollouts.cli.main",
+                "controller",
+                f"--kubeconfig={kubeconfig}",
+                "-n",
+                namespace,
+                "--log-format=json",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _label_continuously(kube: Kube, namespace: str, stop: threading.Event) -> None:
+    """Another writer bumping the rollout's resourceVersion, so the controller's writes conflict."""
+    count = 0
+    while not stop.is_set():
+        count += 1
+        with suppress(KubeError):
+            kube.patch(
+                MODEL_ROLLOUTS,
+                NAME,
+                {"metadata": {"labels": {"touched": str(count)}}},
+                PatchType.MERGE,
+                namespace,
+            )
+        stop.wait(0.3)
+
+
+def test_controller_killed_mid_step_resumes_at_the_same_step(
+    make_stack: StackFactory, kube: Kube, testbed: LocalCluster, tmp_path: Path
+) -> None:
+    stack = make_stack(candidate=IDENTICAL, run_controller=False)
+    stop_writer = threading.Event()
+    writer = threading.Thread(
+        target=_label_continuously, args=(kube, stack.namespace, stop_writer), daemon=True
+    )
+    log = tmp_path / "controller.log"
+    with WeightRecorder(kube, ROUTE, stack.namespace, CANDIDATE[0]) as recorder:
+        with _controller_process(testbed.kubeconfig, stack.namespace, log) as first:
+            stack.create_rollout(demo_rollout(demo_analysis(stack.prometheus_url)))
+            writer.start()
+            before = wait_for(
+                _read(stack),
+                lambda o: (
+                    o.get("status", {}).get("currentStep") == 1
+                    and (o["status"].get("analysis") or {}).get("looks", 0) >= 2
+                ),
+                180,
+                "the middle of the first analyze step",
+            )
+            os.killpg(first.pid, signal.SIGKILL)  # no clean shutdown, no status flush
+            first.wait(timeout=10)
+        killed_at = stack.rollout()["status"]
+        assert killed_at["currentStep"] == before["status"]["currentStep"]
+        with _controller_process(testbed.kubeconfig, stack.namespace, log):
+            resumed = wait_for(
+                _read(stack),
+                lambda o: (
+                    (o["status"].get("analysis") or {}).get("looks", 0) > killed_at["analysis"]["looks"]
+                ),
+                60,
+                "a look by the restarted controller",
+            )
+            assert resumed["status"]["startedAt"] == killed_at["startedAt"]
+            assert resumed["status"]["analysis"]["startedAt"] == killed_at["analysis"]["startedAt"]
+            assert resumed["status"]["currentStep"] >= killed_at["currentStep"]
+            done = wait_for(_read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack"), 300, "the end")
+        stop_writer.set()
+        writer.join(timeout=5)
+    assert phase(done) == "Succeeded", done["status"]["outcome"]
+    assert recorder.weights == [0, 25, 50, 100]
+    assert "conflict" in log.read_text().lower() or "modified" in log.read_text().lower(), (
+        "no 409 was provoked"
+    )
+
+
+def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
+    make_stack: StackFactory, kube: Kube
+) -> None:
+    stack = make_stack(candidate=IDENTICAL)
+    with SlowProxy(stack.prometheus_url) as proxy:
+        analysis = demo_analysis(proxy.url, ready_query=False)
+        steps = [{"setWeight": 50}, {"analyze": {"duration": "5m"}}, {"setWeight": 100}]
+        stack.create_rollout(demo_rollout(analysis, steps=steps))
+        wait_for(
+            _read(stack),
+            lambda o: (o.get("status", {}).get("analysis") or {}).get("looks", 0) >= 1,
+            120,
+            "a look",
+        )
+        proxy.delay = 60.0  # every query now hangs until its 5 s timeout
+        time.sleep(12)  # the next look is due: the controller is waiting on Prometheus
+        abort = {"spec": {"abort": {"reason": "on-call: pager", "requestedBy": "oncall", "version": "v2"}}}
+        asked = time.monotonic()
+        kube.patch(MODEL_ROLLOUTS, NAME, abort, PatchType.MERGE, stack.namespace)
+        wait_for(
+            lambda: kube.get(HTTP_ROUTES, ROUTE, stack.namespace),
+            lambda _: stack.route_share() == 0.0,
+            20,
+            "0%",
+        )
+        took = time.monotonic() - asked
+        aborted = wait_for(_read(stack), lambda o: phase(o) == "Aborted", 20, "the Aborted phase")
+    assert took < 15, f"the route reached 0% {took:.1f}s after the abort (one query timeout is 5s)"
+    assert aborted["status"]["outcome"]["message"].endswith("on-call: pager")

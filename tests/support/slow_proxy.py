@@ -1,0 +1,73 @@
+"""A slow HTTP proxy in front of a real server, to test what a slow Prometheus does to a rollout.
+
+Everything it answers comes from the real server behind it; it only waits ``delay`` seconds
+(changeable while it runs) before forwarding each request. Loopback only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+import requests
+
+
+class SlowProxy:
+    """Forwards GET and POST to ``upstream`` after ``delay`` seconds."""
+
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.delay = delay
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self, method: str) -> None:
+                time.sleep(proxy.delay)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                try:
+                    answer = requests.request(
+                        method, proxy.upstream + self.path, data=body, headers=headers, timeout=60
+                    )
+                except requests.RequestException as failed:
+                    self.send_error(502, str(failed))
+                    return
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Where to point a client instead of the upstream."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> SlowProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
