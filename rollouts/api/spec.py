@@ -571,8 +571,9 @@ class Abort(ApiModel):
 
 
 class Approval(ApiModel):
-    """Intent: pass the step at ``step`` — an approve gate, a hold, or an analyze step without
-    waiting for its PASS (harm found by the analysis still rolls back).
+    """Intent: pass step ``step`` — an approve gate, a hold, or an analyze step before its PASS.
+
+    Harm found by the analysis still rolls back after an approval.
 
     An approval names one step, so a late click never skips a later gate; it also names the
     candidate version, so an approval left in the spec never passes a gate of the next rollout.
