@@ -403,7 +403,8 @@ class MinEvidence(ApiModel):
         default=500, description="Candidate requests. Default 500."
     )
     errors: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
-        default=10, description="Expected candidate errors (at the baseline's rate). Default 10."
+        default=10,
+        description="Expected candidate errors, at the larger of baseline rate and margin. Default 10.",
     )
     predictions: Annotated[int, Field(ge=1, le=100_000_000)] = Field(
         default=200, description="Candidate predictions for drift. Default 200."
