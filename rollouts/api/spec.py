@@ -533,6 +533,17 @@ class ScaleDown(ApiModel):
     )
 
 
+AcknowledgeableWarning = Literal[
+    "AcceleratorPlacementChanged",
+    "ReadinessProbeTCPOnly",
+    "StartupProbeMissing",
+    "ProgressDeadlineTooShort",
+    "TerminationGraceTooShort",
+    "ResourceRequestsMissing",
+]
+"""The preflight warning rules (rollouts.guardrails.preflight.Rule); a test keeps the two in step."""
+
+
 class Guardrails(ApiModel):
     """ML-specific checks before and during the rollout."""
 
@@ -545,10 +556,13 @@ class Guardrails(ApiModel):
             "google.com/tpu, habana.ai/gaudi, gpu.intel.com/*."
         ),
     )
-    acknowledge: tuple[Annotated[str, Field(pattern=r"^[A-Za-z]+$", max_length=64)], ...] = Field(
+    acknowledge: tuple[AcknowledgeableWarning, ...] = Field(
         default=(),
         max_length=32,
-        description="Preflight warnings (by rule name) the owner has accepted; they stop being raised.",
+        description=(
+            "Preflight warnings (by rule name) the owner has accepted; they stop being raised. "
+            "Errors cannot be acknowledged."
+        ),
     )
     max_restarts: Annotated[int, Field(ge=0, le=1000)] = Field(
         default=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from rollouts.api.resource import ModelRollout
-from rollouts.api.spec import ModelRolloutSpec
+from rollouts.api.spec import AcknowledgeableWarning, ModelRolloutSpec
 from rollouts.cli.main import app
 from rollouts.guardrails.preflight import Rule, Severity, preflight
 
@@ -468,11 +470,8 @@ def test_acknowledged_warning_is_reported_but_not_counted() -> None:
 
 
 def test_errors_cannot_be_acknowledged() -> None:
-    baseline, candidate = _deployments(Case("no gpu", _no_gpu, []))
-    spec = _rollout_spec(lambda spec: spec["guardrails"].update(acknowledge=["AcceleratorMissing"]))
-    report = preflight(spec, baseline, candidate)
-    assert not report.passed
-    assert not report.errors[0].acknowledged
+    with pytest.raises(ValidationError, match="ReadinessProbeTCPOnly"):
+        _rollout_spec(lambda spec: spec["guardrails"].update(acknowledge=["AcceleratorMissing"]))
 
 
 def test_malformed_manifest_is_judged_not_crashed_on() -> None:
@@ -605,3 +604,8 @@ def test_cli_invalid_rollout_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "spec.progressDeadline" in result.output
+
+
+def test_the_spec_accepts_exactly_the_warning_rules_for_acknowledgement() -> None:
+    warnings = {rule.value for rule in Rule if rule.severity is Severity.WARNING}
+    assert set(typing.get_args(AcknowledgeableWarning)) == warnings
