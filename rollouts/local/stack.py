@@ -23,7 +23,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from rollouts.api.resource import API_VERSION, KIND
 from rollouts.api.status import Phase
 from rollouts.controller.app import ControllerOptions, build_manager
 from rollouts.local.loadgen import LoadGenerator, Target, httproute_share
+from rollouts.local.manifests import http_route, model_deployment, service
 from rollouts.local.model_server.config import Device, ServerConfig, Switches
 from rollouts.local.model_servers import ModelServers
 from rollouts.local.prometheus import PrometheusServer, ScrapeTarget
@@ -50,6 +51,7 @@ SERVICES = Resource("", "v1", "services", "Service", namespaced=True)
 BASELINE = ("model-v1", "v1")
 CANDIDATE = ("model-v2", "v2")
 ROUTE = "model"
+APP = "fraud-scorer"
 
 DEMO_QUERIES = {
     "errors": 'model_requests_total{version="{{version}}", code=~"5.."}',
@@ -164,71 +166,6 @@ def demo_rollout(analysis: dict[str, Any], name: str = "fraud-scorer", **spec: A
     }
     body.update(spec)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": body}
-
-
-def _deployment(name: str, version: str, replicas: int) -> KubeObject:
-    labels = {"app": "fraud-scorer", "version": version}
-    container = {
-        "name": "server",
-        "image": "model-rollouts/model-server:0.1.0",
-        "args": [f"--version={version}", "--port=8080"],
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "resources": {
-            "requests": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
-            "limits": {"nvidia.com/gpu": "1"},
-        },
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
-        "startupProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "failureThreshold": 90},
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": 1800,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [container],
-                    "terminationGracePeriodSeconds": 60,
-                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                },
-            },
-        },
-    }
-
-
-def _service(name: str, version: str) -> KubeObject:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"app": "fraud-scorer", "version": version},
-            "ports": [{"port": 80, "targetPort": 8080}],
-        },
-    }
-
-
-def _route() -> KubeObject:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": ROUTE},
-        "spec": {
-            "parentRefs": [{"name": "gateway"}],
-            "rules": [
-                {
-                    "backendRefs": [
-                        {"name": BASELINE[0], "port": 80, "weight": 100},
-                        {"name": CANDIDATE[0], "port": 80, "weight": 0},
-                    ]
-                }
-            ],
-        },
-    }
 
 
 @dataclass
@@ -357,15 +294,10 @@ class LocalStack:
             namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
             self.kube.create(NAMESPACES, namespace)
         for resource, body in (
-            (DEPLOYMENTS, _deployment(*BASELINE, replicas=self.baseline_replicas)),
-            (DEPLOYMENTS, _deployment(*CANDIDATE, replicas=0)),
-            (SERVICES, _service(*BASELINE)),
-            (SERVICES, _service(*CANDIDATE)),
-            (HTTP_ROUTES, _route()),
+            (DEPLOYMENTS, model_deployment(*BASELINE, self.baseline_replicas, gpus=1, app=APP)),
+            (DEPLOYMENTS, model_deployment(*CANDIDATE, 0, gpus=1, app=APP)),
+            (SERVICES, service(*BASELINE, app=APP)),
+            (SERVICES, service(*CANDIDATE, app=APP)),
+            (HTTP_ROUTES, http_route(ROUTE, BASELINE[0], CANDIDATE[0])),
         ):
             self.kube.create(resource, body, self.namespace)
-
-
-def with_scenario(stack: LocalStack, scenario: Scenario) -> LocalStack:
-    """The same stack with the scenario's candidate behaviour."""
-    return replace(stack, candidate=scenario.candidate)

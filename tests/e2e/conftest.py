@@ -16,7 +16,7 @@ import pytest
 from rollouts.local import prometheus
 from rollouts.local.model_server.config import Switches
 from rollouts.local.stack import LocalStack
-from rollouts.runtime.kube import Kube, connect
+from rollouts.runtime.kube import Kube
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.cluster import NodeSpec
 from tests.support.need import need
@@ -25,14 +25,9 @@ StackFactory = Callable[..., LocalStack]
 
 
 @pytest.fixture
-def kube(testbed: LocalCluster, crds: list[str]) -> Iterator[Kube]:
-    client = connect(str(testbed.kubeconfig))
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def make_stack(testbed: LocalCluster, kube: Kube, namespace: str, tmp_path: Path) -> Iterator[StackFactory]:
+def make_stack(
+    testbed: LocalCluster, kube: Kube, crds: list[str], namespace: str, tmp_path: Path
+) -> Iterator[StackFactory]:
     need(prometheus.available(), "prometheus and promtool", "apt-get install prometheus")
     testbed.add_node(NodeSpec(f"gpu-{secrets.token_hex(4)}", cpu="64", memory="256Gi", gpus=8))
     stacks: list[LocalStack] = []

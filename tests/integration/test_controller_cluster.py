@@ -8,14 +8,14 @@ real Deployment status reported by the real controllers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from rollouts.api.timestamps import format_timestamp
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, PatchType, connect
+from rollouts.local.manifests import http_route, model_deployment
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, PatchType
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.cluster import NodeSpec
 from tests.support.controller import (
@@ -26,18 +26,11 @@ from tests.support.controller import (
     running_controller,
     wait_for,
 )
-from tests.support.workloads import http_route, model_deployment, model_rollout
+from tests.support.workloads import model_rollout
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
 
 GATED = [{"setWeight": 20}, {"approve": {}}, {"setWeight": 60}, {"setWeight": 100}]
-
-
-@pytest.fixture
-def kube(testbed: LocalCluster, crds: list[str]) -> Iterator[Kube]:
-    client = connect(str(testbed.kubeconfig))
-    yield client
-    client.close()
 
 
 def _setup(

@@ -20,20 +20,13 @@ from rollouts.runtime.kube import (
     NotFound,
     PatchType,
     Resource,
-    connect,
 )
 from rollouts.runtime.ratelimit import ExponentialBackoff
-from rollouts.testbed import LocalCluster, install_crds
+from rollouts.testbed import install_crds
 
 pytestmark = pytest.mark.cluster
 
 WAIT = 30.0  # seconds to wait for an event before calling the test hung; never a speed assertion
-
-
-@pytest.fixture
-def kube(testbed: LocalCluster) -> Iterator[Kube]:
-    with connect(str(testbed.kubeconfig)) as client:
-        yield client
 
 
 class Recorder:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,6 @@ from rollouts.testbed.cluster import free_ports
 from tests.cases.rollouts import valid_rollout
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def kube(testbed: LocalCluster) -> Iterator[Kube]:
-    with connect(str(testbed.kubeconfig)) as client:
-        yield client
 
 
 def lease(name: str, namespace: str, holder: str = "a") -> dict[str, Any]:

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from rollouts.runtime.clock import ManualClock
-from rollouts.runtime.kube import LEASES, Kube, PatchType, connect
+from rollouts.runtime.kube import LEASES, Kube, PatchType
 from rollouts.runtime.leader import JITTER, LeaderElector, LeaseTiming
-from rollouts.testbed import LocalCluster
 
 pytestmark = pytest.mark.cluster
 
@@ -26,12 +25,6 @@ WAIT = 30.0  # seconds before calling a wait hung; never a speed assertion
 FAST = LeaseTiming(lease_duration=3, renew_deadline=2, retry_period=0.4)  # for the real-time tests
 DEFAULT = LeaseTiming()  # 15 s / 10 s / 2 s, for the manual-clock tests
 STEP = DEFAULT.retry_period * JITTER  # one advance ends any retry wait, jittered or not
-
-
-@pytest.fixture
-def kube(testbed: LocalCluster) -> Iterator[Kube]:
-    with connect(str(testbed.kubeconfig)) as client:
-        yield client
 
 
 @pytest.fixture

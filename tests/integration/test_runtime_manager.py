@@ -22,23 +22,16 @@ import pytest
 import structlog
 
 from rollouts.runtime.informer import object_key
-from rollouts.runtime.kube import LEASES, Kube, NotLeader, PatchType, connect
+from rollouts.runtime.kube import LEASES, Kube, NotLeader, PatchType
 from rollouts.runtime.leader import LeaseTiming
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Manager, Outcome, ReconcileResult
-from rollouts.testbed import LocalCluster
 
 pytestmark = pytest.mark.cluster
 
 WAIT = 30.0  # seconds before calling a wait hung; never a speed assertion
 FAST = LeaseTiming(lease_duration=3, renew_deadline=2, retry_period=0.4)
 SELECTOR = "app=model"  # the objects the tests create; the election's own Lease is not one
-
-
-@pytest.fixture
-def kube(testbed: LocalCluster) -> Iterator[Kube]:
-    with connect(str(testbed.kubeconfig)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Fixtures:
 - ``testbed`` (session): a started :class:`~rollouts.testbed.LocalCluster` with one GPU node
   (2 × nvidia.com/gpu) and one CPU node, both Ready;
 - ``api_client`` (session): a kubernetes ApiClient for its admin;
+- ``kube`` (session): a :class:`~rollouts.runtime.kube.Kube` client for its admin;
 - ``crds`` (session): the ModelRollout and Gateway API CRDs installed, their names;
 - ``namespace`` (per test): a fresh namespace whose ``default`` ServiceAccount exists, deleted
   after the test.
@@ -34,6 +35,7 @@ import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from rollouts.runtime.kube import Kube, connect
 from rollouts.testbed import (
     STATE_DIR_VARIABLE,
     Binaries,
@@ -97,6 +99,12 @@ def api_client(testbed: LocalCluster) -> Iterator[ApiClient]:
     client = testbed.api_client()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def kube(testbed: LocalCluster) -> Iterator[Kube]:
+    with connect(str(testbed.kubeconfig)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
