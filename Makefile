@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: dev lint fmt crds testbed test unit demo bench clean
+.PHONY: dev system lint fmt crds testbed test unit demo bench clean
 
 dev: $(VENV)/.installed  ## virtualenv with the package (editable) and the dev tools
 
@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+system:  ## system packages the tests and the demo need (Prometheus; checks Go), installed if missing
+	bash hack/setup-system.sh
 
 lint: dev  ## ruff (lint + format), mypy --strict, import contracts, CRD up to date
 	$(BIN)/ruff check .
@@ -30,7 +33,7 @@ crds: dev  ## regenerate crds/ from the models
 	$(BIN)/rollouts crd > crds/modelrollout.yaml
 	$(PY) hack/update-readme.py
 
-testbed: dev  ## build (or reuse) the local Kubernetes test bed binaries
+testbed: dev system  ## build (or reuse) the local Kubernetes test bed binaries
 	bash hack/testbed/build.sh
 
 test: lint testbed  ## everything CI runs: lint, types, contracts, unit, integration and e2e tests
