@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from rollouts.api.lint import lint_object, lint_text
+from rollouts.api.resource import ModelRollout
 from rollouts.cli.main import app
 from tests.cases.rollouts import MALFORMED, Malformed, valid_rollout
 
@@ -104,3 +105,11 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["lint", str(tmp_path / "absent.yaml")])
     assert missing.exit_code == 1
     assert "cannot read file" in missing.output
+
+
+@pytest.mark.parametrize("path", ROLLOUT_EXAMPLES, ids=lambda p: p.name)
+def test_examples_round_trip_through_the_models_unchanged(path: Path) -> None:
+    for document in yaml.safe_load_all(path.read_text()):
+        if not document or document.get("kind") != "ModelRollout":
+            continue
+        assert ModelRollout.model_validate(document).to_wire() == document
