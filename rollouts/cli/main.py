@@ -2,6 +2,9 @@
 
 Every module ``rollouts/cli/*_cmd.py`` registers its commands on the shared typer ``app`` when
 imported; they are discovered here, so adding a command never edits this file.
+
+Run as ``kubectl-modelrollout`` (kubectl finds it on PATH for ``kubectl modelrollout ...``), help
+and usage name the command the user typed: ``kubectl modelrollout``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import pkgutil
 
 import rollouts.cli
 from rollouts.cli.app import app
+from rollouts.cli.kube_options import program
 
 for _module in pkgutil.iter_modules(rollouts.cli.__path__):
     if _module.name.endswith("_cmd"):
@@ -19,7 +23,7 @@ for _module in pkgutil.iter_modules(rollouts.cli.__path__):
 
 def main() -> None:
     """Run the command line."""
-    app()
+    app(prog_name=program())
 
 
 __all__ = ["app", "main"]
