@@ -1,0 +1,122 @@
+"""deploy/rbac on a real API server: what the CI and on-call roles let each group do, field by field.
+
+The manifests are applied as shipped (``kubectl apply -k deploy/rbac``). Users are client
+certificates from the test bed's CA, in the groups the example bindings name; each acts
+through the real CLI or kubectl, and RBAC and the ValidatingAdmissionPolicy answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rollouts.runtime.kube import MODEL_ROLLOUTS, Forbidden, Kube, KubeObject, connect
+from rollouts.testbed import LocalCluster
+from tests.integration.test_cli_commands import GATED, rollouts, route_weights, stopped_at_gate
+from tests.support.controller import wait_for
+from tests.support.workloads import model_rollout
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
+
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac"
+NEW_CANDIDATE = '{"spec": {"candidate": {"deployment": "model-v3", "version": "v3"}}}'
+
+
+@pytest.fixture(scope="module")
+def roles(testbed: LocalCluster) -> Iterator[None]:
+    """deploy/rbac applied, until the module's tests are done."""
+    applied = testbed.kubectl("apply", "-k", str(RBAC))
+    assert applied.returncode == 0, applied.stderr
+    yield
+    testbed.kubectl("delete", "-k", str(RBAC))
+
+
+@pytest.fixture
+def ci(testbed: LocalCluster, roles: None) -> Path:
+    return testbed.kubeconfig_for("pipeline", groups=["model-rollouts:ci"])
+
+
+@pytest.fixture
+def oncall(testbed: LocalCluster, roles: None) -> Path:
+    return testbed.kubeconfig_for("olivia", groups=["model-rollouts:oncall"])
+
+
+def policy_in_force(ci: Path, namespace: str) -> None:
+    """Wait until the API server enforces the policy (it loads policies from a watch)."""
+    with connect(str(ci)) as kube:
+
+        def create_with_an_intent() -> KubeObject:
+            probe = model_rollout("probe", steps=GATED, approvals=[{"step": 1}])
+            try:
+                kube.create(MODEL_ROLLOUTS, probe, namespace, dry_run=True)
+            except Forbidden as refused:
+                return {"refused": refused.message}
+            return {"refused": ""}
+
+        wait_for(
+            create_with_an_intent, lambda o: "ValidatingAdmissionPolicy" in o["refused"], 30, "the policy"
+        )
+
+
+def test_oncall_approves_and_aborts_ci_does_not(
+    testbed: LocalCluster, kube: Kube, namespace: str, ci: Path, oncall: Path
+) -> None:
+    with stopped_at_gate(testbed, kube, namespace):
+        policy_in_force(ci, namespace)
+        ci_promote = rollouts(ci, namespace, "promote", "model")
+        ci_abort = rollouts(ci, namespace, "abort", "model", "--reason", "a pipeline must not")
+        approved = rollouts(oncall, namespace, "promote", "model")
+        aborted = rollouts(oncall, namespace, "abort", "model", "--reason", "p99 alarm", "--direct")
+    assert (ci_promote.exit_code, ci_abort.exit_code) == (3, 3)
+    refusal = f"error: forbidden to patch modelrollouts.rollouts.modelops.io model in namespace {namespace}"
+    assert refusal in ci_promote.stderr
+    assert "members of model-rollouts:ci may change only spec.candidate, spec.baseline" in ci_promote.stderr
+    assert "this request also changes spec.approvals" in ci_promote.stderr
+    assert "this request also changes spec.abort" in ci_abort.stderr
+    assert approved.exit_code == 0, approved.output
+    assert "approved by olivia: passes the approve gate at step 1" in approved.stdout
+    assert aborted.exit_code == 0, aborted.output
+    assert route_weights(kube, namespace) == {"model-v1": 100, "model-v2": 0}  # oncall-direct.yaml
+    spec = kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]
+    assert spec["abort"]["requestedBy"] == "olivia"
+    assert [approval["requestedBy"] for approval in spec["approvals"]] == ["olivia"]
+
+
+def test_ci_changes_the_candidate_oncall_does_not(
+    testbed: LocalCluster, kube: Kube, namespace: str, ci: Path, oncall: Path
+) -> None:
+    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
+    policy_in_force(ci, namespace)
+    patch = ("patch", "modelrollout", "model", "-n", namespace, "--type=merge", "-p", NEW_CANDIDATE)
+    by_oncall = testbed.kubectl(*patch, kubeconfig=oncall)
+    by_ci = testbed.kubectl(*patch, kubeconfig=ci)
+    plan = '{"spec": {"steps": [{"setWeight": 100}]}}'
+    ci_plan = testbed.kubectl(
+        "patch", "modelrollout", "model", "-n", namespace, "--type=merge", "-p", plan, kubeconfig=ci
+    )
+    ci_reads = rollouts(ci, namespace, "get", "model")
+    assert by_oncall.returncode == 1
+    assert (
+        "members of model-rollouts:oncall may change only spec.abort, spec.approvals, spec.paused, spec.retry"
+        in (by_oncall.stderr)
+    )
+    assert "this request also changes spec.candidate" in by_oncall.stderr
+    assert by_ci.returncode == 0, by_ci.stderr
+    assert kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]["candidate"]["version"] == "v3"
+    assert ci_plan.returncode == 1  # the plan and its gates are the owners'
+    assert "this request also changes spec.steps" in ci_plan.stderr
+    assert ci_reads.exit_code == 0, ci_reads.output
+
+
+def test_ci_creates_rollouts_but_not_with_intents(namespace: str, ci: Path) -> None:
+    policy_in_force(ci, namespace)
+    with connect(str(ci)) as kube:
+        kube.create(MODEL_ROLLOUTS, model_rollout("plain", steps=GATED), namespace)
+        with pytest.raises(
+            Forbidden, match=r"may create rollouts without intents .* also sets spec\.approvals"
+        ):
+            kube.create(
+                MODEL_ROLLOUTS, model_rollout("sneaky", steps=GATED, approvals=[{"step": 1}]), namespace
+            )
