@@ -34,6 +34,7 @@ from rollouts.cli.kube_options import (
     Seen,
     cluster,
     follow,
+    show,
     stdout,
 )
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
@@ -139,5 +140,4 @@ def get(
         where = "any namespace" if all_namespaces else f"namespace {target.namespace}"
         console.print(f"no rollouts found in {where}", markup=False)
     else:
-        rendered = {object_key(rollout): rollout for rollout in rollouts}
-        console.print(_render(rendered, name, all_namespaces))
+        show(_render({object_key(rollout): rollout for rollout in rollouts}, name, all_namespaces))

@@ -36,7 +36,7 @@ from typing import Annotated, Any
 
 import typer
 from kubernetes import config as k8s_config
-from rich.console import Console
+from rich.console import Console, RenderableType
 from typer.core import TyperCommand
 
 from rollouts.runtime.kube import (
@@ -122,6 +122,17 @@ def stdout() -> Console:
     """Rich on a terminal; in a pipe or a CI log plain text, each line as long as it is."""
     piped = not sys.stdout.isatty()
     return Console(highlight=False, width=PIPE_WIDTH if piped else None, soft_wrap=piped)
+
+
+def show(renderable: RenderableType) -> None:
+    """Print a view on stdout; in a pipe without the padding rich adds to the ends of lines."""
+    console = stdout()
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    sys.stdout.write("".join(f"{line.rstrip()}\n" for line in captured.get().splitlines()))
 
 
 def stderr() -> Console:
@@ -319,6 +330,7 @@ __all__ = [
     "follow",
     "identity",
     "program",
+    "show",
     "stderr",
     "stdout",
 ]

@@ -140,20 +140,27 @@ def summary_row(rollout: Rollout, now: datetime) -> tuple[str, ...]:
 
 
 def rollouts_table(rollouts: list[Rollout], now: datetime, *, namespaces: bool) -> Table:
-    """The rollouts as a table, one row each (the NAMESPACE column only when ``namespaces``)."""
+    """The rollouts as a table, one row each (the NAMESPACE column only when ``namespaces``).
+
+    On a narrow terminal MESSAGE wraps and every other column keeps its width.
+    """
     columns = TABLE_COLUMNS if namespaces else TABLE_COLUMNS[1:]
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
-    styles = {"PHASE": PHASE_STYLES, "VERDICT": VERDICT_STYLES}
-    for rollout in sorted(
+    by_name = sorted(
         rollouts, key=lambda r: (_parts(r)[0].get("namespace", ""), _parts(r)[0].get("name", ""))
-    ):
-        cells = summary_row(rollout, now)[len(TABLE_COLUMNS) - len(columns) :]
+    )
+    rows = [summary_row(rollout, now)[len(TABLE_COLUMNS) - len(columns) :] for rollout in by_name]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for index, column in enumerate(columns):
+        if column == "MESSAGE":
+            table.add_column(column)  # the one column that wraps, so the others keep their width
+        else:
+            table.add_column(column, no_wrap=True, min_width=max(len(row[index]) for row in [columns, *rows]))
+    styles = {"PHASE": PHASE_STYLES, "VERDICT": VERDICT_STYLES}
+    for row in rows:
         table.add_row(
             *(
                 Text(cell, style=styles.get(column, {}).get(cell, ""))
-                for column, cell in zip(columns, cells, strict=True)
+                for column, cell in zip(columns, row, strict=True)
             )
         )
     return table

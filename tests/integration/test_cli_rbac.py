@@ -2,25 +2,39 @@
 
 The manifests are applied as shipped (``kubectl apply -k deploy/rbac``). Users are client
 certificates from the test bed's CA, in the groups the example bindings name; each acts
-through the real CLI or kubectl, and RBAC and the ValidatingAdmissionPolicy answer.
+through the real CLI, kubectl or the CI example script, and RBAC and the
+ValidatingAdmissionPolicy answer.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rollouts.runtime.kube import MODEL_ROLLOUTS, Forbidden, Kube, KubeObject, connect
+from rollouts.local.manifests import http_route, model_deployment
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    HTTP_ROUTES,
+    MODEL_ROLLOUTS,
+    Forbidden,
+    Kube,
+    KubeObject,
+    connect,
+)
 from rollouts.testbed import LocalCluster
-from tests.integration.test_cli_commands import GATED, rollouts, route_weights, stopped_at_gate
-from tests.support.controller import wait_for
+from tests.integration.test_cli_commands import GATED, ROLLOUTS, rollouts, route_weights, stopped_at_gate
+from tests.support.controller import phase, rollout_reader, running_controller, wait_for
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
 
-RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac"
+REPOSITORY = Path(__file__).resolve().parents[2]
+RBAC = REPOSITORY / "deploy" / "rbac"
+CI_SCRIPT = REPOSITORY / "examples" / "ci" / "rollout.sh"
 NEW_CANDIDATE = '{"spec": {"candidate": {"deployment": "model-v3", "version": "v3"}}}'
 
 
@@ -72,7 +86,10 @@ def test_oncall_approves_and_aborts_ci_does_not(
     assert (ci_promote.exit_code, ci_abort.exit_code) == (3, 3)
     refusal = f"error: forbidden to patch modelrollouts.rollouts.modelops.io model in namespace {namespace}"
     assert refusal in ci_promote.stderr
-    assert "members of model-rollouts:ci may change only spec.candidate, spec.baseline" in ci_promote.stderr
+    assert (
+        "members of model-rollouts:ci may change only spec.candidate, spec.baseline, spec.traffic"
+        in ci_promote.stderr
+    )
     assert "this request also changes spec.approvals" in ci_promote.stderr
     assert "this request also changes spec.abort" in ci_abort.stderr
     assert approved.exit_code == 0, approved.output
@@ -120,3 +137,36 @@ def test_ci_creates_rollouts_but_not_with_intents(namespace: str, ci: Path) -> N
             kube.create(
                 MODEL_ROLLOUTS, model_rollout("sneaky", steps=GATED, approvals=[{"step": 1}]), namespace
             )
+
+
+def test_the_ci_example_rolls_one_version_out_after_another(
+    testbed: LocalCluster, kube: Kube, namespace: str, ci: Path
+) -> None:
+    for deployment, version, replicas in (
+        ("model-v1", "v1", 2),
+        ("model-v2", "v2", 0),
+        ("model-v3", "v3", 0),
+    ):
+        kube.create(DEPLOYMENTS, model_deployment(deployment, version, replicas=replicas), namespace)
+    route = http_route("model", "model-v1", "model-v2")
+    route["spec"]["rules"][0]["backendRefs"].append({"name": "model-v3", "port": 80, "weight": 0})
+    kube.create(HTTP_ROUTES, route, namespace)
+    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}]), namespace)
+    path = os.pathsep.join((str(testbed.binaries.kubectl.parent), str(ROLLOUTS.parent), os.environ["PATH"]))
+    env = {**os.environ, "PATH": path, "KUBECONFIG": str(ci), "ROLLOUT_TIMEOUT": "60s"}
+    script = [str(CI_SCRIPT), namespace, "model", "model-v3", "v3"]
+    with running_controller(testbed.kubeconfig, namespace):
+        wait_for(
+            rollout_reader(kube, "model", namespace), lambda o: phase(o) == "Succeeded", 60, "v2 promoted"
+        )
+        ran = subprocess.run(script, capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.endswith("promoted v3\n")
+    spec = kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]
+    assert (spec["baseline"], spec["candidate"]) == (
+        {"deployment": "model-v2", "version": "v2"},
+        {"deployment": "model-v3", "version": "v3"},
+    )
+    backends = spec["traffic"]["gatewayAPI"]
+    assert (backends["baselineBackend"], backends["candidateBackend"]) == ("model-v2", "model-v3")
+    assert route_weights(kube, namespace) == {"model-v1": 0, "model-v2": 0, "model-v3": 100}
