@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -27,7 +28,6 @@ from pydantic import ValidationError
 
 from rollouts.api.lint import format_path
 from rollouts.api.resource import ModelRollout
-from rollouts.api.spec import Step
 from rollouts.cli.app import app
 from rollouts.cli.kube_options import (
     Cluster,
@@ -79,8 +79,10 @@ def _parse(obj: KubeObject) -> ModelRollout:
         raise fail(f"the stored ModelRollout is not valid for this CLI: {problems}") from None
 
 
-def _read(target: Cluster, name: str) -> ModelRollout:
-    return _parse(target.kube.get(MODEL_ROLLOUTS, name, target.namespace))
+def _read(target: Cluster, name: str) -> tuple[KubeObject, ModelRollout]:
+    """The rollout as the API server has it, and parsed."""
+    obj = target.kube.get(MODEL_ROLLOUTS, name, target.namespace)
+    return obj, _parse(obj)
 
 
 @contextlib.contextmanager
@@ -92,15 +94,24 @@ def _refusals(target: Cluster, name: str) -> Iterator[None]:
         raise fail(f"{target.key(name)}: {refused}", ExitCode.FAILED) from None
 
 
-def _write(target: Cluster, name: str, build: Build) -> KubeObject | None:
+@dataclass(frozen=True)
+class Written:
+    """The rollout after a write (as stored), or as read when there was nothing to write."""
+
+    rollout: KubeObject
+    changed: bool
+
+
+def _write(target: Cluster, name: str, build: Build) -> Written:
     """Read, build, patch — again from a fresh read when the patch's precondition failed."""
     for attempt in range(PATCH_ATTEMPTS):
+        obj, rollout = _read(target, name)
         with _refusals(target, name):
-            patch = build(_read(target, name))
+            patch = build(rollout)
         if patch is None:
-            return None
+            return Written(obj, changed=False)
         try:
-            return target.kube.patch(
+            stored = target.kube.patch(
                 MODEL_ROLLOUTS,
                 name,
                 patch,
@@ -109,28 +120,31 @@ def _write(target: Cluster, name: str, build: Build) -> KubeObject | None:
                 field_manager=FIELD_MANAGER,
                 field_validation="Strict",
             )
+            return Written(stored, changed=True)
         except Conflict:
             if attempt == PATCH_ATTEMPTS - 1:
                 raise
-    return None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _report(stored: KubeObject | None, output: OutputFormat, lines: list[str]) -> None:
-    """What was done: sentences for people, the stored object for machines (-o json|yaml)."""
+def _report(written: Written, output: OutputFormat, lines: list[str]) -> None:
+    """What was done: sentences for people, the rollout as it is now for machines (-o json|yaml)."""
     if output is OutputFormat.TABLE:
         console = stdout()
         for line in lines:
             console.print(line, markup=False)
     else:
-        emit_data(stored or {}, output)
+        emit_data(written.rollout, output)
 
 
 # --- promote ----------------------------------------------------------------------------------
 
 
-def _what_approval_does(step: Step, index: int, hold: str | None, current: int | None) -> str:
-    if hold and index == current:
-        return f"releases the hold at step {index} ({hold})"
+def _what_approval_does(rollout: ModelRollout, index: int) -> str:
+    status = rollout.status
+    step = rollout.spec.steps[index]
+    if status is not None and status.hold and index == status.current_step:
+        return f"releases the hold at step {index} ({status.hold})"
     if step.approve is not None:
         return f"passes the approve gate at step {index}"
     if step.analyze is not None:
@@ -140,17 +154,10 @@ def _what_approval_does(step: Step, index: int, hold: str | None, current: int |
 
 def _confirm_full(rollout: ModelRollout, steps: list[int]) -> None:
     """Say what ``--full`` approves and that harm still rolls back; ask (at a terminal only)."""
-    status = rollout.status
     console = stdout()
     console.print(f"promote --full approves {len(steps)} step(s) of {rollout.key}:", markup=False)
     for index in steps:
-        what = _what_approval_does(
-            rollout.spec.steps[index],
-            index,
-            status.hold if status else None,
-            status.current_step if status else None,
-        )
-        console.print(f"  - {what}", markup=False)
+        console.print(f"  - {_what_approval_does(rollout, index)}", markup=False)
     console.print(
         "Harm found by the analysis still rolls the candidate back; only the waiting is skipped.",
         markup=False,
@@ -177,7 +184,7 @@ def promote(
     Exit 1 when nothing waits for an approval; the message says what the rollout waits for.
     """
     with cluster(kubeconfig, context, namespace) as target:
-        first = _read(target, name)
+        _, first = _read(target, name)
         with _refusals(target, name):
             asked = remaining_gates(first) if full else [gate_step(first)]
         if full and not yes and unapproved(first, asked):
@@ -190,14 +197,11 @@ def promote(
             written[:] = steps
             return approvals_patch(rollout, steps, who, _now()) if steps else None
 
-        stored = _write(target, name, build)
-        status = first.status
-        hold, current = (status.hold, status.current_step) if status else (None, None)
-        lines = [
-            f"approved by {who}: {_what_approval_does(first.spec.steps[index], index, hold, current)}"
-            for index in written
-        ] or [f"{target.key(name)}: already approved; waiting for the controller to move on"]
-        _report(stored, output, [f"{target.key(name)} (candidate {first.spec.candidate.version})", *lines])
+        result = _write(target, name, build)
+        lines = [f"approved by {who}: {_what_approval_does(first, index)}" for index in written] or [
+            f"{target.key(name)}: already approved; waiting for the controller to move on"
+        ]
+        _report(result, output, [f"{target.key(name)} (candidate {first.spec.candidate.version})", *lines])
 
 
 # --- abort ------------------------------------------------------------------------------------
@@ -248,19 +252,17 @@ def abort(
         raise typer.BadParameter("--reason must say why")
     with cluster(kubeconfig, context, namespace) as target:
         who = identity(target)
-        read: list[ModelRollout] = []
 
         def build(rollout: ModelRollout) -> MergePatch | None:
-            read[:] = [rollout]
             return abort_patch(rollout, reason, who, _now()) if abort_needed(rollout) else None
 
-        stored = _write(target, name, build)
-        rollout = read[0]
-        if stored is None:
+        result = _write(target, name, build)
+        rollout = _parse(result.rollout)
+        if not result.changed:
             outcome = rollout.status.outcome if rollout.status else None
             ended = outcome.result.value if outcome else "ended"
             _report(
-                None,
+                result,
                 output,
                 [f"{target.key(name)}: nothing to abort, it is {ended}; traffic is on the baseline"],
             )
@@ -278,7 +280,7 @@ def abort(
                 "the controller sends all traffic to the baseline at its next reconcile; "
                 f"if it is down, run {program()} abort {name} --direct to do it from here"
             )
-        _report(stored, output, lines)
+        _report(result, output, lines)
 
 
 # --- retry, pause, resume ---------------------------------------------------------------------
@@ -309,9 +311,9 @@ def retry(
             seen[:] = [rollout.spec.abort]
             return retry_patch(rollout, who, _now())
 
-        stored = _write(target, name, build)
+        result = _write(target, name, build)
         _report(
-            stored, output, [f"retry of {target.key(name)} requested by {who}: it starts over from step 0"]
+            result, output, [f"retry of {target.key(name)} requested by {who}: it starts over from step 0"]
         )
 
 
@@ -321,40 +323,36 @@ def _set_paused(name: str, paused: bool, target: Cluster, output: OutputFormat) 
     def build(rollout: ModelRollout) -> MergePatch | None:
         return None if rollout.spec.paused == paused else paused_patch(paused)
 
-    stored = _write(target, name, build)
-    lines = [f"{target.key(name)} {state}" if stored else f"{target.key(name)} was already {state}"]
+    result = _write(target, name, build)
+    lines = [f"{target.key(name)} {state}" if result.changed else f"{target.key(name)} was already {state}"]
+    status = _parse(result.rollout).status
     if paused:
         lines.append(
             "progress waits at the current step; the analysis keeps running and harm still rolls back"
         )
-    else:
-        status = (_parse(stored) if stored else _read(target, name)).status
-        if status is not None and status.hold:
-            lines.append(f"it is still held ({status.hold}): {program()} promote {name} releases the hold")
-    _report(stored, output, lines)
+    elif status is not None and status.hold:
+        lines.append(f"it is still held ({status.hold}): {program()} promote {name} releases the hold")
+    _report(result, output, lines)
 
 
-@app.command(cls=ClusterCommand)
-def pause(
-    name: NameArgument,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    output: OutputFormat = OUTPUT_OPTION,
-) -> None:
-    """Hold the rollout at its current step (spec.paused); the analysis keeps running."""
-    with cluster(kubeconfig, context, namespace) as target:
-        _set_paused(name, True, target, output)
+def _register_paused_command(paused: bool, summary: str) -> None:
+    """``pause`` and ``resume``: the same command, writing True or False."""
+
+    @app.command(name="pause" if paused else "resume", cls=ClusterCommand, help=summary)
+    def set_paused(
+        name: NameArgument,
+        kubeconfig: KubeconfigOption = None,
+        context: ContextOption = None,
+        namespace: NamespaceOption = None,
+        output: OutputFormat = OUTPUT_OPTION,
+    ) -> None:
+        with cluster(kubeconfig, context, namespace) as target:
+            _set_paused(name, paused, target, output)
 
 
-@app.command(cls=ClusterCommand)
-def resume(
-    name: NameArgument,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    output: OutputFormat = OUTPUT_OPTION,
-) -> None:
-    """Let a paused rollout go on (a hold raised by the analysis needs promote instead)."""
-    with cluster(kubeconfig, context, namespace) as target:
-        _set_paused(name, False, target, output)
+_register_paused_command(
+    True, "Hold the rollout at its current step (spec.paused); the analysis keeps running."
+)
+_register_paused_command(
+    False, "Let a paused rollout go on (a hold raised by the analysis needs promote instead)."
+)

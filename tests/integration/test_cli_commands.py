@@ -56,12 +56,17 @@ def rollouts_process(kubeconfig: Path, namespace: str, *args: str) -> subprocess
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
 
-def create_gated_rollout(kube: Kube, namespace: str) -> None:
-    """Baseline, candidate, an HTTPRoute on the baseline, and a rollout with an approve gate at step 1."""
+def create_gated_rollout(
+    kube: Kube, namespace: str, route: str | None = "model", steps: list[dict[str, Any]] = GATED
+) -> None:
+    """Baseline, candidate, an HTTPRoute on the baseline, and a rollout with an approve gate at step 1.
+
+    With ``route`` None the rollout uses the replicas router instead of the HTTPRoute.
+    """
     kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=2), namespace)
     kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
     kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
-    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
+    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=steps, route=route), namespace)
 
 
 def at_gate(kube: Kube, namespace: str) -> dict[str, Any]:
@@ -74,9 +79,11 @@ def at_gate(kube: Kube, namespace: str) -> dict[str, Any]:
 
 
 @contextmanager
-def stopped_at_gate(testbed: LocalCluster, kube: Kube, namespace: str) -> Iterator[None]:
+def stopped_at_gate(
+    testbed: LocalCluster, kube: Kube, namespace: str, route: str | None = "model"
+) -> Iterator[None]:
     """A rollout the controller took to its approve gate before stopping."""
-    create_gated_rollout(kube, namespace)
+    create_gated_rollout(kube, namespace, route)
     with running_controller(testbed.kubeconfig, namespace):
         at_gate(kube, namespace)
     yield
@@ -251,6 +258,27 @@ def test_wait_exits_0_when_the_controller_promotes_after_promote(
     assert [(a["step"], a["version"], a["requestedBy"]) for a in approvals] == [(1, "v2", "testbed-admin")]
 
 
+def test_promote_full_approves_every_gate_left_once_confirmed(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    steps = [*GATED[:3], {"analyze": {"duration": "10m"}}, {"approve": {}}, {"setWeight": 100}]
+    create_gated_rollout(kube, namespace, steps=steps)
+    with running_controller(testbed.kubeconfig, namespace):
+        at_gate(kube, namespace)
+    unconfirmed = rollouts(testbed.kubeconfig, namespace, "promote", "model", "--full")
+    confirmed = rollouts(testbed.kubeconfig, namespace, "promote", "model", "--full", "--yes")
+    again = rollouts(testbed.kubeconfig, namespace, "promote", "model", "--full", "--yes")
+    assert unconfirmed.exit_code == 3
+    assert "Harm found by the analysis still rolls the candidate back" in unconfirmed.stdout
+    assert "promote --full needs a confirmation: add --yes when not at a terminal" in unconfirmed.stderr
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "passes analyze step 3 without waiting for a PASS" in confirmed.stdout
+    assert again.exit_code == 0
+    assert "already approved" in again.stdout
+    approvals = kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]["approvals"]
+    assert [approval["step"] for approval in approvals] == [1, 3, 4]
+
+
 def test_wait_exits_1_after_an_abort_and_2_on_timeout(
     testbed: LocalCluster, kube: Kube, namespace: str
 ) -> None:
@@ -323,6 +351,23 @@ def test_abort_direct_stops_traffic_while_the_controller_is_down(
     assert after["status"]["weight"] == 0
     assert after["status"]["outcome"]["message"] == "aborted by testbed-admin: bad scores"
     assert route_weights(kube, namespace) == {"model-v1": 100, "model-v2": 0}
+
+
+def test_abort_direct_without_a_mesh_scales_the_candidate_to_zero(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    with stopped_at_gate(testbed, kube, namespace, route=None):
+        assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 1
+        aborted = rollouts(testbed.kubeconfig, namespace, "abort", "model", "--reason", "OOM", "--direct")
+        assert aborted.exit_code == 0, aborted.output
+        assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 0  # at once, no controller
+        assert f"--direct: Deployment {namespace}/model-v2 scaled to 0 replicas" in aborted.stdout
+        with running_controller(testbed.kubeconfig, namespace):
+            after = wait_for(
+                rollout_reader(kube, "model", namespace), lambda o: phase(o) == "Aborted", 30, "abort"
+            )
+    assert after["status"]["weight"] == 0
+    assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 0
 
 
 def test_abort_wins_a_race_with_promote(testbed: LocalCluster, kube: Kube, namespace: str) -> None:
