@@ -181,6 +181,4 @@ def step_feasibility(spec: ModelRolloutSpec, status: ModelRolloutStatus, now: da
     short = [item for item in feasibility(_restore(spec, status), forecast) if not item.feasible]
     if not short:
         return None
-    return f"step {index} may not reach a PASS at {weight}%: " + "; ".join(
-        item.reason for item in short
-    )
+    return f"step {index} may not reach a PASS at {weight}%: " + "; ".join(item.reason for item in short)
