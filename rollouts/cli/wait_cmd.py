@@ -148,7 +148,7 @@ def judge(obj: KubeObject, wanted: WaitFor) -> Judgement:
             return Judgement(Verdict.MET if wanted.name == "completed" else Verdict.MISSED, ended)
         if wanted.name in ("succeeded", "step"):
             return Judgement(Verdict.MET, ended)
-        return Judgement(Verdict.MISSED, f"{ended} — it never became {wanted}")
+        return Judgement(Verdict.MISSED, f"{ended} — it never reached {wanted}")
     current = status.current_step or 0
     if wanted.step is not None and current >= wanted.step:
         return Judgement(Verdict.MET, f"at step {current}: {status.message}")
@@ -212,7 +212,7 @@ def wait(
     if judgement.verdict is Verdict.PENDING:
         hint = f" ({judgement.message}: is the controller running?)" if judgement.message else ""
         raise fail(
-            f"timed out after {limit:g}s waiting for {target.key(name)} to be {wanted}{hint}",
+            f"timed out after {limit:g}s waiting for {target.key(name)} to reach {wanted}{hint}",
             ExitCode.TIMEOUT,
         )
     if output is not OutputFormat.TABLE:
@@ -220,7 +220,7 @@ def wait(
     if judgement.verdict is Verdict.INVALID:
         raise fail(f"{target.key(name)}: {judgement.message}")
     if judgement.verdict is Verdict.MET:
-        log.print(f"{target.key(name)} is {wanted}: {judgement.message}", markup=False)
+        log.print(f"{target.key(name)} reached {wanted}: {judgement.message}", markup=False)
         return
     for line in (judgement.message, *failing_metrics(last)):
         log.print(f"{target.key(name)}: {line}", markup=False)

@@ -245,11 +245,11 @@ def test_wait_exits_0_when_the_controller_promotes_after_promote(
         done = rollouts(testbed.kubeconfig, namespace, "wait", "model", "--timeout", "60s")
         late = rollouts(testbed.kubeconfig, namespace, "promote", "model")
     assert gate.exit_code == 0, gate.output
-    assert f"{namespace}/model is approval: waiting for approval of step 1" in gate.stdout
+    assert f"{namespace}/model reached approval: waiting for approval of step 1" in gate.stdout
     assert promoted.exit_code == 0, promoted.output
     assert "approved by testbed-admin: passes the approve gate at step 1" in promoted.stdout
     assert done.exit_code == 0, done.output
-    assert f"{namespace}/model is succeeded: Succeeded (Promoted)" in done.stdout
+    assert f"{namespace}/model reached succeeded: Succeeded (Promoted)" in done.stdout
     log = done.stdout.splitlines()
     assert any(" Succeeded step done weight 100% " in line for line in log), done.stdout
     assert late.exit_code == 1
@@ -291,7 +291,7 @@ def test_wait_exits_1_after_an_abort_and_2_on_timeout(
             testbed.kubeconfig, namespace, "wait", "model", "--timeout", "60s", "-o", "json"
         )
     assert timed_out.exit_code == 2, timed_out.output
-    assert f"timed out after 2s waiting for {namespace}/model to be succeeded" in timed_out.stderr
+    assert f"timed out after 2s waiting for {namespace}/model to reach succeeded" in timed_out.stderr
     assert aborted.exit_code == 0, aborted.output
     assert (
         f"abort of {namespace}/model (candidate v2) requested by testbed-admin: p99 alarm" in aborted.stdout
@@ -447,8 +447,8 @@ def test_pause_holds_and_resume_goes_on(testbed: LocalCluster, kube: Kube, names
         )
     assert (paused.exit_code, waited.exit_code, resumed.exit_code, going.exit_code) == (0, 0, 0, 0)
     assert f"{namespace}/model paused" in paused.stdout
-    assert f"{namespace}/model is paused: paused at step 1 (analysis keeps running)" in waited.stdout
+    assert f"{namespace}/model reached paused: paused at step 1 (analysis keeps running)" in waited.stdout
     assert "paused (spec.paused): progress waits; analysis keeps running" in shown.stdout
     assert f"{namespace}/model resumed" in resumed.stdout
     assert f"{namespace}/model was already resumed" in resumed_again.stdout
-    assert f"{namespace}/model is approval: waiting for approval of step 1" in going.stdout
+    assert f"{namespace}/model reached approval: waiting for approval of step 1" in going.stdout
