@@ -121,7 +121,7 @@ class Reconciler:
         status = rollout.status or ModelRolloutStatus()
         generation = int(obj.get("metadata", {}).get("generation") or 0)
         router, router_error = self._router(spec, namespace)
-        looks, source_error = self._look_context(spec, namespace, name=rollout.metadata.name)
+        looks, source_error = self._look_context(obj, spec, status, namespace)
         observed = observe(
             spec,
             status,
@@ -159,7 +159,7 @@ class Reconciler:
             return None, str(unusable)
 
     def _look_context(
-        self, spec: ModelRolloutSpec, namespace: str, name: str
+        self, obj: KubeObject, spec: ModelRolloutSpec, status: ModelRolloutStatus, namespace: str
     ) -> tuple[LookContext | None, str | None]:
         source = spec.analysis.prometheus
         if source is None:
@@ -171,11 +171,9 @@ class Reconciler:
         variables = {**spec.analysis.variables, "namespace": namespace}
 
         def abort_requested() -> bool:
-            latest = self._caches.rollouts.get(name, namespace)
-            if latest is None:
-                return True
-            abort = latest.get("spec", {}).get("abort")
-            return bool(abort) and abort.get("version") in (None, spec.candidate.version)
+            """An abort that arrived since the read, by the same rule decide() applies."""
+            latest = self._latest(obj, namespace)
+            return latest is not None and abort_applies(latest.spec, status)
 
         return LookContext(provider=provider, variables=variables, abort_requested=abort_requested), None
 
