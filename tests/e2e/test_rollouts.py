@@ -41,6 +41,14 @@ def _read(stack: LocalStack) -> Any:
     return stack.rollout
 
 
+def _looks(rollout: dict[str, Any]) -> int:
+    return int((rollout.get("status", {}).get("analysis") or {}).get("looks", 0))
+
+
+def _wait_for_a_look(stack: LocalStack) -> None:
+    wait_for(_read(stack), lambda o: _looks(o) >= 1, 120, "the first look")
+
+
 def test_good_candidate_walks_the_weights_and_is_promoted(make_stack: StackFactory, kube: Kube) -> None:
     stack = make_stack(candidate=IDENTICAL)
     with WeightRecorder(kube, ROUTE, stack.namespace, CANDIDATE[0]) as recorder:
@@ -107,12 +115,7 @@ def test_prometheus_outage_never_promotes(make_stack: StackFactory) -> None:
     analysis = demo_analysis(stack.prometheus_url, inconclusive="promote", errorBudget=2)
     steps = [{"setWeight": 50}, {"analyze": {"duration": "100s"}}, {"setWeight": 100}]
     stack.create_rollout(demo_rollout(analysis, steps=steps))
-    wait_for(
-        _read(stack),
-        lambda o: (o.get("status", {}).get("analysis") or {}).get("looks", 0) >= 1,
-        120,
-        "a look",
-    )
+    _wait_for_a_look(stack)
     assert stack.prometheus is not None
     stack.prometheus.stop()
     held = wait_for(_read(stack), lambda o: bool(o.get("status", {}).get("hold")), 120, "the outage hold")
@@ -182,10 +185,7 @@ def test_controller_killed_mid_step_resumes_at_the_same_step(
             writer.start()
             before = wait_for(
                 _read(stack),
-                lambda o: (
-                    o.get("status", {}).get("currentStep") == 1
-                    and (o["status"].get("analysis") or {}).get("looks", 0) >= 2
-                ),
+                lambda o: o.get("status", {}).get("currentStep") == 1 and _looks(o) >= 2,
                 180,
                 "the middle of the first analyze step",
             )
@@ -196,9 +196,7 @@ def test_controller_killed_mid_step_resumes_at_the_same_step(
         with _controller_process(testbed.kubeconfig, stack.namespace, log):
             resumed = wait_for(
                 _read(stack),
-                lambda o: (
-                    (o["status"].get("analysis") or {}).get("looks", 0) > killed_at["analysis"]["looks"]
-                ),
+                lambda o: _looks(o) > killed_at["analysis"]["looks"],
                 60,
                 "a look by the restarted controller",
             )
@@ -223,12 +221,7 @@ def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
         analysis = demo_analysis(proxy.url, ready_query=False)
         steps = [{"setWeight": 50}, {"analyze": {"duration": "5m"}}, {"setWeight": 100}]
         stack.create_rollout(demo_rollout(analysis, steps=steps))
-        wait_for(
-            _read(stack),
-            lambda o: (o.get("status", {}).get("analysis") or {}).get("looks", 0) >= 1,
-            120,
-            "a look",
-        )
+        _wait_for_a_look(stack)
         proxy.delay = 60.0  # every query now hangs until its 5 s timeout
         time.sleep(12)  # the next look is due: the controller is waiting on Prometheus
         abort = {"spec": {"abort": {"reason": "on-call: pager", "requestedBy": "oncall", "version": "v2"}}}
