@@ -320,7 +320,7 @@ def _start_if_new(t: _Transition) -> None:
         steps_hash=steps_hash(spec.steps),
         started_at=t.stamp,
         plan_started_at=t.stamp,
-        baseline_replicas=t.observed.baseline.replicas,
+        baseline_replicas=t.observed.baseline_replicas,
         current_step=0,
         step_started_at=t.stamp,
         weight=0,

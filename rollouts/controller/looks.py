@@ -78,7 +78,6 @@ def run_looks(
     consecutive_errors = analysis.consecutive_errors
     last_look = analysis.last_look_at
     looks = analysis.looks
-    errored = False
     for start_time, end_time in windows:
         window = Window(start_time, end_time)
         observations: dict[str, Observation] = {}
@@ -108,7 +107,6 @@ def run_looks(
         analysis=updated,
         rollback=_reasons(judgement, Action.ROLLBACK),
         hold=_reasons(judgement, Action.HOLD),
-        errored=errored,
     )
 
 

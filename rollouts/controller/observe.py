@@ -9,7 +9,7 @@ intent applies nothing is queried at all: abort acts before any query.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from analysis import NoData, QueryFailed
@@ -19,7 +19,7 @@ from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
 from rollouts.controller.decide import abort_applies
 from rollouts.controller.looks import LookContext, run_looks, step_feasibility
-from rollouts.controller.observed import CandidateHealth, DeploymentState, Observed, ReadyQueryResult
+from rollouts.controller.observed import CandidateHealth, Observed, ReadyQueryResult
 from rollouts.controller.selectors import matches
 from rollouts.guardrails.accelerators import AcceleratorResources
 from rollouts.guardrails.pod_health import assess_pod_health
@@ -38,15 +38,11 @@ class World:
     nodes: Callable[[], Iterable[KubeObject]]
 
 
-def deployment_state(name: str, obj: KubeObject | None) -> DeploymentState:
-    """Sizes of a Deployment as the cache shows it."""
+def replicas_of(obj: KubeObject | None) -> int:
+    """A Deployment's spec.replicas as the cache shows it (0 when it is missing)."""
     if obj is None:
-        return DeploymentState(name=name, exists=False)
-    return DeploymentState(
-        name=name,
-        replicas=int(obj.get("spec", {}).get("replicas", 1)),
-        ready_replicas=int(obj.get("status", {}).get("readyReplicas") or 0),
-    )
+        return 0
+    return int(obj.get("spec", {}).get("replicas", 1))
 
 
 def candidate_health(
@@ -125,8 +121,7 @@ def observe(
     share, share_error = router_share(router, router_error)
     observed = Observed(
         generation=generation,
-        baseline=deployment_state(spec.baseline.deployment, world.deployment(spec.baseline.deployment)),
-        candidate=deployment_state(spec.candidate.deployment, world.deployment(spec.candidate.deployment)),
+        baseline_replicas=replicas_of(world.deployment(spec.baseline.deployment)),
         health=candidate_health(spec, status, world, now),
         effective_share=share,
         router_error=share_error,
@@ -137,15 +132,9 @@ def observe(
     readiness = ReadyQueryResult()
     if status.candidate_ready_at is None:
         readiness = ready_query(spec, looks.provider, looks.variables, now)
-    look = run_looks(spec, status, looks, now)
-    return Observed(
-        generation=observed.generation,
-        baseline=observed.baseline,
-        candidate=observed.candidate,
-        health=observed.health,
+    return replace(
+        observed,
         ready_query=readiness,
-        effective_share=observed.effective_share,
-        router_error=observed.router_error,
-        look=look,
+        look=run_looks(spec, status, looks, now),
         feasibility=step_feasibility(spec, status, now),
     )

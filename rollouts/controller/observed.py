@@ -15,16 +15,6 @@ from rollouts.api.status import AnalysisStatus, ModelRolloutStatus, Verdict
 
 
 @dataclass(frozen=True)
-class DeploymentState:
-    """One Deployment as the cache shows it."""
-
-    name: str
-    exists: bool = True
-    replicas: int = 0
-    ready_replicas: int = 0
-
-
-@dataclass(frozen=True)
 class CandidateHealth:
     """The candidate's readiness and failures, from the guardrails (no Prometheus needed).
 
@@ -56,14 +46,13 @@ class LookResult:
 
     ``analysis`` is the updated accumulated analysis (status.analysis). ``rollback`` lists
     reasons to roll back now (harm after Holm, guard breaches, drift sanity failures, hard
-    limits); ``hold`` lists drift findings that wait for a person; ``errored`` says the last
-    look had failed queries (``analysis.consecutive_errors`` counts them).
+    limits); ``hold`` lists drift findings that wait for a person. Failed queries are counted in
+    ``analysis.consecutive_errors``.
     """
 
     analysis: AnalysisStatus
     rollback: tuple[str, ...] = ()
     hold: tuple[str, ...] = ()
-    errored: bool = False
 
     @property
     def verdict(self) -> Verdict | None:
@@ -76,8 +65,8 @@ class Observed:
     """Everything :func:`decide` may know about the world at ``now``."""
 
     generation: int
-    baseline: DeploymentState
-    candidate: DeploymentState
+    baseline_replicas: int
+    """The baseline Deployment's spec.replicas (0 when it is missing): sizes an auto candidate."""
     health: CandidateHealth
     ready_query: ReadyQueryResult = ReadyQueryResult()
     effective_share: float | None = None

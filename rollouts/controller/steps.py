@@ -50,12 +50,6 @@ def first_weight(steps: tuple[Step, ...]) -> int:
     return next((s.set_weight for s in steps if s.set_weight), 100)
 
 
-def weight_before(steps: tuple[Step, ...], index: int) -> int:
-    """The weight in force when step ``index`` starts: the last setWeight before it, else 0."""
-    weights = [s.set_weight for s in steps[:index] if s.set_weight is not None]
-    return weights[-1] if weights else 0
-
-
 def resume_index(steps: tuple[Step, ...], current_weight: int) -> int:
     """Where to continue after the steps were edited, without moving traffic backwards.
 

@@ -24,7 +24,6 @@ from rollouts.controller.decide import decide, derive_phase
 from rollouts.controller.observed import (
     CandidateHealth,
     Decision,
-    DeploymentState,
     LookResult,
     Observed,
     ReadyQueryResult,
@@ -77,10 +76,7 @@ def observed(
 ) -> Observed:
     return Observed(
         generation=1,
-        baseline=DeploymentState(
-            name="model-v1", replicas=baseline_replicas, ready_replicas=baseline_replicas
-        ),
-        candidate=DeploymentState(name="model-v2", replicas=1, ready_replicas=1 if ready else 0),
+        baseline_replicas=baseline_replicas,
         health=CandidateHealth(ready=ready, not_ready_reason="" if ready else "0/1 pods ready", **health),
         effective_share=share,
         look=look,
@@ -396,9 +392,7 @@ def test_pause_keeps_the_weight_and_resume_continues() -> None:
 
 def test_error_budget_exhausted_acts_per_policy() -> None:
     status = running(step=1, weight=10)
-    look = LookResult(
-        analysis=analysis(Verdict.ERROR, 8, reason="prometheus: connection refused", errors=4), errored=True
-    )
+    look = LookResult(analysis=analysis(Verdict.ERROR, 8, reason="prometheus: connection refused", errors=4))
     held = decide(spec_of(), status, observed(share=0.10, look=look), at(8.1))
     assert held.status.outcome is None
     assert held.status.hold is not None and "connection refused" in held.status.hold
@@ -412,7 +406,7 @@ def test_error_budget_exhausted_acts_per_policy() -> None:
 
 
 def test_error_budget_not_yet_exhausted_just_waits() -> None:
-    look = LookResult(analysis=analysis(Verdict.ERROR, 8, errors=3), errored=True)
+    look = LookResult(analysis=analysis(Verdict.ERROR, 8, errors=3))
     decision = decide(spec_of(), running(step=1, weight=10), observed(share=0.10, look=look), at(8.1))
     assert decision.status.outcome is None
     assert decision.status.hold is None
