@@ -19,6 +19,7 @@ from rollouts.local.stack import LocalStack
 from rollouts.runtime.kube import Kube
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.cluster import NodeSpec
+from tests.support.controller import wait_for
 from tests.support.need import need
 
 StackFactory = Callable[..., LocalStack]
@@ -49,3 +50,13 @@ def make_stack(
     yield make
     for stack in stacks:
         stack.stop()
+
+
+def wait_for_share(stack: LocalStack, share: float, what: str, timeout: float = 20.0) -> None:
+    """Wait until the HTTPRoute sends ``share`` of requests to the candidate.
+
+    The controller writes status before it moves traffic (so a conflict can never replay an
+    older step), so a status that already says a weight is followed, not preceded, by the
+    route edit: tests that read the route after a status change wait for it here.
+    """
+    wait_for(lambda: {"share": stack.route_share()}, lambda seen: seen["share"] == share, timeout, what)

@@ -13,7 +13,7 @@ import pytest
 from rollouts.local.model_server.config import Device, Switches
 from rollouts.local.stack import CANDIDATE, ROUTE, demo_analysis, demo_rollout
 from rollouts.runtime.kube import PODS, Kube, PatchType
-from tests.e2e.conftest import StackFactory
+from tests.e2e.conftest import StackFactory, wait_for_share
 from tests.support.controller import WeightRecorder, condition, phase, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -45,7 +45,7 @@ def test_crash_looping_candidate_is_rolled_back_naming_pod_and_container(
     steps = [{"setWeight": 25}, {"analyze": {"duration": "5m"}}, {"setWeight": 100}]
     stack.create_rollout(demo_rollout(demo_analysis(stack.prometheus_url), steps=steps))
     wait_for(stack.rollout, lambda o: o.get("status", {}).get("weight") == 25, 90, "traffic to the candidate")
-    assert stack.route_share() == 0.25
+    wait_for_share(stack, 0.25, "the route at 25%")
     pods = kube.list(PODS, stack.namespace, label_selector=f"version={CANDIDATE[1]}").items
     assert pods
     for pod in pods:
@@ -59,4 +59,4 @@ def test_crash_looping_candidate_is_rolled_back_naming_pod_and_container(
         pod["metadata"]["name"] in outcome["message"] for pod in pods
     )
     assert "server" in outcome["message"]
-    assert stack.route_share() == 0.0
+    wait_for_share(stack, 0.0, "the route back at 0%")

@@ -21,9 +21,9 @@ import pytest
 
 from rollouts.local.model_server.config import Device, Switches
 from rollouts.local.stack import CANDIDATE, ROUTE, LocalStack, demo_analysis, demo_rollout
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, KubeError, PatchType
+from rollouts.runtime.kube import DEPLOYMENTS, MODEL_ROLLOUTS, Kube, KubeError, PatchType
 from rollouts.testbed import LocalCluster
-from tests.e2e.conftest import StackFactory
+from tests.e2e.conftest import StackFactory, wait_for_share
 from tests.support.controller import WeightRecorder, condition, phase, wait_for
 from tests.support.slow_proxy import SlowProxy
 
@@ -80,7 +80,7 @@ def test_cpu_fallback_is_rolled_back_by_latency_within_three_looks(make_stack: S
     assert "latency" in message
     assert "CLES" in message
     assert "bound" in message
-    assert stack.route_share() == 0.0
+    wait_for_share(stack, 0.0, "the route back at 0%")
 
 
 def test_doubled_error_rate_is_rolled_back(make_stack: StackFactory) -> None:
@@ -227,12 +227,7 @@ def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
         abort = {"spec": {"abort": {"reason": "on-call: pager", "requestedBy": "oncall", "version": "v2"}}}
         asked = time.monotonic()
         kube.patch(MODEL_ROLLOUTS, NAME, abort, PatchType.MERGE, stack.namespace)
-        wait_for(
-            lambda: kube.get(HTTP_ROUTES, ROUTE, stack.namespace),
-            lambda _: stack.route_share() == 0.0,
-            20,
-            "0%",
-        )
+        wait_for_share(stack, 0.0, "0%")
         took = time.monotonic() - asked
         aborted = wait_for(_read(stack), lambda o: phase(o) == "Aborted", 20, "the Aborted phase")
     assert took < 15, f"the route reached 0% {took:.1f}s after the abort (one query timeout is 5s)"
