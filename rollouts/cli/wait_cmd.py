@@ -11,7 +11,9 @@ A CI job changes ``spec.candidate`` and then waits here; the exit code says what
 
 Conditions (``--for``):
 
-- ``succeeded`` (default): promoted;
+- ``succeeded`` (default): promoted — the controller's decision, which it records before it
+  moves traffic (so a conflict can never replay an older step); the router follows in the same
+  reconcile, and ``status.effectiveWeight`` shows what the router reports;
 - ``completed``: ended, whatever the result (exit 0; the result is printed) — e.g. before a retry;
 - ``step=N``: step N (numbered from 0, as approvals name steps) reached, or promoted;
 - ``approval``: waiting for a person — an approve step not yet approved, or a hold;

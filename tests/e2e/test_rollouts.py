@@ -204,6 +204,7 @@ def test_controller_killed_mid_step_resumes_at_the_same_step(
             assert resumed["status"]["analysis"]["startedAt"] == killed_at["analysis"]["startedAt"]
             assert resumed["status"]["currentStep"] >= killed_at["currentStep"]
             done = wait_for(_read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack"), 300, "the end")
+            wait_for_share(stack, 1.0 if phase(done) == "Succeeded" else 0.0, "the route to follow status")
         stop_writer.set()
         writer.join(timeout=5)
     assert phase(done) == "Succeeded", done["status"]["outcome"]

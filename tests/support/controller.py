@@ -97,6 +97,7 @@ class WeightRecorder:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self._record(self._kube.get(HTTP_ROUTES, self._route, self._namespace))  # a last event in flight
 
     def _record(self, route: KubeObject) -> None:
         for ref in route["spec"]["rules"][0]["backendRefs"]:
