@@ -7,6 +7,11 @@ same state, which is what lets a restarted controller resume from status.
 
 An observation that cannot be used (a failed query, the wrong shape, a bucket layout that
 changed) leaves the evidence as it was and marks the metric's last look as an error.
+
+An error-rate metric also remembers whether its errors query has ever matched a series, for
+either cohort (``ErrorRateState.errors_matched``): once it has, a cohort whose errors series is
+absent in a window counts zero errors there (a counter that appears with the first error is
+real); until it has, the judge will not PASS the metric (see :mod:`analysis.judge`, rule 5).
 """
 
 from __future__ import annotations
@@ -133,7 +138,8 @@ def _update_error_rate(
     if metric.hard_limit is not None:
         hard_limit = hard_limit.extend(hard_limit_log_lr(counts.candidate, metric.hard_limit))
     rates = current.rates.add(counts.candidate, counts.baseline)
-    return ErrorRateState(rates=rates, hard_limit=hard_limit, last=_OK)
+    matched = current.errors_matched or counts.errors_matched
+    return ErrorRateState(rates=rates, hard_limit=hard_limit, last=_OK, errors_matched=matched)
 
 
 def _check_layout(known: tuple[float, ...], edges: tuple[float, ...]) -> None:

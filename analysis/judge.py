@@ -15,7 +15,13 @@ Rules, in the order they are applied:
    always roll back. **Guards** FAIL after ``consecutive`` breaches in a row.
 4. **The last look.** A FAIL found in the evidence stands; otherwise a failed query this
    interval makes the metric ERROR and an empty one NO_DATA, so a failed query never promotes.
-5. **The rollout.** Any FAIL: FAIL (action rollback if any FAIL asks for it, else hold); else any
+5. **An errors query that never matched.** An error-rate metric whose errors query has not
+   matched a single series, for either cohort, in any interval of the analysis is NO_DATA,
+   never PASS (nor INCONCLUSIVE, which ``inconclusive: promote`` would promote): counting its
+   emptiness as zero errors would pass a 10%-error candidate behind a misspelt metric name.
+   Once it has matched in any interval, an absent series counts as zero errors (a counter
+   that appears with its first error is real). The reason names the query and the fix.
+6. **The rollout.** Any FAIL: FAIL (action rollback if any FAIL asks for it, else hold); else any
    ERROR: ERROR; else all PASS: PASS; else any NO_DATA: NO_DATA; else INCONCLUSIVE.
 
 Each result carries the numbers behind it and a reason a person can check, e.g.
@@ -110,7 +116,18 @@ class _Context:
     def evidence(self, test: str) -> str:
         """The harm evidence against its Holm level, e.g. "max log10 E 2.31 >= 1.78"."""
         harm = self.harm[test]
-        return f"max log10 E {-math.log10(harm.p_value):.2f} >= {-math.log10(harm.level):.2f}"
+        return f"max log10 E {_strength(harm.p_value)} >= {_strength(harm.level)}"
+
+
+def _strength(p_value: float) -> str:
+    """-log10 of a p-value for reasons; evidence so strong that p underflows to 0 stays printable.
+
+    >>> _strength(0.01), _strength(0.0)
+    ('2.00', '> 300')
+    """
+    if p_value <= 0.0:
+        return "> 300"
+    return f"{-math.log10(p_value):.2f}"
 
 
 def harm_p_values(state: AnalysisState) -> dict[str, float]:
@@ -298,11 +315,23 @@ def _judge_rates(
     )
 
 
+def never_matched_reason(metric: ErrorRateCriteria) -> str:
+    """Why an error-rate metric whose errors query never matched a series is NO_DATA (rule 5)."""
+    return (
+        f"{metric.name}: no data: the errors query {metric.errors_query!r} has not matched any series "
+        "for either version in any interval, so zero errors cannot be told from a wrong query; "
+        "if it is a counter that appears only after the first error, initialise it at 0 at "
+        "start-up, as the Prometheus instrumentation guidelines recommend; or check the metric name"
+    )
+
+
 def _judge_error_rate(
     metric: ErrorRateCriteria, current: ErrorRateState, context: _Context
 ) -> MetricJudgement:
     rule = _RateRule(metric.name, metric.max_ratio, metric.max_increase, metric.margin, MIN_MARGIN, "errors")
     judged = _judge_rates(metric, current.rates, rule, context)
+    if not current.errors_matched and judged.verdict is not Verdict.FAIL and current.rates.compared:
+        judged = replace(judged, verdict=Verdict.NO_DATA, reason=never_matched_reason(metric))
     if metric.hard_limit is None:
         return judged
     hard_test = f"{metric.name}:hardLimit"

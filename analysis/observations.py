@@ -17,6 +17,26 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open interval [start, end) whose counts make one look."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window times must carry a time zone")
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} is not after its start {self.start}")
+
+    @property
+    def seconds(self) -> float:
+        """Length of the window in seconds."""
+        return (self.end - self.start).total_seconds()
 
 
 class ObservationError(ValueError):
@@ -61,10 +81,18 @@ class RateCounts:
 
 @dataclass(frozen=True)
 class RateObservation:
-    """Error-rate counts of both cohorts over one interval."""
+    """Error-rate counts of both cohorts over one interval.
+
+    ``errors_matched`` says whether the errors query matched at least one series (of either
+    cohort) this interval. A provider reading a counter that may not exist yet reports zero
+    errors either way; this flag is what lets the engine tell "no error so far" from "the query
+    matches nothing" (a misspelt metric name), which must never PASS. Counts given explicitly
+    (an observations file, a simulation) are data, hence the default.
+    """
 
     candidate: RateCounts
     baseline: RateCounts
+    errors_matched: bool = True
 
 
 @dataclass(frozen=True)

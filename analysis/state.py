@@ -44,6 +44,14 @@ class ErrorRateState:
     rates: RateEvidence = field(default_factory=RateEvidence)
     hard_limit: EProcess = field(default_factory=EProcess)
     last: LastLook = field(default_factory=LastLook)
+    errors_matched: bool = False
+    """Whether the errors query has matched a series (either cohort) in any interval so far.
+
+    Until it has, the metric cannot PASS (analysis.judge): zero errors from a query that matches
+    nothing is a typo, not evidence. Kept here, in status, so a restarted controller remembers;
+    a state stored before this field existed reads as False and the next look that matches sets
+    it (losing at most one look's PASS, never allowing a wrong one).
+    """
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,12 @@ def metric_state_to_json(state: MetricState) -> dict[str, Any]:
     return {"version": STATE_VERSION, **to_json(state)}
 
 
+_ADDED_FIELDS: dict[str, dict[str, object]] = {"errorRate": {"errors_matched": False}}
+"""Fields added to a state kind after STATE_VERSION 1 was released, with the value a state
+stored without them reads as: adding a field this way keeps stored states readable (no version
+bump, no restart that forgets the evidence)."""
+
+
 def metric_state_from_json(data: Mapping[str, Any]) -> MetricState:
     """Read a stored metric state back; StateError when it is not one this version wrote."""
     if data.get("version") != STATE_VERSION:
@@ -111,7 +125,8 @@ def metric_state_from_json(data: Mapping[str, Any]) -> MetricState:
     kind = data.get("kind")
     if kind not in _STATE_CLASSES:
         raise StateError(f"unknown metric state kind {kind!r}")
-    body = {key: value for key, value in data.items() if key != "version"}
+    body = {**_ADDED_FIELDS.get(str(kind), {})}
+    body.update((key, value) for key, value in data.items() if key != "version")
     return from_json(_STATE_CLASSES[kind], body)
 
 

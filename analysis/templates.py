@@ -11,6 +11,16 @@ reads the template the way the PromQL lexer does and escapes each value for wher
 - outside any string (``rate(x[{{interval}}])``): only a bare token (letters, digits, ``_ : .``)
   is accepted; anything else is refused with a hint to quote the placeholder.
 
+A string that is the right-hand side of a regex label matcher (``=~`` or ``!~``) is a regular
+expression, so there a value is first regex-escaped (RE2 syntax, which Prometheus uses: each of
+``\ . + * ? ( ) | [ ] { } ^ $`` gets a backslash) and then escaped for the string. Why: a
+variable ``team: ".*"`` in ``{team=~"{{team}}"}`` would otherwise match every team's series,
+and a candidate's numbers would be read from someone else's; escaped, it matches the label value
+``.*`` and nothing else (Prometheus anchors regex matchers at both ends). The template's own
+regex text around the placeholder stays a regex: ``{version=~"{{version}}|canary"}`` matches the
+version or ``canary``. Regexes that are function arguments (``label_replace``) are not label
+matchers and are not recognised: the value is string-escaped only there.
+
 Worked example: ``up{version="{{version}}"}`` with version ``a"b`` renders as
 ``up{version="a\"b"}``; with version ``2026-11-20`` it renders unchanged but filled in.
 """
@@ -23,6 +33,8 @@ from collections.abc import Mapping
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BARE_TOKEN = re.compile(r"^[A-Za-z0-9_:.]+$")
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+"""Characters with a meaning in an RE2 regular expression outside a character class."""
 
 
 class TemplateError(ValueError):
@@ -34,7 +46,20 @@ def _escape(value: str, quote: str) -> str:
     return "".join(escapes.get(char, char) for char in value)
 
 
-def _fill(name: str, value: str, quote: str | None) -> str:
+def regex_escape(value: str) -> str:
+    r"""``value`` as an RE2 regular expression that matches exactly ``value``.
+
+    >>> regex_escape("v1.2")
+    'v1\\.2'
+    >>> regex_escape(".*|x")
+    '\\.\\*\\|x'
+    """
+    return "".join("\\" + char if char in REGEX_SPECIAL else char for char in value)
+
+
+def _fill(name: str, value: str, quote: str | None, regex: bool) -> str:
+    if regex:
+        value = regex_escape(value)
     if quote in ('"', "'"):
         return _escape(value, quote)
     if quote == "`":
@@ -58,9 +83,19 @@ def render(template: str, variables: Mapping[str, str]) -> str:
     'up{version="a\\"b"}'
     >>> render("rate(x[{{ interval }}])", {"interval": "60s"})
     'rate(x[60s])'
+
+    In a regex matcher the value is a literal, never a pattern (the doubled backslashes are
+    PromQL string escapes: Prometheus reads ``\\.`` as the regex ``\.``):
+
+    >>> print(render('up{team=~"{{team}}"}', {"team": ".*"}))
+    up{team=~"\\.\\*"}
+    >>> print(render('up{v!~"{{v}}|canary"}', {"v": 'a"}'}))
+    up{v!~"a\"\\}|canary"}
     """
     output: list[str] = []
     quote: str | None = None
+    regex = False
+    """Whether the string being read is the right-hand side of ``=~`` or ``!~``."""
     index = 0
     while index < len(template):
         placeholder = PLACEHOLDER.match(template, index)
@@ -69,13 +104,14 @@ def render(template: str, variables: Mapping[str, str]) -> str:
             if name not in variables:
                 known = ", ".join(sorted(variables)) or "none"
                 raise TemplateError(f"unknown variable {{{{{name}}}}} (known: {known})")
-            output.append(_fill(name, variables[name], quote))
+            output.append(_fill(name, variables[name], quote, regex and quote is not None))
             index = placeholder.end()
             continue
         char = template[index]
         output.append(char)
         if quote is None and char in "\"'`":
             quote = char
+            regex = template[:index].rstrip().endswith(("=~", "!~"))
         elif quote is not None and char == quote:
             quote = None
         elif quote in ('"', "'") and char == "\\" and index + 1 < len(template):

@@ -19,26 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from analysis.criteria import MetricCriteria
-from analysis.observations import NoData, Observation, QueryFailed, ScalarObservation
-
-
-@dataclass(frozen=True)
-class Window:
-    """The half-open interval [start, end) whose counts make one look."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("window times must carry a time zone")
-        if self.end <= self.start:
-            raise ValueError(f"window end {self.end} is not after its start {self.start}")
-
-    @property
-    def seconds(self) -> float:
-        """Length of the window in seconds."""
-        return (self.end - self.start).total_seconds()
+from analysis.observations import NoData, Observation, QueryFailed, ScalarObservation, Window
 
 
 @dataclass(frozen=True)

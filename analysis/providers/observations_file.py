@@ -55,8 +55,9 @@ from analysis.observations import (
     RateCounts,
     RateObservation,
     ScalarObservation,
+    Window,
 )
-from analysis.providers.base import ScalarResult, Versions, Window
+from analysis.providers.base import ScalarResult, Versions
 
 FORMAT = "model-rollouts/observations/v1"
 

@@ -21,26 +21,51 @@ A missing series is NO_DATA, except an errors counter (or invalid-predictions co
 not exist yet, which counts as zero: labelled counters often appear with the first error.
 Failures (timeouts, HTTP errors, bad PromQL, bucket layouts that differ between the cohorts) are
 :class:`QueryFailed` with the message, never an exception and never a PASS.
+
+Whether an errors query matched any series at all is reported too
+(:attr:`RateObservation.errors_matched`): zero errors from a counter that does not exist yet and
+zero errors from a misspelt metric name look the same in one interval, and the engine must tell
+them apart over the whole analysis (a query that never matched cannot PASS).
+
+**Nothing the server sends is repeated.** The address is spec data that whoever may create a
+rollout controls, and what this module returns ends up in status, Events and logs, which that
+person (and CI) can read; a server that answers with the text of something it should not know, or
+with arbitrary text, must not get it published. So messages use a fixed vocabulary: the HTTP
+status, Prometheus' ``errorType`` when it is one of the documented ones, the address's host, the
+query (from the spec), and a reason chosen here from the exception's type (never its text: an
+invalid status line, for one, is quoted in http.client's exception). Redirects are not followed
+(a 3xx is an error), and answers larger than :data:`MAX_ANSWER_BYTES` are refused. Class
+names, which are label values and are kept in status, must be printable and short, and at most
+:data:`MAX_CLASSES` of them (or of histogram buckets) are accepted.
+
+**Credentials** (bearer token, basic-auth password) are :class:`Credential` objects whose
+``repr`` and ``str`` are ``***``, so a settings object in a log line or a traceback shows no
+secret. **A CA bundle** is PEM text loaded into an ``ssl.SSLContext`` in memory (``cadata``):
+the controller runs with a read-only root file system and no writable ``/tmp``.
 """
 
 from __future__ import annotations
 
-import ast
+import base64
+import hmac
+import http.client
 import json
 import math
+import os
 import re
+import socket
+import ssl
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InsecureRequestWarning
+from urllib3.exceptions import InsecureRequestWarning, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from analysis.criteria import DriftCriteria, ErrorRateCriteria, GuardCriteria, LatencyCriteria, MetricCriteria
@@ -54,46 +79,166 @@ from analysis.observations import (
     RateCounts,
     RateObservation,
     ScalarObservation,
+    Window,
 )
-from analysis.providers.base import ScalarResult, Versions, Window
+from analysis.providers.base import ScalarResult, Versions
 from analysis.templates import TemplateError, render
 
-_NO_RETRIES = Retry(total=0, read=False)
+_NO_RETRIES = Retry(total=0, read=False, redirect=False)
 """Never retry (the next look is the retry); read timeouts surface as requests.ReadTimeout."""
 EVALUATE_BEFORE_END = 0.001
 """Seconds before the window's end at which range queries are evaluated: a sample at exactly
 ``end`` belongs to the next window."""
 WHOLE_TOLERANCE = 1e-6
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The largest answer read: a server that sends more is refused, not held in memory."""
+PROMETHEUS_ERROR_TYPES = frozenset(
+    {"bad_data", "timeout", "canceled", "execution", "internal", "unavailable", "not_found", "not_acceptable"}
+)
+"""The ``errorType`` values of Prometheus' HTTP API; anything else is not repeated."""
+MAX_CLASSES = 256
+"""Most classes (or histogram buckets) one metric may have: they are kept in status."""
+MAX_CLASS_NAME = 128
+_VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
+
+
+class Credential:
+    """A secret value (token, password) that never prints: ``repr`` and ``str`` are ``***``.
+
+    Why: settings objects travel through dataclass reprs, log lines and tracebacks; wrapping the
+    value means an accidental ``print(settings)`` or ``log.info(settings=...)`` shows nothing.
+    :meth:`reveal` is the one place the value is read (to build the Authorization header).
+    Equality and hash follow the value, so settings with a rotated token are new settings.
+
+    >>> token = Credential("s3cret")
+    >>> token, str(token), f"{token}"
+    (***, '***', '***')
+    >>> token.reveal()
+    's3cret'
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself; only for the request that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credential):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _credential(value: Credential | str) -> Credential:
+    return value if isinstance(value, Credential) else Credential(value)
 
 
 @dataclass(frozen=True)
 class PrometheusSettings:
-    """How to reach Prometheus: address, timeout, authentication, TLS."""
+    """How to reach Prometheus: address, timeout, authentication, TLS.
+
+    Plain strings given as ``bearer_token`` or the basic-auth password are wrapped in
+    :class:`Credential` when the settings are made.
+    """
 
     url: str
     timeout: float = 30.0
-    bearer_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
-    ca_file: str | None = None
-    """PEM bundle to verify the server with; None: the system's roots."""
+    bearer_token: Credential | str | None = None
+    basic_auth: tuple[str, Credential | str] | None = None
+    ca_pem: str | None = None
+    """PEM bundle (text, not a file) to verify the server with; None: the system's roots."""
     server_name: str | None = None
     """Name to verify the server certificate against instead of the URL's host."""
     insecure_skip_verify: bool = False
     lookback: float = 600.0
     """Seconds before a window searched for each series' previous sample."""
 
+    def __post_init__(self) -> None:
+        if self.bearer_token is not None:
+            object.__setattr__(self, "bearer_token", _credential(self.bearer_token))
+        if self.basic_auth is not None:
+            user, password = self.basic_auth
+            object.__setattr__(self, "basic_auth", (user, _credential(password)))
 
-class _ServerNameAdapter(HTTPAdapter):
-    """Verify the certificate (and send SNI) for a name other than the URL's host."""
+    @property
+    def host(self) -> str:
+        """The address's host and port, never its user info or path: what messages name."""
+        return address_host(self.url)
 
-    def __init__(self, server_name: str) -> None:
+
+def address_host(url: str) -> str:
+    """``host:port`` of ``url`` for messages (credentials in a URL are never repeated).
+
+    >>> address_host("https://user:pw@prometheus.monitoring:9090/prom")
+    'prometheus.monitoring:9090'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+def ssl_context(ca_pem: str | None, verify: bool = True) -> ssl.SSLContext | None:
+    """A client context trusting exactly ``ca_pem`` (in memory); None: requests' defaults.
+
+    ``ssl.SSLError`` when the PEM holds no usable certificate.
+    """
+    if ca_pem is None or not verify:
+        return None
+    return ssl.create_default_context(cadata=ca_pem)
+
+
+class _Adapter(HTTPAdapter):
+    """No retries; optionally a CA held in memory and a server name other than the URL's host.
+
+    With ``context`` the pools use it (``ssl_context``) and requests' own CA bundle is kept out:
+    ``cert_verify`` would otherwise hand the pool certifi's file, which urllib3 loads into the
+    same context and so trusts every public CA as well as the one asked for.
+    """
+
+    def __init__(self, context: ssl.SSLContext | None, server_name: str | None) -> None:
+        self._context = context
         self._server_name = server_name
         super().__init__(max_retries=_NO_RETRIES)
 
+    def _tls(self, kwargs: dict[str, Any]) -> None:
+        if self._context is not None:
+            kwargs["ssl_context"] = self._context
+        if self._server_name:
+            kwargs["server_hostname"] = self._server_name
+            kwargs["assert_hostname"] = self._server_name
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._server_name
-        kwargs["assert_hostname"] = self._server_name
+        self._tls(kwargs)
         super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        self._tls(proxy_kwargs)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if self._context is None or not verify or not url.lower().startswith("https"):
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+            return
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
 
 
 class _QueryError(Exception):
@@ -108,24 +253,31 @@ class PrometheusProvider:
 
     def __init__(self, settings: PrometheusSettings) -> None:
         self._settings = settings
+        self._base = settings.url.rstrip("/")
+        self._headers, self._unusable = _auth_headers(settings)
         session = requests.Session()
-        session.verify = False if settings.insecure_skip_verify else (settings.ca_file or True)
-        if settings.server_name:
-            # Mounted on a longer prefix than the client's own adapter, so it wins for the API.
-            session.mount(settings.url.rstrip("/") + "/api/", _ServerNameAdapter(settings.server_name))
-        headers = {"Authorization": f"Bearer {settings.bearer_token}"} if settings.bearer_token else None
-        self._client = PrometheusConnect(
-            url=settings.url.rstrip("/"),
-            headers=headers,
-            auth=settings.basic_auth,
-            session=session,
-            retry=_NO_RETRIES,
-            timeout=settings.timeout,
-        )
+        # requests lets REQUESTS_CA_BUNDLE override a session's verify=False and hands that file
+        # to urllib3, which would add it to a CA held in memory; so the environment is read here,
+        # once: its proxies (NO_PROXY honoured) always, its CA bundle only for the default roots.
+        session.trust_env = False
+        self._proxies = requests.utils.get_environ_proxies(self._base)
+        self._verify: bool | str = not settings.insecure_skip_verify
+        if self._verify and settings.ca_pem is None:
+            self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.verify = self._verify
+        try:
+            context = ssl_context(settings.ca_pem, not settings.insecure_skip_verify)
+        except (ssl.SSLError, ValueError):
+            context = None
+            self._unusable = self._unusable or "the CA bundle holds no usable PEM certificate"
+        adapter = _Adapter(context, settings.server_name)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
 
     def close(self) -> None:
         """Release the HTTP connections."""
-        self._client.close()
+        self._session.close()
 
     # --- the Protocol ------------------------------------------------------------------------
 
@@ -166,8 +318,8 @@ class PrometheusProvider:
             values = (
                 [float(result[1])] if _is_scalar(result) else [float(item["value"][1]) for item in result]
             )
-        except (KeyError, TypeError, ValueError):
-            return QueryFailed(f"{rendered} did not return numbers: {str(result)[:200]}")
+        except (KeyError, TypeError, ValueError, IndexError):
+            return QueryFailed(f"{rendered} did not return numbers")
         if not values:
             return NoData(f"no series for {rendered}")
         if len(values) > 1:
@@ -183,12 +335,15 @@ class PrometheusProvider:
     def _rates(
         self, metric: ErrorRateCriteria, window: Window, versions: Versions, variables: Mapping[str, str]
     ) -> RateObservation:
-        def cohort(version: str) -> RateCounts:
+        def cohort(version: str) -> tuple[RateCounts, bool]:
             requests = self._total(metric.total_query, window, version, variables, missing_is_zero=False)
-            errors = self._total(metric.errors_query, window, version, variables, missing_is_zero=True)
-            return RateCounts(requests=requests, events=errors)
+            series = self._series(metric.errors_query, window, version, variables, missing_is_zero=True)
+            errors = _whole(sum(_increase(samples, window) for _, samples in series), metric.errors_query)
+            return RateCounts(requests=requests, events=errors), bool(series)
 
-        return RateObservation(candidate=cohort(versions.candidate), baseline=cohort(versions.baseline))
+        candidate, candidate_matched = cohort(versions.candidate)
+        baseline, baseline_matched = cohort(versions.baseline)
+        return RateObservation(candidate, baseline, errors_matched=candidate_matched or baseline_matched)
 
     def _histogram(
         self,
@@ -221,6 +376,15 @@ class PrometheusProvider:
         candidate = self._grouped(metric.buckets_query, window, versions.candidate, variables, metric.by)
         baseline = self._grouped(metric.buckets_query, window, versions.baseline, variables, metric.by)
         classes = tuple(sorted(set(candidate) | set(baseline)))
+        # Class names come from the server and are kept in status: bounded, printable, never quoted.
+        if len(classes) > MAX_CLASSES:
+            raise _QueryError(f"{metric.buckets_query!r} has more than {MAX_CLASSES} {metric.by!r} classes")
+        if not all(name.isprintable() and 0 < len(name) <= MAX_CLASS_NAME for name in classes):
+            raise _QueryError(
+                f"a {metric.by!r} value of {metric.buckets_query!r} is not a printable name of at most "
+                f"{MAX_CLASS_NAME} characters"
+            )
+        what = f"a {metric.by!r} class of {metric.buckets_query!r}"
 
         def invalid(version: str) -> int:
             if metric.invalid_query is None:
@@ -229,8 +393,8 @@ class PrometheusProvider:
 
         return ClassObservation(
             classes,
-            tuple(_whole(candidate.get(name, 0.0), name) for name in classes),
-            tuple(_whole(baseline.get(name, 0.0), name) for name in classes),
+            tuple(_whole(candidate.get(name, 0.0), what) for name in classes),
+            tuple(_whole(baseline.get(name, 0.0), what) for name in classes),
             invalid(versions.candidate),
             invalid(versions.baseline),
         )
@@ -255,7 +419,7 @@ class PrometheusProvider:
         groups: dict[str, float] = defaultdict(float)
         for labels, samples in self._series(template, window, version, variables, missing_is_zero=False):
             if label not in labels:
-                raise _QueryError(f"a series of {template!r} has no {label!r} label: {labels}")
+                raise _QueryError(f"a series of {template!r} has no {label!r} label")
             groups[labels[label]] += _increase(samples, window)
         return dict(groups)
 
@@ -275,30 +439,69 @@ class PrometheusProvider:
             raise _QueryError(str(unsafe)) from None
         reach = math.ceil(window.seconds + self._settings.lookback)
         result = self._query(f"{selector}[{reach}s]", window.end.timestamp() - EVALUATE_BEFORE_END)
-        if _is_scalar(result) or any("values" not in item for item in result):
+        if not isinstance(result, list) or _is_scalar(result):
             raise _QueryError(f"{selector} is not a series selector")
-        series: Series = [
-            (item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in result
-        ]
+        try:
+            series: Series = [
+                (
+                    {str(key): str(value) for key, value in item["metric"].items()},
+                    [(float(t), float(v)) for t, v in item["values"]],
+                )
+                for item in result
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise _QueryError(f"{selector} is not a series selector (no range of samples)") from None
         if not series and not missing_is_zero:
             raise _NoSeriesError(f"no series for {selector} ({version})")
         return series
 
     def _query(self, query: str, at: float) -> Any:
-        """One instant query; Prometheus' ``result`` (a list of series, or a scalar pair)."""
-        params = {"time": f"{at:.3f}", "timeout": f"{self._settings.timeout:g}s"}
+        """One instant query; Prometheus' ``result`` (a list of series, or a scalar pair).
+
+        Every message names the host and the query, never anything the server sent (module
+        docstring).
+        """
+        host = self._settings.host
+        if self._unusable:
+            raise _QueryError(f"cannot query Prometheus at {host}: {self._unusable}")
+        params = {"query": query, "time": f"{at:.3f}", "timeout": f"{self._settings.timeout:g}s"}
         try:
             with warnings.catch_warnings():
                 if self._settings.insecure_skip_verify:
                     warnings.simplefilter("ignore", InsecureRequestWarning)
-                return self._client.custom_query(query, params=params)
-        except PrometheusApiClientException as refused:
-            raise _QueryError(f"{_refusal(str(refused))} (query {query})") from None
+                with self._session.get(
+                    f"{self._base}/api/v1/query",
+                    params=params,
+                    headers=self._headers,
+                    timeout=self._settings.timeout,
+                    verify=self._verify,
+                    proxies=self._proxies,
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    status = response.status_code
+                    body = _read_capped(response)
         except requests.Timeout:
             raise _QueryError(f"timed out after {self._settings.timeout:g}s: {query}") from None
-        except (requests.RequestException, ValueError) as unreachable:
+        except requests.RequestException as unreachable:
+            reason = _cause(unreachable)
+            if reason == _TIMED_OUT:
+                raise _QueryError(f"timed out after {self._settings.timeout:g}s: {query}") from None
+            raise _QueryError(f"cannot query Prometheus at {host}: {reason}") from None
+        if body is None:
             raise _QueryError(
-                f"cannot query Prometheus at {self._settings.url}: {_cause(unreachable)}"
+                f"the answer from {host} is larger than {MAX_ANSWER_BYTES // 2**20} MiB (query {query})"
+            )
+        if status != 200:
+            raise _QueryError(f"{_refusal(status, body)} from {host} (query {query})")
+        try:
+            payload = json.loads(body)
+            if payload["status"] != "success":
+                raise ValueError("not a success")
+            return payload["data"]["result"]
+        except (ValueError, KeyError, TypeError):
+            raise _QueryError(
+                f"the answer from {host} is not a Prometheus API result (query {query})"
             ) from None
 
 
@@ -306,25 +509,116 @@ class _NoSeriesError(Exception):
     """Internal: a query returned no series; carries the message for NoData."""
 
 
-_REFUSAL = re.compile(r"^HTTP Status Code (\d+) \((b['\"].*['\"])\)$", re.DOTALL)
+def _auth_headers(settings: PrometheusSettings) -> tuple[dict[str, str], str | None]:
+    """The Authorization header, or why the credentials cannot be sent (never their value).
+
+    Basic auth is encoded as UTF-8 (RFC 7617; what Prometheus compares), not requests' latin-1,
+    which fails on other characters with an error that quotes them.
+    """
+    token, basic = settings.bearer_token, settings.basic_auth
+    if isinstance(token, Credential):
+        if not _VISIBLE_ASCII.match(token.reveal()):
+            return {}, "the bearer token has characters an HTTP header cannot carry (visible ASCII only)"
+        return {"Authorization": f"Bearer {token.reveal()}"}, None
+    if basic is not None:
+        user, password = basic
+        secret = password.reveal() if isinstance(password, Credential) else password
+        if ":" in user:
+            return {}, "the basic-auth username has a colon, which basic auth cannot carry"
+        encoded = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {encoded}"}, None
+    return {}, None
 
 
-def _refusal(message: str) -> str:
-    """The refusal as "HTTP 400: bad_data: <Prometheus' error>", from the client's exception text."""
-    match = _REFUSAL.match(message)
-    if not match:
-        return message
+def _read_capped(response: requests.Response) -> bytes | None:
+    """The body, or None when it is larger than MAX_ANSWER_BYTES (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=1 << 16):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refusal(status: int, body: bytes) -> str:
+    """``HTTP 400: bad_data``: the status and, if it is a documented one, Prometheus' errorType.
+
+    Prometheus' ``error`` text is left out on purpose: from a server that is not Prometheus it
+    is whatever that server chose to say (module docstring).
+
+    >>> _refusal(400, b'{"status":"error","errorType":"bad_data","error":"parse error"}')
+    'HTTP 400: bad_data'
+    >>> _refusal(500, b'{"errorType":"token=s3cret"}')
+    'HTTP 500'
+    """
     try:
-        body = json.loads(ast.literal_eval(match.group(2)))
-        return f"HTTP {match.group(1)}: {body.get('errorType', 'error')}: {body.get('error', '')}"
-    except (ValueError, SyntaxError, AttributeError):
-        return f"HTTP {match.group(1)}: {ast.literal_eval(match.group(2))[:300]!r}"
+        error_type = json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        error_type = None
+    if isinstance(error_type, str) and error_type in PROMETHEUS_ERROR_TYPES:
+        return f"HTTP {status}: {error_type}"
+    return f"HTTP {status}"
 
 
-def _cause(error: Exception) -> str:
-    """The innermost reason of a requests error, e.g. "[Errno 111] Connection refused"."""
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return str(reason or error).rsplit(": ", 1)[-1][:300]
+_TIMED_OUT = "timed out"
+_OPENSSL_REASON = re.compile(r"^[A-Z0-9_]{1,80}$")
+_VERIFY_MESSAGE = re.compile(r"^[\x20-\x7e]{1,200}$")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it wraps (cause, context, urllib3's reason, arguments)."""
+    found: list[BaseException] = []
+    stack: list[BaseException] = [error]
+    while stack:
+        current = stack.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+    return found
+
+
+def _cause(error: BaseException) -> str:
+    """Why a request failed, in this module's words, e.g. "connection refused".
+
+    Chosen from the exception types alone: their text can quote the server (an invalid status
+    line) or a header value (a token). The exceptions whose text is used come from this
+    machine's OpenSSL (an error mnemonic, a certificate-verification message).
+    """
+    causes = _causes(error)
+
+    def first(kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+        return next((cause for cause in causes if isinstance(cause, kind)), None)
+
+    verify = first(ssl.SSLCertVerificationError)
+    if isinstance(verify, ssl.SSLCertVerificationError):
+        message = str(verify.verify_message or "")
+        return "certificate verify failed" + (f": {message}" if _VERIFY_MESSAGE.match(message) else "")
+    tls = first(ssl.SSLError)
+    if isinstance(tls, ssl.SSLError):
+        reason = str(tls.reason or "")
+        return "TLS error" + (f": {reason}" if _OPENSSL_REASON.match(reason) else "")
+    if first((ReadTimeoutError, socket.timeout)) is not None:
+        return _TIMED_OUT
+    if first(requests.TooManyRedirects) is not None:
+        return "the server answered with a redirect, which is not followed"
+    if first(socket.gaierror) is not None:
+        return "cannot resolve the host name"
+    if first(ConnectionRefusedError) is not None:
+        return "connection refused"
+    if first(ConnectionResetError) is not None:
+        return "connection reset by the server"
+    if first((http.client.HTTPException, ProtocolError, requests.exceptions.ChunkedEncodingError)):
+        return "the server's answer is not valid HTTP"
+    if first(requests.exceptions.InvalidHeader) is not None:
+        return "a request header is not valid"
+    system = first(OSError)
+    if isinstance(system, OSError) and system.errno:
+        return os.strerror(system.errno)
+    return type(error).__name__
 
 
 def _is_scalar(result: Any) -> bool:
@@ -355,6 +649,8 @@ def _increase(samples: list[tuple[float, float]], window: Window) -> float:
 
 
 def _whole(value: float, what: str) -> int:
+    if not math.isfinite(value):
+        raise _QueryError(f"{what} increased by {value}, not a whole number of events")
     rounded = round(value)
     if abs(value - rounded) > WHOLE_TOLERANCE * max(1.0, abs(value)):
         raise _QueryError(f"{what} increased by {value:g}, not a whole number of events")
@@ -366,7 +662,9 @@ def _per_bucket(cumulative: dict[str, float], version: str) -> tuple[tuple[float
     try:
         by_edge = sorted((float(le), count) for le, count in cumulative.items())
     except ValueError:
-        raise _QueryError(f"le labels must be numbers, got {sorted(cumulative)} ({version})") from None
+        raise _QueryError(f"the histogram's le labels are not all numbers ({version})") from None
+    if len(by_edge) > MAX_CLASSES:
+        raise _QueryError(f"the histogram has more than {MAX_CLASSES} buckets ({version})")
     if not by_edge or not math.isinf(by_edge[-1][0]):
         raise _QueryError(f'the histogram has no le="+Inf" bucket ({version})')
     counts: list[int] = []

@@ -9,7 +9,8 @@
 # SERVICE is the new version's Service, the candidate backendRef of the Gateway API router
 # (default: DEPLOYMENT); the HTTPRoute's rule must already list it, with weight 0. The wait
 # gives up after $ROLLOUT_TIMEOUT (default 2h). Needs kubectl and rollouts on PATH and a
-# kubeconfig whose user is in the group model-rollouts:ci (deploy/rbac).
+# kubeconfig bound to model-rollouts-ci that may also scale DEPLOYMENT and patch the HTTPRoute
+# (deploy/rbac/README.md).
 set -euo pipefail
 namespace=$1 rollout=$2 deployment=$3 version=$4 service=${5:-$3}
 timeout=${ROLLOUT_TIMEOUT:-2h}

@@ -128,10 +128,19 @@ def _convert(node: Schema, defs: dict[str, Schema], path: str) -> Schema:
             if value is False:
                 continue  # structural schemas prune unknown fields; Strict validation rejects them
             out["additionalProperties"] = _convert(value, defs, f"{path}.*")
+        elif key == "x-kubernetes-validations":
+            out.setdefault(key, []).extend(value)  # after any key rules added below, never over them
         elif key.startswith("x-kubernetes-"):
             out[key] = value
         elif key == "propertyNames":
-            continue  # key length: checked by the models; the key pattern rule below bounds keys
+            if set(value) - {"maxLength"}:
+                raise CRDEmitError(f"{path}: map keys may carry only maxLength (and a pattern)")
+            out.setdefault("x-kubernetes-validations", []).append(
+                {
+                    "rule": f"self.all(k, size(k) <= {value['maxLength']})",
+                    "message": f"keys must be at most {value['maxLength']} characters",
+                }
+            )
         elif key == "patternProperties":
             # A map whose keys have a pattern: the value schema plus a CEL rule on the keys.
             ((key_pattern, value_schema),) = value.items()

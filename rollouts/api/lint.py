@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from rollouts.api.base import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN
 from rollouts.api.durations import DURATION_HINT, DURATION_PATTERN, seconds
 from rollouts.api.resource import API_VERSION, KIND, ModelRollout
+from rollouts.api.spec import VARIABLE_NAME_PATTERN, VARIABLE_VALUE_PATTERN
 
 Severity = Literal["error", "warning"]
 
@@ -33,6 +34,11 @@ _PATTERN_HINTS = {
     DNS_SUBDOMAIN_PATTERN: "use lowercase letters, digits, '-' and '.', starting and ending alphanumeric",
     DNS_LABEL_PATTERN: "use lowercase letters, digits and '-', starting and ending alphanumeric",
     LABEL_VALUE_PATTERN: "use letters, digits, '-', '_' and '.', starting and ending alphanumeric",
+    VARIABLE_NAME_PATTERN: "name variables like identifiers: letters, digits, '_'; not starting with a digit",
+    VARIABLE_VALUE_PATTERN: (
+        "use 1-253 letters, digits, '_', ':' and '-'; regex metacharacters (. * + ? | ( ) [ ] { } ^ $ \\) "
+        "are refused because values also land in =~ matchers"
+    ),
 }
 
 _TYPE_HINTS = {
@@ -159,9 +165,24 @@ def _problem_from_error(error: Any) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
     context = error.get("ctx") or {}
     kind = error["type"]
-    path = format_path(loc) + str(context.get("at", ""))
     hint = str(context.get("hint", ""))
     message = error["msg"]
+    if "[key]" in loc:
+        # A map key is wrong: name the map, as the API server does, and the key in the message.
+        key = loc[loc.index("[key]") - 1]
+        loc = loc[: loc.index("[key]") - 1]
+        shown = str(key) if len(str(key)) <= 80 else str(key)[:80] + "..."
+        if kind == "string_pattern_mismatch":
+            pattern = context.get("pattern", "")
+            message = f"key {shown!r}: keys must match {pattern}"
+            hint = _PATTERN_HINTS.get(pattern, f"match the pattern {pattern}")
+        elif kind == "string_too_long":
+            message = f"key {shown!r}: keys must be at most {context.get('max_length')} characters"
+            hint = "shorten the key"
+        else:
+            message = f"key {shown!r}: {message}"
+        return Problem(path=format_path(loc), message=message, hint=hint or "see the README")
+    path = format_path(loc) + str(context.get("at", ""))
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = _wire_names(parent) if parent is not None else []
@@ -175,7 +196,8 @@ def _problem_from_error(error: Any) -> Problem:
         hint = hint or (_field_description(loc) or "add it")
     elif kind == "string_pattern_mismatch":
         pattern = context.get("pattern", "")
-        message = f"{error['input']!r} does not match the expected form"
+        shown = error["input"] if len(error["input"]) <= 80 else error["input"][:80] + "..."
+        message = f"{shown!r} does not match the expected form"
         hint = _PATTERN_HINTS.get(pattern, f"match the pattern {pattern}")
     elif kind in _TYPE_HINTS and not hint:
         hint = _TYPE_HINTS[kind]
@@ -250,19 +272,178 @@ def lint_object(obj: Any) -> tuple[ModelRollout | None, list[Problem]]:
     return rollout, _plan_warnings(rollout)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys instead of keeping the last one silently."""
+MAX_DOCUMENT_CHARS = 3 * 1024 * 1024
+"""The API server refuses request bodies over 3 MiB; lint refuses longer texts before parsing."""
+
+MAX_DEPTH = 64
+"""Deepest nesting accepted. A ModelRollout is about 8 levels deep; PyYAML composes recursively,
+so 10,000 nested lists would otherwise end in a RecursionError (a traceback, not a problem)."""
+
+MAX_NODES = 100_000
+"""Most values a document may expand to, aliases counted each time they are used. A "billion
+laughs" document is a few hundred bytes that aliases expand to 10^9 values: it is refused from
+its composed graph, before anything is expanded, in milliseconds and bounded memory."""
+
+
+class LoadLimitError(yaml.MarkedYAMLError):
+    """A document beyond the loader's limits (size, depth, alias expansion, key kinds)."""
+
+
+def _without_timestamps() -> dict[Any, list[tuple[str, Any]]]:
+    """PyYAML's implicit resolvers less the timestamp one.
+
+    kubectl (sigs.k8s.io/yaml) sends an unquoted ``2026-11-28T06:00:00Z`` to the API server as a
+    string; PyYAML would turn it into a ``datetime``, which the models would then refuse.
+    """
+    return {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+class _Loader(yaml.SafeLoader):
+    """A bounded YAML loader that reads manifests the way kubectl sends them.
+
+    Refuses duplicate keys (instead of keeping the last one silently), keys that are lists or
+    mappings, nesting deeper than :data:`MAX_DEPTH`; turns other scalar keys (``1:``,
+    ``true:``) into strings as kubectl does; keeps timestamps as strings.
+    """
+
+    yaml_implicit_resolvers = _without_timestamps()
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Compose one node, refusing to go deeper than :data:`MAX_DEPTH` (before Python must)."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+                raise LoadLimitError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: set[str] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise LoadLimitError(
+                    None,
+                    None,
+                    "a mapping key must be a plain value, not a list or a mapping",
+                    key_node.start_mark,
+                )
+            key = _key_text(self.construct_object(key_node, deep=deep))
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping = super().construct_mapping(node, deep=deep)
+        return {_key_text(key): value for key, value in mapping.items()}
+
+
+def _key_text(key: Any) -> str:
+    """A scalar key as JSON would carry it: ``true`` → "true", ``null`` → "null", 1 → "1"."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    return json.dumps(key) if isinstance(key, bool | int | float) else str(key)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document that expands beyond :data:`MAX_NODES` values, or refers to itself.
+
+    Counts each node once per use (what construction and every later copy would cost), with
+    the count of a shared (aliased) node computed once, so the check is linear in the text.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise LoadLimitError(
+                None, None, "an alias refers to the collection that contains it", node.start_mark
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(key)
+        if total > MAX_NODES:
+            raise LoadLimitError(
+                None,
+                None,
+                f"the document expands to more than {MAX_NODES} values (aliases counted at each use)",
+                node.start_mark,
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def load_documents(text: str) -> list[tuple[yaml.Node, Any]]:
+    """Parse YAML (one or more documents) or JSON text into (node, value) pairs, within limits.
+
+    Raises ``yaml.YAMLError`` (:class:`LoadLimitError` for a limit) with the line where it is.
+    """
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise LoadLimitError(
+            None,
+            None,
+            f"the text is longer than {MAX_DOCUMENT_CHARS} characters (the API server's limit is 3 MiB)",
+            None,
+        )
+    loader = _Loader(text)
+    try:
+        loaded = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_expansion(node)
+            loaded.append((node, loader.construct_document(node)))
+        return loaded
+    finally:
+        loader.dispose()
+
+
+def parse_documents(text: str) -> list[Any]:
+    """Parse YAML (one or more documents) or JSON text; raises ``yaml.YAMLError``."""
+    return [document for _, document in load_documents(text) if document is not None]
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 bytes → text; raises ``ValueError`` naming the first bad byte and its line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = data[: bad.start].count(b"\n") + 1
+        raise ValueError(
+            f"not UTF-8 text: byte 0x{data[bad.start]:02x} at offset {bad.start} (line {line})"
+        ) from None
+
+
+def lint_bytes(data: bytes, source: str) -> list[DocumentReport]:
+    """Lint a file's raw bytes: a non-UTF-8 file is one problem, not a traceback."""
+    try:
+        text = decode_text(data)
+    except ValueError as undecodable:
+        problem = Problem(
+            path="", message=str(undecodable), hint="save the file as UTF-8, as Kubernetes expects"
+        )
+        return [DocumentReport(source=source, index=0, name=None, problems=(problem,))]
+    return lint_text(text, source)
 
 
 def _line_of(node: yaml.Node | None, path: str) -> int | None:
@@ -272,9 +453,9 @@ def _line_of(node: yaml.Node | None, path: str) -> int | None:
         if node is None or not part:
             continue
         if part.startswith("["):
-            index = int(part.strip("[]"))
-            if isinstance(node, yaml.SequenceNode) and index < len(node.value):
-                node = node.value[index]
+            index = part.strip("[]")
+            if isinstance(node, yaml.SequenceNode) and index.isdigit() and int(index) < len(node.value):
+                node = node.value[int(index)]
             else:
                 break
         elif isinstance(node, yaml.MappingNode):
@@ -288,26 +469,29 @@ def _line_of(node: yaml.Node | None, path: str) -> int | None:
     return best
 
 
-def parse_documents(text: str) -> list[Any]:
-    """Parse YAML (one or more documents) or JSON text; raises ``yaml.YAMLError``."""
-    return [doc for doc in yaml.load_all(text, Loader=_UniqueKeyLoader) if doc is not None]
-
-
 def lint_text(text: str, source: str) -> list[DocumentReport]:
-    """Lint every document in a YAML or JSON text."""
+    """Lint every document in a YAML or JSON text; never raises for any input text."""
     try:
-        documents = parse_documents(text)
-        nodes = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
+        loaded = [(node, document) for node, document in load_documents(text) if document is not None]
     except yaml.YAMLError as broken:
         mark = getattr(broken, "problem_mark", None) or getattr(broken, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
-        problem = Problem(path="", message=f"not valid YAML/JSON: {broken}".splitlines()[0], line=line)
+        problem = Problem(
+            path="",
+            message=f"not valid YAML/JSON: {broken}".splitlines()[0]
+            if not isinstance(broken, LoadLimitError)
+            else f"refused: {broken.problem}",
+            hint=""
+            if not isinstance(broken, LoadLimitError)
+            else "a ModelRollout is a small, plain document",
+            line=line,
+        )
         return [DocumentReport(source=source, index=0, name=None, problems=(problem,))]
-    if not documents:
+    if not loaded:
         problem = Problem(path="", message="no document found", hint="is the file empty?")
         return [DocumentReport(source=source, index=0, name=None, problems=(problem,))]
     reports = []
-    for index, (document, node) in enumerate(zip(documents, nodes, strict=True)):
+    for index, (node, document) in enumerate(loaded):
         rollout, problems = lint_object(document)
         located = tuple(
             Problem(p.path, p.message, p.hint, p.severity, _line_of(node, p.path)) for p in problems

@@ -12,13 +12,25 @@ once as ``cel_rule(...)`` entries next to the Python check that raises the same 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from rollouts.api.base import (
+    AS_FLOAT,
+    AS_INT,
     ApiModel,
+    CelRules,
     LabelValue,
     ObjectName,
     OneOf,
@@ -26,6 +38,8 @@ from rollouts.api.base import (
     ShortName,
     Text,
     Timestamp,
+    WireBool,
+    WireFloat,
     spec_error,
 )
 from rollouts.api.durations import DURATION_HINT, Duration, seconds
@@ -35,17 +49,133 @@ MAX_METRICS = 16
 MAX_APPROVALS = 64
 MIN_INTERVAL_SECONDS = 10.0
 
-Weight = Annotated[int, Field(ge=0, le=100)]
 
+def cel_rule(cel: str, message: str, *, field_path: str = "") -> JsonDict:
+    """A CEL rule as the CRD's ``x-kubernetes-validations`` lists it.
 
-def cel_rule(cel: str, message: str) -> JsonDict:
-    """A CEL rule as the CRD's ``x-kubernetes-validations`` lists it."""
-    return {"rule": cel, "message": message}
+    ``field_path`` (for example ``.candidate.version``) makes the API server report the refusal
+    at that field instead of at the object holding the rule, where lint reports it too.
+    """
+    rule: JsonDict = {"rule": cel, "message": message}
+    if field_path:
+        rule["fieldPath"] = field_path
+    return rule
 
 
 def cel_rules(*entries: JsonDict) -> ConfigDict:
     """Model config (merged by pydantic with the base's) carrying CEL rules for the CRD."""
     return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(entries)})
+
+
+def _checked(
+    cel: str, message: str, check: Callable[[str], bool], hint: str
+) -> tuple[CelRules, AfterValidator]:
+    """The CRD rule and the pydantic check of one rule on a string field, with one message."""
+
+    def validate(value: str) -> str:
+        if not check(value):
+            raise spec_error("rule", message, hint=hint)
+        return value
+
+    return CelRules((cel_rule(cel, message),)), AfterValidator(validate)
+
+
+# --- durations that bound a wait -------------------------------------------------------------
+
+_ZERO_DURATION = r"^(0+[hms])+$"
+POSITIVE_DURATION_MESSAGE = "must be longer than 0s"
+
+PositiveDuration = Annotated[
+    Duration,
+    *_checked(
+        f"!self.matches('{_ZERO_DURATION}')",
+        POSITIVE_DURATION_MESSAGE,
+        lambda value: re.fullmatch(_ZERO_DURATION, value) is None,
+        "a timeout or deadline of 0s ends the wait before anything can happen; " + DURATION_HINT,
+    ),
+]
+"""A duration that bounds a wait (a timeout, a deadline, an interval): ``0s`` is refused.
+
+Why: a zero timeout fails every query, a zero deadline fails every candidate at once, a zero
+analyze step ends before its first look. Durations whose zero means "none" (``warmup``,
+``scaleDown.delay``, ``scaleDown.drain``) keep the plain :data:`Duration` type.
+"""
+
+
+# --- query templates --------------------------------------------------------------------------
+
+VERSION_PLACEHOLDER = r"\{\{\s*version\s*\}\}"
+"""``{{version}}`` as analysis.templates reads it (spaces inside the braces allowed); RE2 and Python."""
+
+COHORT_QUERY_MESSAGE = "the query must use {{version}}: without it both versions read the same series"
+
+CohortQuery = Annotated[
+    Query,
+    *_checked(
+        f"self.matches(r'{VERSION_PLACEHOLDER}')",
+        COHORT_QUERY_MESSAGE,
+        lambda value: re.search(VERSION_PLACEHOLDER, value) is not None,
+        'select the cohort by its version label, e.g. model_requests_total{version="{{version}}"}',
+    ),
+]
+"""A PromQL template that selects one cohort, so it must contain ``{{version}}``.
+
+Why: the controller runs each query once per version with ``{{version}}`` filled in; a query
+without it returns the same series for baseline and candidate, which then always look alike
+and PASS. Guards and readyQuery are candidate-only and need it for the same reason: without it
+they measure the baseline (or every version) too. The check is textual: a ``{{version}}``
+hidden in a PromQL comment satisfies it, and the analysis still sees identical cohorts.
+"""
+
+
+# --- weights ----------------------------------------------------------------------------------
+
+ZERO_WEIGHT_MESSAGE = "setWeight must be greater than 0: weights never go down and a rollout starts at 0"
+FIRST_STEP_MESSAGE = (
+    "the first step must be a setWeight: an analyze or approve step at weight 0 judges nothing, "
+    "and the plan would move from 0 to its next weight (or 100%) on one approval"
+)
+
+
+def _positive_weight(value: int) -> int:
+    if value == 0:
+        raise spec_error(
+            "zero_weight",
+            ZERO_WEIGHT_MESSAGE,
+            hint="remove the step; to hold before any traffic, leave the rollout paused",
+        )
+    return value
+
+
+StepWeight = Annotated[
+    int,
+    Field(ge=0, le=100),
+    AS_INT,
+    AfterValidator(_positive_weight),
+    CelRules((cel_rule("self > 0", ZERO_WEIGHT_MESSAGE),)),
+]
+"""A step's weight: 1-100. ``0`` is refused: it changes nothing (the rollout starts at 0 and
+weights never decrease), and a plan made only of 0s went straight to 100% at its end."""
+
+
+# --- template variables -----------------------------------------------------------------------
+
+VARIABLE_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+VARIABLE_VALUE_PATTERN = r"^[A-Za-z0-9_:-]+$"
+RESERVED_VARIABLES = ("version", "interval", "namespace")
+RESERVED_MESSAGE = "variables must not be named version, interval or namespace: the controller fills those in"
+
+
+def _not_reserved(variables: dict[str, str]) -> dict[str, str]:
+    for name in variables:
+        if name in RESERVED_VARIABLES:
+            raise spec_error(
+                "reserved_variable",
+                RESERVED_MESSAGE,
+                hint=f"rename {name!r}: {{{{version}}}} is each cohort's version, {{{{interval}}}} "
+                "the window, {{namespace}} the rollout's namespace",
+            )
+    return variables
 
 
 # --- what is rolled out ---------------------------------------------------------------------
@@ -66,7 +196,7 @@ class ModelRef(ApiModel):
 class CandidateRef(ModelRef):
     """The candidate: the version being rolled out, with how many replicas it runs."""
 
-    replicas: Literal["auto"] | Annotated[int, Field(ge=0, le=10000)] = Field(
+    replicas: Literal["auto"] | Annotated[int, Field(ge=0, le=10000), AS_INT] = Field(
         default="auto",
         description=(
             'Candidate replicas. "auto" (default) follows the weight: ceil(baseline replicas x '
@@ -113,11 +243,12 @@ class GatewayAPIRouter(ApiModel):
         cel_rule(
             "self.baselineBackend != self.candidateBackend",
             "baselineBackend and candidateBackend must name different Services",
+            field_path=".candidateBackend",
         )
     )
 
     http_route: ObjectName = Field(description="Name of the HTTPRoute in the rollout's namespace.")
-    rule: Annotated[int, Field(ge=0, le=15)] = Field(
+    rule: Annotated[int, Field(ge=0, le=15), AS_INT] = Field(
         default=0,
         description="Index of the rule in spec.rules whose backendRefs are weighted. Default 0.",
     )
@@ -164,8 +295,10 @@ class Traffic(OneOf):
 class AnalyzeStep(ApiModel):
     """Wait here until the analysis passes (early) or the duration ends."""
 
-    duration: Duration = Field(
-        description="Longest wait. At the end an inconclusive analysis follows analysis.inconclusive."
+    duration: PositiveDuration = Field(
+        description=(
+            "Longest wait (more than 0s). At the end an inconclusive analysis follows analysis.inconclusive."
+        )
     )
 
 
@@ -179,8 +312,12 @@ class Step(OneOf):
     alternatives: ClassVar[tuple[str, ...]] = ("setWeight", "analyze", "approve")
     what: ClassVar[str] = "step kind"
 
-    set_weight: Weight | None = Field(
-        default=None, description="Send this percentage (0-100) of traffic to the candidate."
+    set_weight: StepWeight | None = Field(
+        default=None,
+        description=(
+            "Send this percentage (1-100) of traffic to the candidate. 0 is refused: a rollout "
+            "starts at 0 and weights never go down, so it would mean nothing."
+        ),
     )
     analyze: AnalyzeStep | None = Field(default=None, description="Wait for the analysis to pass.")
     approve: ApproveStep | None = Field(default=None, description="Wait for a manual approval.")
@@ -211,9 +348,19 @@ class TLSConfig(ApiModel):
     server_name: Annotated[str, Field(max_length=253)] | None = Field(
         default=None, description="Server name to verify instead of the address's host."
     )
-    insecure_skip_verify: bool = Field(
+    insecure_skip_verify: WireBool = Field(
         default=False, description="Do not verify the server certificate. Default false."
     )
+
+
+_USERINFO = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@"
+CREDENTIALS_IN_URL_MESSAGE = (
+    "address must not carry credentials (user:password@host): use bearerTokenSecret or basicAuthSecret"
+)
+QUERY_IN_URL_MESSAGE = (
+    "address must not have a query string or fragment (a token there leaks into logs and status): "
+    "use bearerTokenSecret or basicAuthSecret"
+)
 
 
 class PrometheusSource(ApiModel):
@@ -226,10 +373,31 @@ class PrometheusSource(ApiModel):
         )
     )
 
-    address: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)] = Field(
-        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."
+    address: Annotated[
+        str,
+        Field(pattern=r"^https?://[^\s]+$", max_length=2048),
+        *_checked(
+            f"!self.matches('{_USERINFO}')",
+            CREDENTIALS_IN_URL_MESSAGE,
+            lambda value: re.search(_USERINFO, value) is None,
+            "put the token in a Secret and name it in bearerTokenSecret (or basicAuthSecret)",
+        ),
+        *_checked(
+            "!self.contains('?') && !self.contains('#')",
+            QUERY_IN_URL_MESSAGE,
+            lambda value: "?" not in value and "#" not in value,
+            "write only scheme, host, port and path; put a token in bearerTokenSecret",
+        ),
+    ] = Field(
+        description=(
+            "Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090. No "
+            "credentials (user:password@), query string or fragment: a URL is shown in status, "
+            "events and logs, so secrets belong in bearerTokenSecret or basicAuthSecret."
+        )
     )
-    timeout: Duration = Field(default="30s", description="Timeout of one query. Default 30s.")
+    timeout: PositiveDuration = Field(
+        default="30s", description="Timeout of one query (more than 0s). Default 30s."
+    )
     bearer_token_secret: SecretKeyRef | None = Field(
         default=None, description="Send 'Authorization: Bearer <token>' with this Secret key."
     )
@@ -257,19 +425,23 @@ class ErrorRateMetric(ApiModel):
     maxIncrease), or at once when the candidate's rate exceeds hardLimit with evidence.
     """
 
-    errors: Query = Field(description="Counter of failed requests; {{version}} selects a cohort.")
-    total: Query = Field(description="Counter of all requests; {{version}} selects a cohort.")
-    max_ratio: Annotated[float, Field(gt=1, le=100)] = Field(
+    errors: CohortQuery = Field(
+        description="Counter of failed requests; must use {{version}}, which selects a cohort."
+    )
+    total: CohortQuery = Field(
+        description="Counter of all requests; must use {{version}}, which selects a cohort."
+    )
+    max_ratio: Annotated[float, Field(gt=1, le=100, allow_inf_nan=False), AS_FLOAT] = Field(
         default=1.25, description="Practical gate: candidate/baseline rate ratio. Default 1.25."
     )
-    max_increase: Annotated[float, Field(ge=0, le=1)] = Field(
+    max_increase: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.001,
         description="Practical gate: absolute rate increase (0.001 = 0.1pp). Default 0.001.",
     )
-    hard_limit: Annotated[float, Field(gt=0, le=1)] | None = Field(
+    hard_limit: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), AS_FLOAT] | None = Field(
         default=None, description="Absolute candidate error rate that always fails. Default none."
     )
-    margin: Annotated[float, Field(gt=0, le=1)] | None = Field(
+    margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), AS_FLOAT] | None = Field(
         default=None,
         description=(
             "Non-inferiority margin on p_c - p_b needed to pass. Default max(0.5 x baseline rate, 0.001)."
@@ -284,29 +456,50 @@ class LatencyMetric(ApiModel):
     bucket). Tail (with slo): share of requests slower than slo, tested like an error rate.
     """
 
-    buckets: Query = Field(
-        description="Histogram _bucket counter with an 'le' label; {{version}} selects a cohort."
+    buckets: CohortQuery = Field(
+        description=(
+            "Histogram _bucket counter with an 'le' label; must use {{version}}, which selects a cohort."
+        )
     )
-    slo: Annotated[float, Field(gt=0, le=86400)] | None = Field(
+    slo: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False), AS_FLOAT] | None = Field(
         default=None,
         description="Latency objective in seconds (a bucket edge); enables the tail test. Default none.",
     )
-    max_shift: Annotated[float, Field(gt=0.5, lt=1)] = Field(
+    max_shift: Annotated[float, Field(gt=0.5, lt=1, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.55, description="Practical gate on CLES (0.5 = no shift). Default 0.55."
     )
-    tail_ratio: Annotated[float, Field(gt=1, le=100)] = Field(
+    tail_ratio: Annotated[float, Field(gt=1, le=100, allow_inf_nan=False), AS_FLOAT] = Field(
         default=1.25, description="Practical gate: ratio of shares above slo. Default 1.25."
     )
-    tail_increase: Annotated[float, Field(ge=0, le=1)] = Field(
+    tail_increase: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.005, description="Practical gate: increase of the share above slo. Default 0.005."
     )
 
 
 class ScoreRange(ApiModel):
-    """The range valid predictions fall in; mass outside it is a sanity failure."""
+    """The range valid predictions fall in; mass outside it is a sanity failure.
 
-    min: float = Field(description="Lowest valid score.")
-    max: float = Field(description="Highest valid score.")
+    ``min`` must be below ``max``: an empty range (or a reversed one) would call every score
+    out of range and roll back every candidate.
+    """
+
+    model_config = cel_rules(
+        cel_rule("self.min < self.max", "range.min must be less than range.max", field_path=".min")
+    )
+
+    min: WireFloat = Field(description="Lowest valid score; must be less than max.")
+    max: WireFloat = Field(description="Highest valid score.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreRange:
+        if not self.min < self.max:
+            raise spec_error(
+                "empty_range",
+                "range.min must be less than range.max",
+                at=".min",
+                hint=f"min ({self.min}) is not below max ({self.max}); e.g. min: 0, max: 1 for probabilities",
+            )
+        return self
 
 
 class DriftMetric(ApiModel):
@@ -321,11 +514,15 @@ class DriftMetric(ApiModel):
         cel_rule(
             "(has(self.warn) ? self.warn : 0.1) <= (has(self.fail) ? self.fail : 0.25)",
             "warn must not exceed fail",
+            field_path=".warn",
         )
     )
 
-    buckets: Query = Field(
-        description="Counter of predictions by bucket ('le') or class label; {{version}} selects a cohort."
+    buckets: CohortQuery = Field(
+        description=(
+            "Counter of predictions by bucket ('le') or class label; must use {{version}}, which "
+            "selects a cohort."
+        )
     )
     by: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)] = Field(
         default="le",
@@ -334,15 +531,20 @@ class DriftMetric(ApiModel):
             "by PSI. Any other label: classes, judged by Jensen-Shannon distance."
         ),
     )
-    warn: Annotated[float, Field(ge=0, le=10)] = Field(default=0.1, description="Warn level. Default 0.1.")
-    fail: Annotated[float, Field(gt=0, le=10)] = Field(default=0.25, description="Fail level. Default 0.25.")
+    warn: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False), AS_FLOAT] = Field(
+        default=0.1, description="Warn level. Default 0.1."
+    )
+    fail: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False), AS_FLOAT] = Field(
+        default=0.25, description="Fail level. Default 0.25."
+    )
     on_fail: Literal["hold", "rollback"] = Field(
         default="hold", description="What drift at the fail level does: hold (default) or rollback."
     )
-    invalid: Query | None = Field(
-        default=None, description="Counter of invalid (NaN, failed) predictions. Default none."
+    invalid: CohortQuery | None = Field(
+        default=None,
+        description="Counter of invalid (NaN, failed) predictions; must use {{version}}. Default none.",
     )
-    max_invalid_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
+    max_invalid_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.01, description="Share of invalid predictions that rolls back. Default 0.01."
     )
     range: ScoreRange | None = Field(
@@ -367,12 +569,27 @@ class GuardMetric(ApiModel):
     Fails when the bound is breached ``consecutive`` looks in a row. Guards run at 100% too.
     """
 
-    model_config = cel_rules(cel_rule("has(self.max) || has(self.min)", "set max, min or both"))
+    model_config = cel_rules(
+        cel_rule("has(self.max) || has(self.min)", "set max, min or both"),
+        cel_rule(
+            "!has(self.min) || !has(self.max) || self.min <= self.max",
+            "guard min must not exceed max",
+            field_path=".min",
+        ),
+    )
 
-    query: Query = Field(description="PromQL returning one number for the candidate.")
-    max: float | None = Field(default=None, description="Highest allowed value.")
-    min: float | None = Field(default=None, description="Lowest allowed value.")
-    consecutive: Annotated[int, Field(ge=1, le=100)] = Field(
+    query: CohortQuery = Field(
+        description=(
+            "PromQL returning one number for the candidate; must use {{version}} (filled with the "
+            "candidate's), or it would measure the baseline too."
+        )
+    )
+    max: WireFloat | None = Field(default=None, description="Highest allowed value.")
+    min: WireFloat | None = Field(
+        default=None,
+        description="Lowest allowed value; at most max (equal bounds pin one value, e.g. device info).",
+    )
+    consecutive: Annotated[int, Field(ge=1, le=100), AS_INT] = Field(
         default=2, description="Breaches in a row that fail the guard. Default 2."
     )
 
@@ -380,6 +597,13 @@ class GuardMetric(ApiModel):
     def _has_bound(self) -> GuardMetric:
         if self.max is None and self.min is None:
             raise spec_error("guard_bound", "set max, min or both", hint="e.g. max: 70000")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise spec_error(
+                "guard_bounds_reversed",
+                "guard min must not exceed max",
+                at=".min",
+                hint=f"no value is both >= {self.min} and <= {self.max}: the guard would always fail",
+            )
         return self
 
 
@@ -399,14 +623,14 @@ class Metric(OneOf):
 class MinEvidence(ApiModel):
     """The evidence a metric needs before it may PASS (harm can be found earlier)."""
 
-    requests: Annotated[int, Field(ge=1, le=100_000_000)] = Field(
+    requests: Annotated[int, Field(ge=1, le=100_000_000), AS_INT] = Field(
         default=500, description="Candidate requests. Default 500."
     )
-    errors: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+    errors: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False), AS_FLOAT] = Field(
         default=10,
         description="Expected candidate errors, at the larger of baseline rate and margin. Default 10.",
     )
-    predictions: Annotated[int, Field(ge=1, le=100_000_000)] = Field(
+    predictions: Annotated[int, Field(ge=1, le=100_000_000), AS_INT] = Field(
         default=200, description="Candidate predictions for drift. Default 200."
     )
 
@@ -416,13 +640,16 @@ class Analysis(ApiModel):
 
     model_config = cel_rules(
         cel_rule(
-            "!has(self.interval) || duration(self.interval) >= duration('10s')",
+            "!has(self.interval) || !self.interval.matches('^[0-9hms]+$') "
+            "|| duration(self.interval) >= duration('10s')",
             "interval must be at least 10s",
+            field_path=".interval",
         ),
         cel_rule(
             "has(self.prometheus) || ((!has(self.metrics) || size(self.metrics) == 0) "
             "&& !has(self.readyQuery))",
             "prometheus is required when metrics or readyQuery are set",
+            field_path=".prometheus",
         ),
     )
 
@@ -430,16 +657,16 @@ class Analysis(ApiModel):
         default=None,
         description="Prometheus to query; required when metrics or readyQuery are set.",
     )
-    interval: Duration = Field(default="1m", description="Time between looks (>= 10s). Default 1m.")
+    interval: PositiveDuration = Field(default="1m", description="Time between looks (>= 10s). Default 1m.")
     warmup: Duration = Field(
         default="2m",
         description="Wait after the candidate is ready before samples count. Default 2m.",
     )
-    alpha: Annotated[float, Field(gt=0, le=0.5)] = Field(
+    alpha: Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.05,
         description="False-rollback rate for the whole rollout, however often it looks. Default 0.05.",
     )
-    error_budget: Annotated[int, Field(ge=0, le=1000)] = Field(
+    error_budget: Annotated[int, Field(ge=0, le=1000), AS_INT] = Field(
         default=3, description="Consecutive failed looks (query errors) tolerated. Default 3."
     )
     inconclusive: Literal["hold", "rollback", "promote"] = Field(
@@ -450,20 +677,37 @@ class Analysis(ApiModel):
             "it holds). When errorBudget is exhausted: rollback if set, else hold; an outage never promotes."
         ),
     )
-    ready_query: Query | None = Field(
+    ready_query: CohortQuery | None = Field(
         default=None,
         description=(
             "PromQL that is true (non-zero) once the candidate serves from the right device, e.g. "
-            'min(model_device_info{version="{{version}}", device!="cpu"}). Default none.'
+            'min(model_device_info{version="{{version}}", device!="cpu"}); must use {{version}}. '
+            "Default none."
         ),
     )
-    variables: dict[
-        Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=64)],
-        Annotated[str, Field(max_length=1024)],
+    variables: Annotated[
+        dict[
+            Annotated[str, StringConstraints(pattern=VARIABLE_NAME_PATTERN, max_length=64)],
+            Annotated[str, StringConstraints(pattern=VARIABLE_VALUE_PATTERN, max_length=253)],
+        ],
+        AfterValidator(_not_reserved),
+        CelRules(
+            (
+                cel_rule(
+                    "self.all(k, !(k in " + str(list(RESERVED_VARIABLES)) + "))",
+                    RESERVED_MESSAGE,
+                ),
+            )
+        ),
     ] = Field(
         default_factory=dict,
-        description="Extra template variables for queries ({{name}}); values are escaped.",
-        json_schema_extra={"maxProperties": 32},
+        max_length=32,
+        description=(
+            "Extra template variables for queries ({{name}}), at most 32. Names are identifiers "
+            "(not version, interval or namespace); values are 1-253 letters, digits, '_', ':' and '-'. "
+            "Regex metacharacters, '.' included, are refused: a value also lands inside =~ "
+            "matchers, where '.*' would read other teams' series."
+        ),
     )
     min_evidence: MinEvidence | None = Field(
         default=None, description="Minimum evidence before a PASS. Default: the defaults inside."
@@ -564,7 +808,7 @@ class Guardrails(ApiModel):
             "Errors cannot be acknowledged."
         ),
     )
-    max_restarts: Annotated[int, Field(ge=0, le=1000)] = Field(
+    max_restarts: Annotated[int, Field(ge=0, le=1000), AS_INT] = Field(
         default=0,
         description="Candidate container restarts tolerated during the rollout. Default 0.",
     )
@@ -594,10 +838,12 @@ class Approval(ApiModel):
     candidate version, so an approval left in the spec never passes a gate of the next rollout.
     """
 
-    step: Annotated[int, Field(ge=0, lt=MAX_STEPS)] = Field(description="Index into spec.steps.")
-    version: LabelValue | None = Field(
-        default=None,
-        description="Candidate version approved (set by the CLI); another version's approval is ignored.",
+    step: Annotated[int, Field(ge=0, lt=MAX_STEPS), AS_INT] = Field(description="Index into spec.steps.")
+    version: LabelValue = Field(
+        description=(
+            "Candidate version approved (required; set by the CLI). Another version's approval is "
+            "ignored, so an approval left in the spec never passes a gate of a later candidate."
+        ),
     )
     requested_by: Text | None = Field(default=None, description="Who approved (set by the CLI).")
     requested_at: Timestamp | None = Field(default=None, description="When (set by the CLI).")
@@ -613,6 +859,11 @@ class Retry(ApiModel):
     requested_by: Text | None = Field(default=None, description="Who asked (set by the CLI).")
 
 
+SAME_VERSION_MESSAGE = (
+    "baseline and candidate must be different versions: a version compared with itself always passes"
+)
+
+
 class ModelRolloutSpec(ApiModel):
     """What to roll out, how to shift traffic, how to judge it — and the intents."""
 
@@ -620,50 +871,67 @@ class ModelRolloutSpec(ApiModel):
         cel_rule(
             "self.baseline.deployment != self.candidate.deployment",
             "baseline and candidate must be different Deployments",
+            field_path=".candidate.deployment",
+        ),
+        cel_rule(
+            "self.baseline.version != self.candidate.version",
+            SAME_VERSION_MESSAGE,
+            field_path=".candidate.version",
         ),
         cel_rule(
             "!has(self.approvals) || self.approvals.all(a, a.step < size(self.steps))",
             "each approval must name a step index of spec.steps",
+            field_path=".approvals",
         ),
         cel_rule(
             "!has(self.traffic.replicas) || !has(self.candidate.replicas) "
             "|| type(self.candidate.replicas) == string",
             'the replicas router sets candidate replicas itself: candidate.replicas must be "auto"',
+            field_path=".candidate.replicas",
         ),
     )
 
     baseline: ModelRef = Field(
         description="The version serving now (after the first rollout: status.stableVersion)."
     )
-    candidate: CandidateRef = Field(description="The version to roll out. Changing it starts a rollout.")
+    candidate: CandidateRef = Field(
+        description=(
+            "The version to roll out; its version and Deployment must differ from the baseline's "
+            "(a version compared with itself always passes). Changing it starts a rollout."
+        )
+    )
     traffic: Traffic = Field(description="The router that splits traffic. Exactly one.")
     steps: tuple[Step, ...] = Field(
         min_length=1,
         max_length=MAX_STEPS,
-        description="The plan, run in order. Weights must not decrease.",
+        description=(
+            "The plan, run in order. It starts with a setWeight (1-100), and weights must not "
+            "decrease. After the last step the candidate gets 100%."
+        ),
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel_rule(
                     "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
                     "setWeight values must not decrease from one step to the next",
-                )
+                ),
+                cel_rule("size(self) == 0 || has(self[0].setWeight)", FIRST_STEP_MESSAGE),
             ]
         },
     )
     analysis: Analysis = Field(
         default_factory=Analysis, description="How candidate and baseline are compared."
     )
-    progress_deadline: Duration = Field(
+    progress_deadline: PositiveDuration = Field(
         default="20m",
-        description="Candidate Ready (model loaded, on its device) within this. Default 20m.",
+        description="Candidate Ready (model loaded, on its device) within this (more than 0s). Default 20m.",
     )
-    max_duration: Duration = Field(
+    max_duration: PositiveDuration = Field(
         default="6h",
-        description="Longest a rollout may take; past it the rollout rolls back. Default 6h.",
+        description="Longest a rollout may take (more than 0s); past it the rollout rolls back. Default 6h.",
     )
     scale_down: ScaleDown = Field(default_factory=ScaleDown, description="Scaling of the losing version.")
     guardrails: Guardrails = Field(default_factory=Guardrails, description="ML guardrails.")
-    paused: bool = Field(
+    paused: WireBool = Field(
         default=False, description="Intent: hold at the current step (analysis keeps running)."
     )
     abort: Abort | None = Field(default=None, description="Intent: abort now (rollouts abort).")
@@ -677,6 +945,18 @@ class ModelRolloutSpec(ApiModel):
     @field_validator("steps")
     @classmethod
     def _weights_non_decreasing(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        """Weights only go up, and traffic moves before anything is judged or approved.
+
+        Why the first step must be a setWeight: at weight 0 the candidate has no traffic, so an
+        analyze step compares nothing, and an approve step would take the rollout from 0 to its
+        next weight — or, in ``[approve]``, straight to 100% — on one click.
+        """
+        if steps and steps[0].set_weight is None:
+            raise spec_error(
+                "first_step",
+                FIRST_STEP_MESSAGE,
+                hint="start the plan with e.g. - setWeight: 5",
+            )
         previous: tuple[int, int] | None = None
         for index, step in enumerate(steps):
             if step.set_weight is None:
@@ -700,6 +980,13 @@ class ModelRolloutSpec(ApiModel):
                 "baseline and candidate must be different Deployments",
                 at=".candidate.deployment",
                 hint="each version runs in its own Deployment, e.g. fraud-scorer-v1 and fraud-scorer-v2",
+            )
+        if self.baseline.version == self.candidate.version:
+            raise spec_error(
+                "same_version",
+                SAME_VERSION_MESSAGE,
+                at=".candidate.version",
+                hint="candidate.version names the new model; baseline.version the one serving now",
             )
         for index, approval in enumerate(self.approvals):
             if approval.step >= len(self.steps):

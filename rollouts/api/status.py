@@ -24,6 +24,7 @@ from rollouts.api.base import Text, Timestamp
 
 MAX_HISTORY = 20
 MAX_CONDITIONS = 16
+MAX_REPLACED = 16
 
 
 class Phase(StrEnum):
@@ -154,6 +155,18 @@ class ModelRolloutStatus(StatusModel):
     observed_generation: int | None = Field(default=None, description="Last spec generation acted on.")
     candidate_version: Annotated[str, Field(max_length=63)] | None = Field(
         default=None, description="The candidate version this status is about."
+    )
+    candidate_deployment: Name | None = Field(
+        default=None,
+        description="The candidate Deployment this status is about (a later candidate retires it).",
+    )
+    replaced_candidates: tuple[Name, ...] = Field(
+        default=(),
+        max_length=MAX_REPLACED,
+        description=(
+            "Candidate Deployments of earlier rollouts that a new candidate replaced; the controller "
+            "scales them to 0 and drops them from this list once they are at 0."
+        ),
     )
     stable_version: Annotated[str, Field(max_length=63)] | None = Field(
         default=None,

@@ -3,18 +3,20 @@
 Why: a rollout that was rolled back (or should have been) must be explainable after the fact,
 and thresholds must be tried before they go live. The command reads a ModelRollout, takes the
 per-interval counts either from Prometheus over a time range or from an observations file
-(format in docs/analysis.md), and replays the looks the controller would have made: start,
-update and judge per interval, exactly as in the cluster. It stops at a rollback, as the
-controller would; a hold (drift) does not stop the analysis.
+(format in docs/analysis.md), and runs the controller's own pipeline over them on a simulated
+clock (:mod:`rollouts.controller.replay`): the same window schedule, the same evidence fold,
+the same state machine with the plan's steps, analyze durations and ``inconclusive`` policy —
+so the looks, verdicts and the outcome are the ones the controller reaches on the same data.
+It stops where the rollout would end (promotion, rollback); at a gate or a hold the looks go on.
 
-Exit codes: 0 the final verdict is PASS, 1 the candidate was rolled back (FAIL), 2 an input
-cannot be used, 3 anything else (INCONCLUSIVE, NO_DATA, ERROR, or held for a person).
+Exit codes: 0 promoted, or the final verdict is PASS; 1 the candidate was rolled back; 2 an
+input cannot be used; 3 anything else (INCONCLUSIVE, NO_DATA, ERROR, or waiting for a person).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,23 +32,22 @@ from analysis import (
     AnalysisState,
     MetricJudgement,
     RolloutJudgement,
-    TrafficForecast,
     Verdict,
-    judge,
-    start,
-    update,
 )
-from analysis.observations import HistogramObservation, Observation, RateObservation
-from analysis.providers.base import MetricsProvider, Versions, Window
+from analysis.observations import Observation, Window
+from analysis.providers.base import MetricsProvider
 from analysis.providers.observations_file import ObservationsFileError, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from analysis.state import DriftState, ErrorRateState, LatencyState
-from rollouts.analysis_config import analysis_criteria
 from rollouts.api.durations import seconds
 from rollouts.api.lint import lint_object, parse_documents
 from rollouts.api.resource import KIND, ModelRollout
+from rollouts.api.status import ModelRolloutStatus, Result
 from rollouts.cli.app import app
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
+from rollouts.controller.observe import MetricsSource
+from rollouts.controller.replay import Replay
+from rollouts.controller.replay import replay as run_replay
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -90,36 +91,18 @@ def read_rollout(path: Path, name: str | None) -> ModelRollout:
     return rollout
 
 
-def forecast_from(observations: dict[str, Observation], intervals: int) -> TrafficForecast | None:
-    """Traffic per interval as the first interval with requests shows it, for ``intervals`` looks.
-
-    The controller forecasts from the route's weight and recent traffic; offline, the first
-    interval stands in for that, so replaying a file tunes the bounds the way a controller would.
-    """
-    for observation in observations.values():
-        if isinstance(observation, RateObservation):
-            return TrafficForecast(observation.candidate.requests, observation.baseline.requests, intervals)
-        if isinstance(observation, HistogramObservation):
-            return TrafficForecast(sum(observation.candidate), sum(observation.baseline), intervals)
-    return None
+def replay(rollout: ModelRollout, provider: MetricsProvider, windows: Sequence[Window]) -> Replay:
+    """The controller's pipeline over ``windows`` (see rollouts.controller.replay)."""
+    spec = rollout.spec
+    source = MetricsSource(provider=provider, variables=dict(spec.analysis.variables))
+    return run_replay(spec, source, windows)
 
 
-def replay(rollout: ModelRollout, provider: MetricsProvider, windows: Sequence[Window]) -> Iterator[Look]:
-    """Judge each window in turn; stop after a rollback, as the controller would."""
-    criteria = analysis_criteria(rollout.spec.analysis)
-    versions = Versions(baseline=rollout.spec.baseline.version, candidate=rollout.spec.candidate.version)
-    variables = dict(rollout.spec.analysis.variables)
-    state: AnalysisState | None = None
-    for number, window in enumerate(windows, start=1):
-        observations = {
-            metric.name: provider.observe(metric, window, versions, variables) for metric in criteria.metrics
-        }
-        state = state or start(criteria, forecast_from(observations, len(windows)))
-        state = update(state, observations)
-        judgement = judge(state)
-        yield Look(number, window, observations, judgement, state)
-        if judgement.action is Action.ROLLBACK:
-            return
+def looks_of(result: Replay) -> list[Look]:
+    """The replayed looks in this command's terms."""
+    return [
+        Look(look.number, look.window, look.observations, look.judgement, look.state) for look in result.looks
+    ]
 
 
 def windows_between(begin: datetime, end: datetime, interval: float) -> list[Window]:
@@ -167,12 +150,26 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def report_json(rollout: ModelRollout, looks: Sequence[Look]) -> dict[str, Any]:
-    """Every look and the decision, as data for -o json/yaml."""
+def outcome_json(status: ModelRolloutStatus) -> dict[str, Any]:
+    """Where the plan ended: the phase, the step and weight, and the controller's message."""
+    outcome = status.outcome
+    return {
+        "phase": status.phase.value if status.phase else None,
+        "result": outcome.result.value if outcome else None,
+        "reason": outcome.reason if outcome else None,
+        "step": status.current_step,
+        "weight": status.weight,
+        "message": status.message,
+    }
+
+
+def report_json(rollout: ModelRollout, looks: Sequence[Look], status: ModelRolloutStatus) -> dict[str, Any]:
+    """Every look, the decision and the plan's outcome, as data for -o json/yaml."""
     return {
         "rollout": rollout.metadata.name,
         "tuning": looks[-1].state.tuning.to_status() if looks else {},
         "decision": decision(looks),
+        "outcome": outcome_json(status),
         "looks": [
             {
                 "look": look.number,
@@ -231,7 +228,9 @@ def _cell(result: MetricJudgement) -> str:
     return f"[{style}]{result.verdict.value}[/{style}]{number}"
 
 
-def print_table(console: Console, rollout: ModelRollout, looks: Sequence[Look]) -> None:
+def print_table(
+    console: Console, rollout: ModelRollout, looks: Sequence[Look], status: ModelRolloutStatus
+) -> None:
     """The evidence at every look, then the decision with each metric's reason."""
     table = Table(title=f"{rollout.metadata.name}: evidence at every look (E = log10 E; then the effect)")
     table.add_column("look", justify="right")
@@ -267,10 +266,20 @@ def print_table(console: Console, rollout: ModelRollout, looks: Sequence[Look]) 
                 markup=False,
                 highlight=False,
             )
+    phase = status.phase.value if status.phase else "Pending"
+    console.print(
+        f"outcome: {phase} at step {status.current_step}, weight {status.weight}%: {status.message}",
+        markup=False,
+        highlight=False,
+    )
 
 
-def exit_code(looks: Sequence[Look]) -> int:
-    """0 PASS, 1 rolled back, 3 anything else (see the module docstring)."""
+def exit_code(looks: Sequence[Look], status: ModelRolloutStatus) -> int:
+    """0 promoted or PASS, 1 rolled back, 3 anything else (see the module docstring)."""
+    if status.outcome is not None and status.outcome.result is Result.SUCCEEDED:
+        return EXIT_PASS
+    if status.outcome is not None and status.outcome.result is Result.ROLLED_BACK:
+        return EXIT_FAIL
     outcome = decision(looks)
     if outcome["action"] == Action.ROLLBACK.value:
         return EXIT_FAIL
@@ -465,14 +474,15 @@ def analyze(
         provider, windows = _provider_and_windows(
             rollout, observations, prometheus, begin, end, bearer_token_file
         )
-        looks = list(replay(rollout, provider, windows))
+        result = replay(rollout, provider, windows)
+        looks = looks_of(result)
         if plot is not None:
             draw(rollout, looks, plot)
     except UnusableInputError as unusable:
         errors.print(f"error: {unusable}", markup=False)
         raise typer.Exit(EXIT_UNUSABLE) from None
     if output is OutputFormat.TABLE:
-        print_table(console, rollout, looks)
+        print_table(console, rollout, looks, result.status)
     else:
-        emit_data(report_json(rollout, looks), output)
-    raise typer.Exit(exit_code(looks))
+        emit_data(report_json(rollout, looks, result.status), output)
+    raise typer.Exit(exit_code(looks, result.status))

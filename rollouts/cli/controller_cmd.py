@@ -12,6 +12,7 @@ from rollouts.controller.app import ControllerOptions, build_manager
 from rollouts.runtime.kube import KubeError, connect
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Outcome
+from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
 
 
 class LogFormat(StrEnum):
@@ -29,7 +30,13 @@ def controller(
     ] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
     namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Watch one namespace only.")
+        str | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Watch and act in one namespace only (deploy/controller/namespaced: no cluster-wide "
+            "rights but reading nodes).",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Rollouts reconciled in parallel.")] = 2,
     leader_elect: Annotated[bool, typer.Option(help="Campaign for a Lease; only the holder acts.")] = False,
@@ -38,8 +45,23 @@ def controller(
         str, typer.Option(help="Name of the leader-election Lease.")
     ] = "model-rollouts-controller",
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics, /healthz, /readyz on this port.")
+        int | None,
+        typer.Option(help="Serve /metrics (and /healthz, /readyz) on this port, at --metrics-bind-address."),
     ] = None,
+    metrics_bind_address: Annotated[
+        str,
+        typer.Option(
+            help="Address /metrics listens on. It has no authentication: loopback (default) keeps "
+            "it in the pod; to expose it see docs/security.md."
+        ),
+    ] = LOOPBACK,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Serve only /healthz and /readyz on this port, for the kubelet's probes."),
+    ] = None,
+    health_bind_address: Annotated[
+        str, typer.Option(help="Address the probes-only port listens on (the kubelet probes from the node).")
+    ] = ALL_INTERFACES,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto: console on a terminal, JSON otherwise.")
     ] = LogFormat.AUTO,
@@ -47,6 +69,9 @@ def controller(
 ) -> None:
     """Run the controller until SIGTERM/SIGINT; exit 1 if the Lease is lost (restart clean)."""
     configure_logging(log_format.value, log_level)
+    if health_port is not None and health_port != 0 and health_port == metrics_port:
+        typer.echo("error: --health-port must differ from --metrics-port", err=True)
+        raise typer.Exit(3)
     try:
         kube = connect(kubeconfig, context)
     except KubeError as unreachable:
@@ -57,6 +82,9 @@ def controller(
         namespace=namespace,
         leader_election=LeaderElection(namespace=lease_namespace, name=lease_name) if leader_elect else None,
         metrics_port=metrics_port,
+        metrics_address=metrics_bind_address,
+        health_port=health_port,
+        health_address=health_bind_address,
     )
     manager = build_manager(kube, options)
     outcome = manager.run()

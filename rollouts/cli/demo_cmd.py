@@ -9,6 +9,11 @@ on this machine (see rollouts.local.stack).
 The exit code says whether the controller did the right thing for the scenario: 0 when the
 rollout ended as the scenario expects (good → promoted, slow/errors → rolled back, cpu → never
 ready, drift → held), 1 otherwise, 3 when the demo could not run.
+
+Ctrl-C, SIGTERM (a CI timeout) and SIGHUP (a closed terminal) stop the demo within seconds and
+stop everything it started — test bed, model servers, Prometheus, load, controller — before it
+exits with 128 + the signal's number: 130, 143, 129 (see rollouts.testbed.process). A second
+signal skips the graceful waits; if the demo is killed outright, the kernel kills its processes.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from rollouts.runtime.kube import NAMESPACES, NODES, Kube, KubeError, KubeObject
 from rollouts.runtime.logs import configure_logging
 from rollouts.testbed import LocalCluster, MissingBinariesError, install_crds
 from rollouts.testbed.cluster import ClusterConfig, NodeSpec
+from rollouts.testbed.process import exit_on_signals, hurried
 
 DEMO_NODES = (NodeSpec("kwok-gpu-0", cpu="64", memory="256Gi", gpus=8), NodeSpec("kwok-cpu-0"))
 
@@ -62,13 +68,19 @@ def _kwok_gpu_nodes(kube: Kube) -> int:
 @contextlib.contextmanager
 def _cluster(console: Console, workdir: Path) -> Iterator[tuple[Kube, Path | None]]:
     """The current cluster if it suits the demo, else a local test bed started (and stopped) here."""
-    with contextlib.suppress(KubeError):
-        kube = connect()
-        if _kwok_gpu_nodes(kube):
-            console.print("using the cluster of the current kubeconfig (it has kwok GPU nodes)")
-            yield kube, None
-            return
-        kube.close()
+    current: Kube | None = None
+    with contextlib.suppress(KubeError):  # no usable current cluster: start one
+        probe: Kube | None = connect()
+        try:
+            if probe is not None and _kwok_gpu_nodes(probe):
+                current, probe = probe, None
+        finally:
+            if probe is not None:
+                probe.close()
+    if current is not None:  # (the body's own KubeErrors must not land in the suppress above)
+        console.print("using the cluster of the current kubeconfig (it has kwok GPU nodes)")
+        yield current, None
+        return
     console.print("starting a local test bed (etcd, kube-apiserver, controllers, kwok) …")
     cluster = LocalCluster(ClusterConfig(nodes=DEMO_NODES, log_dir=workdir / "testbed-logs"))
     with console.status("waiting for the test bed"):
@@ -135,8 +147,12 @@ def demo(
     configure_logging("console", "warning")
     console.print(f"[bold]scenario {chosen.name}[/]: {chosen.description}")
     workdir = Path(tempfile.mkdtemp(prefix="model-rollouts-demo-"))
+
+    def stopped(signal_name: str) -> None:
+        console.print(f"stopped by {signal_name}: every process the demo started is stopped; logs: {workdir}")
+
     try:
-        with _cluster(console, workdir) as (kube, kubeconfig):
+        with exit_on_signals(stopped), _cluster(console, workdir) as (kube, kubeconfig):
             if kubeconfig is not None:
                 console.print(f"  (test bed kubeconfig while it runs: {kubeconfig})")
             install_crds(kube.api_client)
@@ -144,13 +160,19 @@ def demo(
             stack = LocalStack(
                 kube, namespace, workdir, candidate=chosen.candidate, rate=rate, progress=console.print
             )
-            with stack:
-                analysis = demo_analysis(stack.prometheus_url, ready_query=chosen.ready_query)
-                stack.create_rollout(demo_rollout(analysis))
-                final = _watch(stack, console, timeout)
-            with contextlib.suppress(KubeError):
-                kube.delete(NAMESPACES, namespace)
-            kube.close()
+            try:
+                with stack:
+                    analysis = demo_analysis(stack.prometheus_url, ready_query=chosen.ready_query)
+                    stack.create_rollout(demo_rollout(analysis))
+                    console.print(f"the stack is up; rollout fraud-scorer created in namespace {namespace}")
+                    final = _watch(stack, console, timeout)
+            finally:
+                # Our own test bed goes away with everything in it; someone else's cluster keeps
+                # the namespace unless it is deleted, also when a signal ends the demo.
+                if kubeconfig is None and not hurried():
+                    with contextlib.suppress(KubeError):
+                        kube.delete(NAMESPACES, namespace)
+                kube.close()
     except (MissingBinariesError, KubeError, RuntimeError) as broken:
         console.print(f"[red]the demo could not run:[/] {broken}")
         console.print(f"logs: {workdir}")

@@ -9,20 +9,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rollouts.api.lint import DocumentReport, Problem, lint_text, reports_as_json
+from rollouts.api.lint import DocumentReport, Problem, lint_bytes, reports_as_json
 from rollouts.cli.app import app
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
 
 
 def _read(path: Path) -> list[DocumentReport]:
+    """Bytes, not text: a non-UTF-8 file becomes a problem line instead of a traceback."""
     if str(path) == "-":
-        return lint_text(sys.stdin.read(), "<stdin>")
+        return lint_bytes(sys.stdin.buffer.read(), "<stdin>")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as unreadable:
         problem = Problem(path="", message=f"cannot read file: {unreadable.strerror}")
         return [DocumentReport(source=str(path), index=0, name=None, problems=(problem,))]
-    return lint_text(text, str(path))
+    return lint_bytes(data, str(path))
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 ``up`` starts a test bed that outlives the command (its processes lead their own sessions) and
 prints ``export KUBECONFIG=...`` on stdout, so ``eval "$(rollouts testbed up)"`` works; progress
-goes to stderr. ``down``, from any shell, stops it through its state file. ``check`` is what
-hack/run-tests.sh runs after the tests: it fails if any test-bed process is still running.
+goes to stderr. ``up`` does not stay in the foreground; stopped by Ctrl-C, SIGTERM or SIGHUP
+while it starts, it stops what it started and exits with 128 + the signal's number. ``down``,
+from any shell, stops it through its state file. ``check`` is what hack/run-tests.sh runs after
+the tests: it fails if any test-bed process is still running.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rollouts.testbed import (
     state_root,
     stop_leftovers,
 )
+from rollouts.testbed.process import exit_on_signals
 
 testbed_app = typer.Typer(
     name="testbed",
@@ -71,23 +74,34 @@ def up(
             return
         console.print(f"test bed {name!r} is partly down; stopping what is left before starting again")
         existing.stop()
-    cluster = LocalCluster(ClusterConfig(name=name, nodes=_nodes(gpu_nodes, gpus, cpu_nodes)))
-    try:
-        with console.status(f"starting test bed {name!r}") as status:
+    # The test bed outlives this command (die_with_owner=False); until it is fully up, any
+    # failure or shutdown signal stops what was started, so nothing half-started is left behind.
+    config = ClusterConfig(name=name, nodes=_nodes(gpu_nodes, gpus, cpu_nodes), die_with_owner=False)
+    cluster = LocalCluster(config)
 
-            def progress(message: str) -> None:
-                console.print(f"  {message}")
-                status.update(f"starting test bed {name!r}: {message}")
+    def stopped(signal_name: str) -> None:
+        console.print(f"stopped by {signal_name} while starting: test bed {name!r} is not left running")
 
-            cluster.start(progress)
-            if crds:
-                status.update("installing CRDs")
-                installed = install_crds(cluster.api_client())
-                console.print(f"  {len(installed)} CRDs installed")
-    except (MissingBinariesError, TestbedError, TimeoutError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        cluster.stop()
-        raise typer.Exit(1) from None
+    with exit_on_signals(stopped):
+        try:
+            with console.status(f"starting test bed {name!r}") as status:
+
+                def progress(message: str) -> None:
+                    console.print(f"  {message}")
+                    status.update(f"starting test bed {name!r}: {message}")
+
+                cluster.start(progress)
+                if crds:
+                    status.update("installing CRDs")
+                    installed = install_crds(cluster.api_client())
+                    console.print(f"  {len(installed)} CRDs installed")
+        except (MissingBinariesError, TestbedError, TimeoutError) as error:
+            console.print(f"[red]error:[/red] {error}")
+            cluster.stop()
+            raise typer.Exit(1) from None
+        except BaseException:
+            cluster.stop()
+            raise
     console.print(f"test bed {name!r} is up at {cluster.server}; logs in {cluster.log_dir}")
     console.print(f"stop it with: rollouts testbed down --name {name}")
     _export(cluster)

@@ -21,6 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from rollouts.api.conditions import ConditionType
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
 
 Rollout = dict[str, Any]
@@ -300,7 +301,7 @@ def _intents_view(spec: dict[str, Any], status: dict[str, Any]) -> list[Text]:
 
 
 def _readiness_view(status: dict[str, Any]) -> Text:
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == ConditionType.READY), None)
     if ready is None:
         return Text("candidate: not assessed yet", style="yellow")
     good = ready.get("status") == "True"
@@ -310,12 +311,18 @@ def _readiness_view(status: dict[str, Any]) -> Text:
 
 
 def _problems_view(status: dict[str, Any]) -> list[Text]:
-    """Conditions that say something is wrong (preflight, baseline, spec), one line each."""
-    wrong = ("Preflight", "Baseline", "SpecValid", "EvidenceFeasible")
+    """Conditions that say something is wrong (preflight, baseline, spec, ownership), one line each."""
+    wrong_when_false = (
+        ConditionType.PREFLIGHT,
+        ConditionType.BASELINE,
+        ConditionType.SPEC_VALID,
+        ConditionType.EVIDENCE_FEASIBLE,
+    )
     return [
         Text(f"{c['type']}: {c.get('reason', '')} — {c.get('message', '')}", style="bold red")
         for c in status.get("conditions", [])
-        if c.get("type") in wrong and c.get("status") == "False"
+        if (c.get("type") in wrong_when_false and c.get("status") == "False")
+        or (c.get("type") == ConditionType.CONFLICT and c.get("status") == "True")
     ]
 
 

@@ -41,6 +41,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from rollouts.api.conditions import ConditionType
 from rollouts.api.durations import DURATION_HINT, seconds
 from rollouts.api.resource import ModelRollout
 from rollouts.api.status import ModelRolloutStatus, Phase, Result
@@ -115,8 +116,8 @@ class Judgement:
     message: str = ""
 
 
-def _failed_condition(status: ModelRolloutStatus, kind: str) -> str | None:
-    found = next((c for c in status.conditions if c.type == kind and c.status == "False"), None)
+def _condition_is(status: ModelRolloutStatus, kind: ConditionType, value: str) -> str | None:
+    found = next((c for c in status.conditions if c.type == kind and c.status == value), None)
     return f"{found.reason}: {found.message}" if found else None
 
 
@@ -127,9 +128,12 @@ def judge(obj: KubeObject, wanted: WaitFor) -> Judgement:
     except ValidationError as invalid:
         return Judgement(Verdict.INVALID, f"the stored spec is not valid: {invalid.errors()[0]['msg']}")
     spec, status = rollout.spec, rollout.status or ModelRolloutStatus()
-    invalid_spec = _failed_condition(status, "SpecValid")
+    invalid_spec = _condition_is(status, ConditionType.SPEC_VALID, "False")
     if invalid_spec:
         return Judgement(Verdict.INVALID, f"the controller reports an invalid spec: {invalid_spec}")
+    claimed = _condition_is(status, ConditionType.CONFLICT, "True")
+    if claimed:
+        return Judgement(Verdict.INVALID, claimed)
     if wanted.step is not None and wanted.step > len(spec.steps):
         return Judgement(
             Verdict.INVALID, f"there is no step {wanted.step}: the plan has {len(spec.steps)} steps"
@@ -140,7 +144,7 @@ def judge(obj: KubeObject, wanted: WaitFor) -> Judgement:
             Verdict.PENDING,
             f"waiting for the controller to act on generation {generation} ({spec.candidate.version})",
         )
-    mismatch = _failed_condition(status, "Baseline")
+    mismatch = _condition_is(status, ConditionType.BASELINE, "False")
     if mismatch:
         return Judgement(Verdict.INVALID, mismatch)
     outcome = status.outcome

@@ -9,6 +9,11 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 - timers → ``requeue_after`` from each decision (next look, step deadline, scale-down).
 
 Nodes are cached (accelerator capacity) but trigger nothing by themselves.
+
+Start-up asks nothing of the cluster that the shipped roles (deploy/controller) do not grant:
+whether the Gateway API is installed is learned by listing HTTPRoutes in the watched scope —
+the informer needs that ``list`` anyway — never by reading CustomResourceDefinitions, which
+are cluster-scoped and which a controller has no business reading (docs/security.md).
 """
 
 from __future__ import annotations
@@ -16,25 +21,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+
+import structlog
 
 from rollouts.controller.prometheus_source import PrometheusProviders
 from rollouts.controller.reconciler import NAMESPACE_INDEX, Caches, Reconciler
 from rollouts.runtime.informer import object_key
 from rollouts.runtime.kube import (
-    CUSTOM_RESOURCE_DEFINITIONS,
     DEPLOYMENTS,
     HTTP_ROUTES,
     MODEL_ROLLOUTS,
     NODES,
     PODS,
+    Forbidden,
     Kube,
     KubeObject,
     NotFound,
+    Resource,
 )
 from rollouts.runtime.manager import LeaderElection, Manager, ReconcileResult
+from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
 
-HTTP_ROUTE_CRD = "httproutes.gateway.networking.k8s.io"
+log = structlog.get_logger(__name__)
+
+NO_SUCH_NAME = "metadata.name=model-rollouts.probe.invalid"
+"""A field selector no object matches: a list with it answers "is this served here?" cheaply."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,11 @@ class ControllerOptions:
     """Watch one namespace only (None: all)."""
     leader_election: LeaderElection | None = None
     metrics_port: int | None = None
-    ca_dir: Path | None = None
+    metrics_address: str = LOOPBACK
+    """Where /metrics listens: loopback unless asked (it has no authentication)."""
+    health_port: int | None = None
+    """A port serving /healthz and /readyz only, for the kubelet (None: probes on the metrics port)."""
+    health_address: str = ALL_INTERFACES
 
 
 def _namespace(obj: KubeObject) -> str:
@@ -68,10 +83,22 @@ def _routes_of(rollout: KubeObject) -> Iterable[str]:
         yield f"{_namespace(rollout)}/{route}"
 
 
-def _has_crd(kube: Kube, name: str) -> bool:
+def serves(kube: Kube, resource: Resource, namespace: str | None) -> bool:
+    """Whether the API server serves ``resource`` and lets us list it in ``namespace`` (None: all).
+
+    404: not installed (no Gateway API CRDs), so the controller runs without that informer.
+    403: installed but not granted to us — the controller still starts, without the informer,
+    and says so; a rollout that needs the resource then fails on its own write with a
+    condition naming it, rather than the whole controller failing to start.
+    """
     try:
-        kube.get(CUSTOM_RESOURCE_DEFINITIONS, name)
+        kube.list(resource, namespace, field_selector=NO_SUCH_NAME, page_size=1)
     except NotFound:
+        return False
+    except Forbidden as refused:
+        log.warning(
+            "not watching a resource: forbidden to list it", resource=str(resource), error=refused.message
+        )
         return False
     return True
 
@@ -89,6 +116,9 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         workers=options.workers,
         leader_election=options.leader_election,
         metrics_port=options.metrics_port,
+        metrics_address=options.metrics_address,
+        health_port=options.health_port,
+        health_address=options.health_address,
     )
     scope = options.namespace
     rollouts = manager.informer(MODEL_ROLLOUTS, scope, keys=lambda rollout: [object_key(rollout)])
@@ -105,16 +135,14 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     pods = manager.informer(PODS, scope, keys=lambda pod: keys_by(NAMESPACE_INDEX, _namespace(pod)))
     pods.add_index(NAMESPACE_INDEX, lambda pod: [_namespace(pod)])
     nodes = manager.informer(NODES, keys=lambda node: [])
-    if _has_crd(kube, HTTP_ROUTE_CRD):
+    if serves(kube, HTTP_ROUTES, scope):
         manager.informer(HTTP_ROUTES, scope, keys=lambda route: keys_by("route", object_key(route)))
-    holder.append(
-        Reconciler(
-            manager.kube,
-            Caches(
-                rollouts=rollouts.store, deployments=deployments.store, pods=pods.store, nodes=nodes.store
-            ),
-            PrometheusProviders(manager.kube, options.ca_dir),
-            clock=lambda: datetime.now(UTC),
-        )
+    reconciler = Reconciler(
+        manager.kube,
+        Caches(rollouts=rollouts.store, deployments=deployments.store, pods=pods.store, nodes=nodes.store),
+        PrometheusProviders(manager.kube),
+        clock=lambda: datetime.now(UTC),
     )
+    rollouts.add_handler(reconciler.aborts.rollout_changed)  # an abort cancels queries in flight
+    holder.append(reconciler)
     return manager

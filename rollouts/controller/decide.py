@@ -8,18 +8,23 @@ tests/unit/test_decide.py.
 
 Rules, in the order they are applied (the first that ends the reconcile wins):
 
+0. A rollout that names a Deployment or route rule owned by an older active rollout touches
+   nothing: no status facts, no router write, no scaling; a ``Conflict`` condition names the
+   owner (see rollouts.controller.claims).
 1. A changed candidate (or a retry intent after an ended rollout) starts a new rollout.
 2. An ended rollout only finishes its scale-down after ``scaleDown.delay``.
 3. An abort intent rolls back at once — before anything that needs Prometheus.
 4. ``maxDuration`` exceeded rolls back; a hold or a gate never keeps duplicate GPUs forever.
-5. Candidate pod failures (crash loop, OOM kill, restarts) roll back once it had traffic.
+5. A candidate Deployment deleted after it was ready rolls back; candidate pod failures (crash
+   loop, OOM kill, restarts) roll back once it had traffic.
 6. Harm found by the analysis (after Holm), a guard breach or a drift sanity failure rolls
    back — during analyze steps, approve waits and holds alike.
 7. An exhausted errorBudget acts per ``inconclusive`` — except that it never promotes
    (Prometheus being down is no evidence): ``promote`` degrades to ``hold``.
 8. A baseline that is not ``status.stableVersion`` freezes progress (BaselineMismatch).
 9. Until the candidate is ready (preflight passed, pods ready on their accelerators,
-   readyQuery true) traffic stays at 0; past ``progressDeadline`` the rollout fails.
+   readyQuery evaluated for this candidate and true) traffic stays at 0; past
+   ``progressDeadline`` the rollout fails.
 10. Steps advance while they can: setWeight when the router reports the share; analyze on a
     PASS judged on at least one interval inside the step, on an approval naming the step (a
     person vouches; harm still rolls back), or at its end per ``inconclusive``; approve on an
@@ -28,18 +33,41 @@ Rules, in the order they are applied (the first that ends the reconcile wins):
     rollout succeeds: promotion.
 
 Phases are derived from the resulting facts (:func:`derive_phase`), never branched on.
+
+Replicas and serving pods — letting the controller deploy must never leave the app without
+serving pods, whatever the outcome:
+
+- The baseline is scaled below its current size only while the candidate exists and has the
+  Ready pods the plan gives it (the replicas router's 100% step, the scale-down after a
+  promotion); otherwise the baseline is left as it is and the scale-down waits.
+- A rollout that ends other than by promotion brings the baseline back to at least its size at
+  the start. Traffic goes back to it (weight 0) once it has a Ready pod; until then the weight
+  stays where it was, so a route never points at a version with nothing to serve. With the
+  replicas router (its pods are its traffic) the candidate shrinks as baseline pods become
+  Ready — ``candidate = max(0, b − ready baseline pods)`` — so the two together keep at least b
+  Ready pods; the handover needs room for one extra pod, as a Deployment's ``maxSurge: 1``.
+- With the replicas router, promotion keeps the baseline for ``scaleDown.delay`` (its pods still
+  take a share of requests: without a mesh every Ready pod does) unless a ``setWeight: 100``
+  step already scaled it to 0; promotion waits for the candidate's full size, not a 100% share.
+- Candidates replaced by a newer candidate are scaled to 0 (``status.replacedCandidates``),
+  and with the replicas router a setWeight step waits until they have no Ready pod, so the
+  share reported is the share served.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
+from rollouts.api.conditions import ConditionType, Reason
 from rollouts.api.durations import format_seconds, seconds
 from rollouts.api.spec import Approval, ModelRolloutSpec, Step
 from rollouts.api.status import (
     MAX_HISTORY,
+    MAX_REPLACED,
+    AnalysisStatus,
     Condition,
     HistoryEntry,
     ModelRolloutStatus,
@@ -49,7 +77,8 @@ from rollouts.api.status import (
     Verdict,
 )
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
-from rollouts.controller.observed import Decision, Event, EventType, Observed
+from rollouts.controller.evidence import begin, step_feasibility
+from rollouts.controller.observed import Decision, DeploymentState, Event, EventType, Evidence, Observed
 from rollouts.controller.schedule import analysis_start_time, next_look_at
 from rollouts.controller.steps import (
     expected_share,
@@ -61,6 +90,8 @@ from rollouts.controller.steps import (
 
 ROUTER_POLL = timedelta(seconds=2)
 READINESS_POLL = timedelta(seconds=5)
+CONFLICT_POLL = timedelta(seconds=30)
+SERVING_POLL = timedelta(seconds=5)
 MAX_STEP_ADVANCES = 64
 SHARE_TOLERANCE = 1e-6
 
@@ -86,14 +117,16 @@ def derive_phase(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> Phase:
 def approved(spec: ModelRolloutSpec, status: ModelRolloutStatus, step: int) -> Approval | None:
     """The approval that passes ``step`` in this rollout, if any.
 
-    It must name the step, name this candidate version (or none), and not predate the current
-    plan (a rollout start or a steps edit), so a stale click never passes a gate.
+    It must name the step, name this candidate version, and not predate the current plan (a
+    rollout start or a steps edit), so a stale click never passes a gate. An approval without a
+    version (possible only under an older CRD) counts for no candidate: it would otherwise pass
+    the same gate for every later one.
     """
     since = parse_timestamp(status.plan_started_at) if status.plan_started_at else None
     for approval in spec.approvals:
         if approval.step != step:
             continue
-        if approval.version is not None and approval.version != spec.candidate.version:
+        if approval.version != spec.candidate.version:
             continue
         if since and approval.requested_at and parse_timestamp(approval.requested_at) < since:
             continue
@@ -126,6 +159,44 @@ def retry_requested(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> bool:
 
 
 @dataclass
+@dataclass(frozen=True)
+class Facts:
+    """The status facts a decision records, typed: each is the status field of the same name.
+
+    Set with ``t.facts = replace(t.facts, weight=50)``, which the type checker verifies (a typo
+    such as ``wieght`` is an error, not a silently dropped update); ``tests/unit/test_decide.py``
+    checks that every field names a status field.
+    """
+
+    candidate_version: str | None
+    candidate_deployment: str | None
+    replaced_candidates: tuple[str, ...]
+    stable_version: str | None
+    steps_hash: str | None
+    started_at: str | None
+    plan_started_at: str | None
+    baseline_replicas: int | None
+    current_step: int | None
+    step_started_at: str | None
+    weight: int | None
+    candidate_ready_at: str | None
+    hold: str | None
+    retried_at: str | None
+    scaled_down_at: str | None
+    outcome: Outcome | None
+    analysis: AnalysisStatus | None
+
+    @classmethod
+    def of(cls, status: ModelRolloutStatus) -> Facts:
+        """The facts as ``status`` records them."""
+        return cls(**{item.name: getattr(status, item.name) for item in fields(cls)})
+
+    def onto(self, status: ModelRolloutStatus) -> ModelRolloutStatus:
+        """``status`` with these facts."""
+        return status.model_copy(update={item.name: getattr(self, item.name) for item in fields(self)})
+
+
+@dataclass
 class _Transition:
     """The working state of one decision; built, used and dropped inside :func:`decide`."""
 
@@ -133,13 +204,16 @@ class _Transition:
     old: ModelRolloutStatus
     observed: Observed
     now: datetime
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(init=False)
+    evidence: Evidence | None = None
+    """What this reconcile's windows added (rule 6), read by rules 7 and 10."""
     events: list[Event] = field(default_factory=list)
     conditions: dict[str, Condition] = field(default_factory=dict)
     wake: list[datetime] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.facts = Facts.of(self.old)
         self.conditions = {c.type: c for c in self.old.conditions}
         self.history = list(self.old.history)
 
@@ -147,7 +221,7 @@ class _Transition:
 
     @property
     def status(self) -> ModelRolloutStatus:
-        return self.old.model_copy(update=self.facts)
+        return self.facts.onto(self.old)
 
     @property
     def stamp(self) -> str:
@@ -158,10 +232,7 @@ class _Transition:
 
     # --- writing --------------------------------------------------------------------
 
-    def set(self, **facts: Any) -> None:
-        self.facts.update(facts)
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
+    def event(self, reason: Reason, message: str, warning: bool = False) -> None:
         """Record a transition: an Event, a log line (by the reconciler) and a history entry."""
         kind = EventType.WARNING if warning else EventType.NORMAL
         self.events.append(Event(reason=reason, message=message, type=kind))
@@ -176,7 +247,9 @@ class _Transition:
             )
         )
 
-    def condition(self, kind: str, value: ConditionStatus, reason: str, message: str = "") -> None:
+    def condition(
+        self, kind: ConditionType, value: ConditionStatus, reason: Reason, message: str = ""
+    ) -> None:
         previous = self.conditions.get(kind)
         unchanged = previous is not None and previous.status == value
         self.conditions[kind] = Condition(
@@ -194,11 +267,17 @@ class _Transition:
 
     # --- the decision ---------------------------------------------------------------
 
-    def finish(self, weight: int, message: str) -> Decision:
+    def finish(self, message: str, *, touch: bool = True) -> Decision:
+        """The decision: the recorded weight for the router and the replica plan.
+
+        ``touch`` False: the reconciler must change nothing (another rollout owns the objects).
+        """
+        replaced = self.replaced_left()
+        self.facts = replace(self.facts, replaced_candidates=replaced)
         status = self.status
-        plan = self.replicas(weight)
+        weight = status.weight or 0
+        plan = self.replicas(weight) if touch else (None, None)
         facts = {
-            "weight": weight,
             "effective_weight": (
                 None
                 if self.observed.effective_share is None
@@ -207,7 +286,7 @@ class _Transition:
             "observed_generation": self.observed.generation,
             "conditions": tuple(self.conditions.values()),
             "history": tuple(self.history[-MAX_HISTORY:]),
-            "message": message[:1024],
+            "message": _with_source_error(message, self.observed.source_error)[:1024],
         }
         status = status.model_copy(update=facts)
         status = status.model_copy(update={"phase": derive_phase(self.spec, status)})
@@ -217,35 +296,76 @@ class _Transition:
             requeue = max(0.5, (min(future) - self.now).total_seconds())
         return Decision(
             status=status,
-            weight=weight,
+            weight=weight if touch else None,
             baseline_replicas=plan[0],
             candidate_replicas=plan[1],
+            scale_to_zero=replaced if touch else (),
+            evidence=self.evidence,
             events=tuple(self.events),
             requeue_after=requeue,
         )
 
+    def replaced_left(self) -> tuple[str, ...]:
+        """Replaced candidates still to stop: not named by this spec, still sized or serving."""
+        named = {self.spec.baseline.deployment, self.spec.candidate.deployment}
+        seen = {state.name: state for state in self.observed.replaced}
+        left = []
+        for name in self.status.replaced_candidates:
+            state = seen.get(name)
+            if name in named or (state is not None and not state.exists):
+                continue
+            if state is not None and state.replicas == 0 and state.ready == 0:
+                continue
+            left.append(name)
+        return tuple(left)
+
     def replicas(self, weight: int) -> tuple[int | None, int | None]:
-        """Desired sizes for both Deployments given the facts decided so far."""
+        """Desired sizes for both Deployments given the facts decided so far.
+
+        The rules are in the module docstring ("Replicas and serving pods").
+        """
         status = self.status
         base = status.baseline_replicas
         if base is None:
             return None, None
+        observed = self.observed
         outcome = status.outcome
         if outcome is not None:
-            scale_down_due = self.scale_down_time(status)
-            done = scale_down_due is not None and self.now >= scale_down_due
+            done = self.scale_down_done(status)
             if outcome.result is Result.SUCCEEDED:
                 final = replica_plan(self.spec, 100, base)
-                return (0 if done else (final.baseline or None)), final.candidate
+                kept = final.baseline or None  # the replicas router's 100% has none: leave it be
+                return self.baseline_down_to(0 if done else kept, final.candidate), final.candidate
+            restore = base if observed.baseline.exists and observed.baseline.replicas < base else None
             if self.spec.traffic.replicas is not None:
-                return None, 0  # without a mesh, its pods are its traffic: stop them now
-            return None, (0 if done else None)
+                handover = max(0, min(observed.candidate.replicas, base - observed.baseline.ready))
+                return restore, handover if observed.candidate.exists else None
+            return restore, (0 if done and baseline_serving(observed) else None)
         if status.candidate_ready_at is None and weight == 0:
             if self.spec.traffic.replicas is not None:
                 return None, 1  # every Ready pod behind the shared Service gets traffic: keep one
             return None, replica_plan(self.spec, first_weight(self.spec.steps), base).candidate
         plan = replica_plan(self.spec, weight, base)
-        return plan.baseline, plan.candidate
+        baseline: int | None = plan.baseline
+        if self.spec.traffic.replicas is not None and (status.current_step or 0) >= len(self.spec.steps):
+            baseline = None  # promoting: the baseline stays until scaleDown.delay after the end
+        return self.baseline_down_to(baseline, plan.candidate), plan.candidate
+
+    def baseline_down_to(self, target: int | None, candidate_needed: int) -> int | None:
+        """``target`` for the baseline, or None while the candidate cannot take over its pods."""
+        current = self.observed.baseline.replicas
+        if target is None or target >= current:
+            return target
+        candidate = self.observed.candidate
+        if not candidate.exists or candidate.ready < candidate_needed:
+            self.wake_at(self.now + SERVING_POLL)
+            return None
+        return target
+
+    def scale_down_done(self, status: ModelRolloutStatus) -> bool:
+        """Whether the loser's scale-down is due (``scaleDown.delay`` after the end)."""
+        due = self.scale_down_time(status)
+        return due is not None and self.now >= due
 
     def scale_down_time(self, status: ModelRolloutStatus) -> datetime | None:
         if status.outcome is None:
@@ -255,55 +375,55 @@ class _Transition:
 
 
 def decide(spec: ModelRolloutSpec, status: ModelRolloutStatus, observed: Observed, now: datetime) -> Decision:
-    """Decide the next status, router weight, replicas, events and requeue time (pure)."""
+    """Decide the next status, router weight, replicas, events and requeue time (pure).
+
+    Applies :data:`RULES` in order; the first that returns a decision ends the reconcile.
+    """
     t = _Transition(spec=spec, old=status, observed=observed, now=now)
-    _start_if_new(t)
-    if t.status.outcome is not None:
-        return _after_end(t)
-    if abort_applies(spec, t.status):
-        reason = spec.abort.reason if spec.abort else ""
-        who = f" by {spec.abort.requested_by}" if spec.abort and spec.abort.requested_by else ""
-        return _end(t, Result.ABORTED, "Aborted", f"aborted{who}: {reason}")
-    started = t.when(t.status.started_at) or now
-    deadline = started + timedelta(seconds=seconds(spec.max_duration))
-    if now >= deadline:
-        return _end(
-            t,
-            Result.ROLLED_BACK,
-            "MaxDurationExceeded",
-            f"the rollout ran longer than maxDuration {spec.max_duration}",
-        )
-    t.wake_at(deadline)
-    if observed.health.failures and (t.status.weight or 0) > 0:
-        return _end(t, Result.ROLLED_BACK, "CandidateFailing", "; ".join(observed.health.failures))
-    if observed.look is not None:
-        t.set(analysis=observed.look.analysis)
-        _analysis_condition(t)
-        if observed.look.rollback:
-            return _end(t, Result.ROLLED_BACK, "AnalysisFailed", "; ".join(observed.look.rollback))
-        budget_hold = _error_budget(t)
-        if budget_hold is not None:
-            return budget_hold
-    stable = t.status.stable_version
-    if stable and spec.baseline.version != stable:
-        message = (
-            f"spec.baseline.version is {spec.baseline.version!r} but the stable version is "
-            f"{stable!r}: set baseline to the stable version to proceed"
-        )
-        t.condition("Baseline", "False", "BaselineMismatch", message)
-        if _condition_changed(t, "Baseline"):
-            t.event("BaselineMismatch", message, warning=True)
-        return t.finish(t.status.weight or 0, message)
-    t.condition("Baseline", "True", "BaselineIsStable", f"baseline {spec.baseline.version} is stable")
-    if t.status.candidate_ready_at is None:
-        waiting = _readiness(t)
-        if waiting is not None:
-            return waiting
-    _holds(t)
-    return _advance(t)
+    for rule in RULES:
+        decision = rule(t)
+        if decision is not None:
+            return decision
+    raise AssertionError("rule 10 always decides")
+
+
+# --- rule 0: objects owned by another rollout ----------------------------------------------
+
+
+def _rule_0_owned_elsewhere(t: _Transition) -> Decision | None:
+    """Rule 0: touch nothing; say which rollout owns what, once as an Event, and look again later."""
+    message = t.observed.conflict
+    if message is None:
+        return None
+    t.condition(ConditionType.CONFLICT, "True", Reason.OBJECTS_CLAIMED, message)
+    if _condition_changed(t, ConditionType.CONFLICT):
+        t.event(Reason.CONFLICT, message, warning=True)
+    t.wake_at(t.now + CONFLICT_POLL)
+    return t.finish(message, touch=False)
+
+
+def _with_source_error(message: str, error: str | None) -> str:
+    return f"{message} (metrics: {error})" if error else message
+
+
+def baseline_serving(observed: Observed) -> bool:
+    """Whether the baseline has a Ready pod to take traffic back."""
+    return observed.baseline.ready >= 1
 
 
 # --- rule 1: a new rollout ---------------------------------------------------------------
+
+
+def _rule_1_start_if_new(t: _Transition) -> Decision | None:
+    """Rule 1: a changed candidate or a retry starts a new rollout; a steps edit resumes."""
+    _start_if_new(t)
+    t.condition(
+        ConditionType.CONFLICT,
+        "False",
+        Reason.NO_CONFLICT,
+        "no other rollout owns the objects this one names",
+    )
+    return None
 
 
 def _start_if_new(t: _Transition) -> None:
@@ -314,13 +434,16 @@ def _start_if_new(t: _Transition) -> None:
         _steps_edited(t)
         return
     previous = status.candidate_version
-    t.set(
+    t.facts = replace(
+        t.facts,
         candidate_version=spec.candidate.version,
+        candidate_deployment=spec.candidate.deployment,
+        replaced_candidates=_replaced(status, spec),
         stable_version=status.stable_version or spec.baseline.version,
         steps_hash=steps_hash(spec.steps),
         started_at=t.stamp,
         plan_started_at=t.stamp,
-        baseline_replicas=t.observed.baseline_replicas,
+        baseline_replicas=t.observed.baseline.replicas,
         current_step=0,
         step_started_at=t.stamp,
         weight=0,
@@ -332,21 +455,33 @@ def _start_if_new(t: _Transition) -> None:
     )
     t.conditions = {}
     if retry and spec.retry is not None:
-        t.set(retried_at=spec.retry.requested_at)
-        t.event("RolloutRetried", f"retrying candidate {spec.candidate.version} from the first step")
+        t.facts = replace(t.facts, retried_at=spec.retry.requested_at)
+        t.event(Reason.ROLLOUT_RETRIED, f"retrying candidate {spec.candidate.version} from the first step")
     elif previous is not None and status.outcome is None:
         t.event(
-            "CandidateChanged",
+            Reason.CANDIDATE_CHANGED,
             f"candidate changed from {previous} to {spec.candidate.version} mid-rollout: starting over",
             warning=True,
         )
     else:
         t.event(
-            "RolloutStarted",
+            Reason.ROLLOUT_STARTED,
             f"rolling out {spec.candidate.version} ({spec.candidate.deployment}) against "
             f"{spec.baseline.version} ({spec.baseline.deployment})",
         )
-    t.condition("Progressing", "True", "RolloutStarted", f"rolling out {spec.candidate.version}")
+    t.condition(
+        ConditionType.PROGRESSING, "True", Reason.ROLLOUT_STARTED, f"rolling out {spec.candidate.version}"
+    )
+
+
+def _replaced(status: ModelRolloutStatus, spec: ModelRolloutSpec) -> tuple[str, ...]:
+    """The replaced-candidates list after a new start: the last candidate joins it."""
+    names = [*status.replaced_candidates]
+    last = status.candidate_deployment
+    if last is not None and last not in names:
+        names.append(last)
+    keep = [name for name in names if name not in (spec.baseline.deployment, spec.candidate.deployment)]
+    return tuple(keep[-MAX_REPLACED:])
 
 
 def _steps_edited(t: _Transition) -> None:
@@ -355,11 +490,16 @@ def _steps_edited(t: _Transition) -> None:
     if status.outcome is not None or status.steps_hash in (None, current):
         return
     resume = resume_index(spec.steps, status.weight or 0)
-    t.set(
-        steps_hash=current, current_step=resume, step_started_at=t.stamp, plan_started_at=t.stamp, hold=None
+    t.facts = replace(
+        t.facts,
+        steps_hash=current,
+        current_step=resume,
+        step_started_at=t.stamp,
+        plan_started_at=t.stamp,
+        hold=None,
     )
     t.event(
-        "StepsChanged",
+        Reason.STEPS_CHANGED,
         f"spec.steps changed mid-rollout: resuming at step {resume} so traffic never moves backwards",
         warning=True,
     )
@@ -368,20 +508,51 @@ def _steps_edited(t: _Transition) -> None:
 # --- rule 2: after the end --------------------------------------------------------------
 
 
-def _after_end(t: _Transition) -> Decision:
+def _rule_2_after_end(t: _Transition) -> Decision | None:
+    """Rule 2: an ended rollout only finishes its scale-down (and keeps the app serving)."""
     status = t.status
     outcome = status.outcome
-    assert outcome is not None
-    weight = 100 if outcome.result is Result.SUCCEEDED else 0
+    if outcome is None:
+        return None
+    t.facts = replace(t.facts, weight=_ended_weight(t, outcome.result))
+    message = _ended_message(outcome.result, outcome.message)
     due = t.scale_down_time(status)
     if status.scaled_down_at is None and due is not None:
-        if t.now >= due:
-            loser = t.spec.baseline if outcome.result is Result.SUCCEEDED else t.spec.candidate
-            t.set(scaled_down_at=t.stamp)
-            t.event("ScaledDown", f"scaled {loser.deployment} ({loser.version}) to 0 replicas")
-        else:
+        if t.now < due:
             t.wake_at(due)
-    return t.finish(weight, _ended_message(outcome.result, outcome.message))
+        elif _loser_can_go(t, outcome.result):
+            loser = t.spec.baseline if outcome.result is Result.SUCCEEDED else t.spec.candidate
+            t.facts = replace(t.facts, scaled_down_at=t.stamp)
+            t.event(Reason.SCALED_DOWN, f"scaled {loser.deployment} ({loser.version}) to 0 replicas")
+        else:
+            t.wake_at(t.now + SERVING_POLL)
+            message = f"{message} (scale-down waits: {_serving_wait(t, outcome.result)})"
+    return t.finish(message)
+
+
+def _ended_weight(t: _Transition, result: Result) -> int:
+    """100 after a promotion; otherwise 0 once the baseline can serve, the last weight until then."""
+    if result is Result.SUCCEEDED:
+        return 100
+    if baseline_serving(t.observed):
+        return 0
+    t.wake_at(t.now + SERVING_POLL)
+    return t.old.weight or 0
+
+
+def _loser_can_go(t: _Transition, result: Result) -> bool:
+    """Whether the version that lost may be scaled to 0 without leaving nothing to serve."""
+    observed = t.observed
+    if result is Result.SUCCEEDED:
+        return observed.candidate.exists and observed.candidate.ready >= 1
+    return baseline_serving(observed) or not observed.baseline.exists
+
+
+def _serving_wait(t: _Transition, result: Result) -> str:
+    side: DeploymentState = t.observed.candidate if result is Result.SUCCEEDED else t.observed.baseline
+    if not side.exists:
+        return f"Deployment {side.name} not found"
+    return f"Deployment {side.name} has {side.ready} Ready pod(s)"
 
 
 def _ended_message(result: Result, detail: str) -> str:
@@ -394,20 +565,116 @@ def _ended_message(result: Result, detail: str) -> str:
     return f"{words[result]}: {detail}" if detail else words[result]
 
 
-def _end(t: _Transition, result: Result, reason: str, message: str) -> Decision:
+def _end(t: _Transition, result: Result, reason: Reason, message: str) -> Decision:
     """End the rollout: promotion keeps 100%, every other end sends all traffic back (0%)."""
-    t.set(outcome=Outcome(result=result, reason=reason, message=message[:1024], at=t.stamp), hold=None)
+    outcome = Outcome(result=result, reason=reason, message=message[:1024], at=t.stamp)
+    t.facts = replace(t.facts, outcome=outcome, hold=None)
     if result is Result.SUCCEEDED:
-        t.set(stable_version=t.spec.candidate.version)
-    weight = 100 if result is Result.SUCCEEDED else 0
-    t.set(weight=weight)
+        t.facts = replace(t.facts, stable_version=t.spec.candidate.version)
+    weight = _ended_weight(t, result)
+    t.facts = replace(t.facts, weight=weight)
     t.event(reason, message, warning=result is not Result.SUCCEEDED)
-    t.condition("Progressing", "False", reason, message)
+    t.condition(ConditionType.PROGRESSING, "False", reason, message)
     t.wake_at(t.scale_down_time(t.status))
-    return t.finish(weight, _ended_message(result, message))
+    ended = _ended_message(result, message)
+    if weight != (100 if result is Result.SUCCEEDED else 0):
+        ended = f"{ended}; traffic stays until the baseline has a Ready pod ({_serving_wait(t, result)})"
+    return t.finish(ended)
+
+
+# --- rules 3, 4 and 5: abort, maxDuration, a failing candidate --------------------------------
+
+
+def _rule_3_abort(t: _Transition) -> Decision | None:
+    """Rule 3: an abort intent about this rollout ends it at once, before any analysis."""
+    abort = t.spec.abort
+    if abort is None or not abort_applies(t.spec, t.status):
+        return None
+    who = f" by {abort.requested_by}" if abort.requested_by else ""
+    return _end(t, Result.ABORTED, Reason.ABORTED, f"aborted{who}: {abort.reason}")
+
+
+def _rule_4_max_duration(t: _Transition) -> Decision | None:
+    """Rule 4: past ``maxDuration`` the rollout rolls back; otherwise wake up at that moment."""
+    started = t.when(t.status.started_at) or t.now
+    deadline = started + timedelta(seconds=seconds(t.spec.max_duration))
+    if t.now < deadline:
+        t.wake_at(deadline)
+        return None
+    return _end(
+        t,
+        Result.ROLLED_BACK,
+        Reason.MAX_DURATION_EXCEEDED,
+        f"the rollout ran longer than maxDuration {t.spec.max_duration}",
+    )
+
+
+def _rule_5_candidate_failing(t: _Transition) -> Decision | None:
+    """Rule 5: a deleted candidate Deployment, or failing candidate pods once it had traffic."""
+    observed = t.observed
+    if t.status.candidate_ready_at is not None and not observed.candidate.exists:
+        return _end(
+            t,
+            Result.ROLLED_BACK,
+            Reason.CANDIDATE_MISSING,
+            f"candidate Deployment {t.spec.candidate.deployment} was deleted",
+        )
+    if observed.health.failures and (t.status.weight or 0) > 0:
+        return _end(t, Result.ROLLED_BACK, Reason.CANDIDATE_FAILING, "; ".join(observed.health.failures))
+    return None
 
 
 # --- rules 6 and 7: analysis ------------------------------------------------------------
+
+
+def _rule_6_harm(t: _Transition) -> Decision | None:
+    """Rule 6: start the analysis when due; record the windows' evidence; harm rolls back."""
+    status = t.status
+    evidence = t.observed.evidence
+    if evidence is None:
+        start_at = analysis_start_time(t.spec, status)
+        if status.analysis is None and t.spec.analysis.metrics and start_at is not None and t.now >= start_at:
+            t.facts = replace(t.facts, analysis=begin(t.now))
+        return None
+    t.evidence = evidence
+    t.facts = replace(t.facts, analysis=evidence.analysis)
+    _analysis_condition(t)
+    if evidence.reset is not None:
+        t.event(Reason.EVIDENCE_RESET, evidence.reset, warning=True)
+    if evidence.rollback:
+        return _end(t, Result.ROLLED_BACK, Reason.ANALYSIS_FAILED, "; ".join(evidence.rollback))
+    return None
+
+
+def _rule_7_error_budget(t: _Transition) -> Decision | None:
+    """Rule 7: an exhausted errorBudget rolls back under policy rollback, else holds."""
+    if t.evidence is None:
+        return None
+    return _error_budget(t)
+
+
+# --- rule 8: the baseline ------------------------------------------------------------------
+
+
+def _rule_8_baseline(t: _Transition) -> Decision | None:
+    """Rule 8: a baseline that is not the stable version freezes progress."""
+    spec, stable = t.spec, t.status.stable_version
+    if not stable or spec.baseline.version == stable:
+        t.condition(
+            ConditionType.BASELINE,
+            "True",
+            Reason.BASELINE_IS_STABLE,
+            f"baseline {spec.baseline.version} is stable",
+        )
+        return None
+    message = (
+        f"spec.baseline.version is {spec.baseline.version!r} but the stable version is "
+        f"{stable!r}: set baseline to the stable version to proceed"
+    )
+    t.condition(ConditionType.BASELINE, "False", Reason.BASELINE_MISMATCH, message)
+    if _condition_changed(t, ConditionType.BASELINE):
+        t.event(Reason.BASELINE_MISMATCH, message, warning=True)
+    return t.finish(message)
 
 
 def _analysis_condition(t: _Transition) -> None:
@@ -416,21 +683,21 @@ def _analysis_condition(t: _Transition) -> None:
         return
     value: ConditionStatus = "False" if analysis.verdict in (Verdict.FAIL, Verdict.ERROR) else "True"
     reason = {
-        Verdict.PASS: "AnalysisPassed",
-        Verdict.FAIL: "AnalysisFailed",
-        Verdict.INCONCLUSIVE: "AnalysisInconclusive",
-        Verdict.NO_DATA: "AnalysisNoData",
-        Verdict.ERROR: "AnalysisError",
+        Verdict.PASS: Reason.ANALYSIS_PASSED,
+        Verdict.FAIL: Reason.ANALYSIS_FAILED,
+        Verdict.INCONCLUSIVE: Reason.ANALYSIS_INCONCLUSIVE,
+        Verdict.NO_DATA: Reason.ANALYSIS_NO_DATA,
+        Verdict.ERROR: Reason.ANALYSIS_ERROR,
     }[analysis.verdict]
-    t.condition("Analysis", value, reason, analysis.reason)
+    t.condition(ConditionType.ANALYSIS, value, reason, analysis.reason)
 
 
 def _error_budget(t: _Transition) -> Decision | None:
     analysis = t.status.analysis
     if analysis is None or analysis.consecutive_errors <= t.spec.analysis.error_budget:
         if t.status.hold and t.status.hold.startswith(UNAVAILABLE_HOLD):
-            t.set(hold=None)
-            t.event("AnalysisRecovered", "queries succeed again; the hold is lifted")
+            t.facts = replace(t.facts, hold=None)
+            t.event(Reason.ANALYSIS_RECOVERED, "queries succeed again; the hold is lifted")
         return None
     policy = t.spec.analysis.inconclusive
     message = (
@@ -438,66 +705,82 @@ def _error_budget(t: _Transition) -> Decision | None:
         f"{t.spec.analysis.error_budget}): {analysis.reason}"
     )
     if policy == "rollback":
-        return _end(t, Result.ROLLED_BACK, "ErrorBudgetExhausted", message)
+        return _end(t, Result.ROLLED_BACK, Reason.ERROR_BUDGET_EXHAUSTED, message)
     hold = f"{UNAVAILABLE_HOLD}: {message} (a failed query never promotes)"
     if t.status.hold != hold:
-        t.set(hold=hold)
-        t.event("Held", hold, warning=True)
+        t.facts = replace(t.facts, hold=hold)
+        t.event(Reason.HELD, hold, warning=True)
     return None
 
 
 # --- rule 9: readiness ------------------------------------------------------------------
 
 
-def _readiness(t: _Transition) -> Decision | None:
+def _rule_9_readiness(t: _Transition) -> Decision | None:
+    """Rule 9: no traffic until the candidate is ready; past progressDeadline it fails."""
+    if t.status.candidate_ready_at is not None:
+        return None
     spec, observed = t.spec, t.observed
     health = observed.health
     started = t.when(t.status.started_at) or t.now
     deadline = started + timedelta(seconds=seconds(spec.progress_deadline))
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[Reason, str]] = []
     if health.preflight_errors:
         message = "; ".join(health.preflight_errors)
-        t.condition("Preflight", "False", "PreflightFailed", message)
-        problems.append(("PreflightFailed", message))
+        t.condition(ConditionType.PREFLIGHT, "False", Reason.PREFLIGHT_FAILED, message)
+        problems.append((Reason.PREFLIGHT_FAILED, message))
     elif health.preflight_warnings:
         message = "; ".join(health.preflight_warnings)
-        t.condition("Preflight", "True", "PreflightWarnings", message)
-        if _condition_changed(t, "Preflight"):
+        t.condition(ConditionType.PREFLIGHT, "True", Reason.PREFLIGHT_WARNINGS, message)
+        if _condition_changed(t, ConditionType.PREFLIGHT):
             for warning in health.preflight_warnings:
-                t.event("PreflightWarning", warning, warning=True)
+                t.event(Reason.PREFLIGHT_WARNING, warning, warning=True)
     else:
-        t.condition("Preflight", "True", "PreflightPassed", "preflight checks passed")
+        t.condition(ConditionType.PREFLIGHT, "True", Reason.PREFLIGHT_PASSED, "preflight checks passed")
     if health.failures:
-        problems.append(("CandidateFailing", "; ".join(health.failures)))
+        problems.append((Reason.CANDIDATE_FAILING, "; ".join(health.failures)))
     if not health.ready:
-        problems.append(("CandidateNotReady", health.not_ready_reason or "candidate not ready"))
-    if observed.ready_query.ok is False:
-        problems.append(("ReadyQueryFalse", observed.ready_query.message))
+        problems.append((Reason.CANDIDATE_NOT_READY, health.not_ready_reason or "candidate not ready"))
+    if observed.ready_query.ok is False or (
+        spec.analysis.ready_query is not None and observed.ready_query.ok is not True
+    ):
+        problems.append(
+            (
+                Reason.READY_QUERY_FALSE,
+                observed.ready_query.message or "readyQuery not evaluated yet for this candidate",
+            )
+        )
     if not problems:
-        t.set(candidate_ready_at=t.stamp)
-        t.condition("Ready", "True", "CandidateReady", f"candidate {spec.candidate.version} is ready")
+        t.facts = replace(t.facts, candidate_ready_at=t.stamp)
+        t.condition(
+            ConditionType.READY,
+            "True",
+            Reason.CANDIDATE_READY,
+            f"candidate {spec.candidate.version} is ready",
+        )
         t.event(
-            "CandidateReady", f"candidate {spec.candidate.version} is ready; warm-up {spec.analysis.warmup}"
+            Reason.CANDIDATE_READY,
+            f"candidate {spec.candidate.version} is ready; warm-up {spec.analysis.warmup}",
         )
         return None
     reason, message = problems[0]
     detail = "; ".join(text for _, text in problems)
-    t.condition("Ready", "False", reason, detail)
-    if _condition_changed(t, "Ready") and reason == "PreflightFailed":
-        t.event("PreflightFailed", detail, warning=True)
+    t.condition(ConditionType.READY, "False", reason, detail)
+    if _condition_changed(t, ConditionType.READY) and reason == Reason.PREFLIGHT_FAILED:
+        t.event(Reason.PREFLIGHT_FAILED, detail, warning=True)
     if t.now >= deadline:
         why = health.unschedulable or detail
         return _end(
             t,
             Result.FAILED,
-            "ProgressDeadlineExceeded",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
             f"candidate not ready within {spec.progress_deadline}: {why}",
         )
     t.wake_at(min(deadline, t.now + READINESS_POLL))
-    return t.finish(0, f"waiting for the candidate: {message}")
+    return t.finish(f"waiting for the candidate: {message}")
 
 
-def _condition_changed(t: _Transition, kind: str) -> bool:
+def _condition_changed(t: _Transition, kind: ConditionType) -> bool:
     before = next((c for c in t.old.conditions if c.type == kind), None)
     after = t.conditions.get(kind)
     return after is not None and (
@@ -510,16 +793,22 @@ def _condition_changed(t: _Transition, kind: str) -> bool:
 
 def _holds(t: _Transition) -> None:
     """Raise a drift hold found by this look; release any hold approved at the current step."""
-    look = t.observed.look
+    evidence = t.evidence
     step = t.status.current_step or 0
-    if look is not None and look.hold and not approved(t.spec, t.status, step):
-        hold = "; ".join(look.hold)
+    if evidence is not None and evidence.hold and not approved(t.spec, t.status, step):
+        hold = "; ".join(evidence.hold)
         if t.status.hold != hold:
-            t.set(hold=hold)
-            t.event("Held", f"{hold} — approve step {step} to continue", warning=True)
+            t.facts = replace(t.facts, hold=hold)
+            t.event(Reason.HELD, f"{hold} — approve step {step} to continue", warning=True)
     if t.status.hold and approved(t.spec, t.status, step):
-        t.set(hold=None)
-        t.event("HoldReleased", f"hold at step {step} released by approval")
+        t.facts = replace(t.facts, hold=None)
+        t.event(Reason.HOLD_RELEASED, f"hold at step {step} released by approval")
+
+
+def _rule_10_steps(t: _Transition) -> Decision:
+    """Rule 10: holds, then steps advance while they can; after the last, promotion."""
+    _holds(t)
+    return _advance(t)
 
 
 def _advance(t: _Transition) -> Decision:
@@ -530,24 +819,25 @@ def _advance(t: _Transition) -> Decision:
         index = status.current_step or 0
         weight = status.weight or 0
         if status.hold:
-            t.condition("Held", "True", "Held", status.hold)
-            return t.finish(weight, f"held at step {index}: {status.hold}")
-        t.condition("Held", "False", "NotHeld")
+            t.condition(ConditionType.HELD, "True", Reason.HELD, status.hold)
+            t.wake_at(next_look_at(spec, status))  # a hold stops the steps, never the analysis
+            return t.finish(f"held at step {index}: {status.hold}")
+        t.condition(ConditionType.HELD, "False", Reason.NOT_HELD)
         if spec.paused:
             t.wake_at(next_look_at(spec, status))
-            return t.finish(weight, f"paused at step {index} (analysis keeps running)")
+            return t.finish(f"paused at step {index} (analysis keeps running)")
         if index >= len(steps):
             return _promote(t)
         waiting = _wait_reason(t, steps[index], index, weight)
         if isinstance(waiting, Decision):
             return waiting
         if waiting is not None:
-            return t.finish(t.status.weight or 0, waiting)
-        t.set(current_step=index + 1, step_started_at=t.stamp)
+            return t.finish(waiting)
+        t.facts = replace(t.facts, current_step=index + 1, step_started_at=t.stamp)
         if index + 1 < len(steps):
-            t.event("StepStarted", _describe(steps[index + 1], index + 1))
+            t.event(Reason.STEP_STARTED, _describe(steps[index + 1], index + 1))
     t.wake_at(t.now)
-    return t.finish(t.status.weight or 0, "many steps advanced in one reconcile; continuing")
+    return t.finish("many steps advanced in one reconcile; continuing")
 
 
 def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | Decision | None:
@@ -555,18 +845,20 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
     spec, status = t.spec, t.status
     if step.set_weight is not None:
         if step.set_weight != weight:
-            t.set(weight=step.set_weight)
-            t.event("WeightSet", f"candidate weight {weight}% → {step.set_weight}%")
+            t.facts = replace(t.facts, weight=step.set_weight)
+            t.event(Reason.WEIGHT_SET, f"candidate weight {weight}% → {step.set_weight}%")
         return _router_wait(t, step.set_weight)
     if step.analyze is not None:
         step_start = t.when(status.step_started_at) or t.now
         end = step_start + timedelta(seconds=seconds(step.analyze.duration))
         _feasibility_condition(t)
         if approved(spec, status, index):
-            t.event("Approved", f"step {index} approved: moving on without waiting for a PASS")
+            t.event(Reason.APPROVED, f"step {index} approved: moving on without waiting for a PASS")
             return None
         if _passed_inside_step(t, step_start):
-            t.event("AnalysisPassed", f"step {index}: {status.analysis.reason if status.analysis else ''}")
+            t.event(
+                Reason.ANALYSIS_PASSED, f"step {index}: {status.analysis.reason if status.analysis else ''}"
+            )
             return None
         if t.now < end:
             t.wake_at(end)
@@ -581,7 +873,7 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
             return f"step {index} analyze at {weight}%: {verdict}, {left} left"
         return _inconclusive_at_end(t, index)
     if approved(spec, status, index):
-        t.event("Approved", f"step {index} approved")
+        t.event(Reason.APPROVED, f"step {index} approved")
         return None
     t.wake_at(next_look_at(spec, status))
     t.wake_at(analysis_start_time(spec, status))
@@ -590,16 +882,25 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
 
 def _feasibility_condition(t: _Transition) -> None:
     """Say once, at an analyze step, when its traffic cannot reach the minimum evidence."""
-    message = t.observed.feasibility
+    state = t.evidence.state if t.evidence is not None else None
+    message = step_feasibility(t.spec, t.status, t.now, state)
     if message is None:
-        t.condition("EvidenceFeasible", "True", "EnoughTraffic", "the step can reach the minimum evidence")
+        t.condition(
+            ConditionType.EVIDENCE_FEASIBLE,
+            "True",
+            Reason.ENOUGH_TRAFFIC,
+            "the step can reach the minimum evidence",
+        )
         return
-    t.condition("EvidenceFeasible", "False", "InsufficientTraffic", message)
-    if _condition_changed(t, "EvidenceFeasible"):
-        t.event("InsufficientTraffic", message, warning=True)
+    t.condition(ConditionType.EVIDENCE_FEASIBLE, "False", Reason.INSUFFICIENT_TRAFFIC, message)
+    if _condition_changed(t, ConditionType.EVIDENCE_FEASIBLE):
+        t.event(Reason.INSUFFICIENT_TRAFFIC, message, warning=True)
 
 
 def _router_wait(t: _Transition, weight: int) -> str | None:
+    replaced = _replaced_serving(t)
+    if replaced is not None:
+        return replaced
     base = t.status.baseline_replicas or 0
     want = expected_share(t.spec, weight, base)
     have = t.observed.effective_share
@@ -610,6 +911,37 @@ def _router_wait(t: _Transition, weight: int) -> str | None:
     seen = "unknown" if have is None else f"{have * 100:.1f}%"
     error = f" ({t.observed.router_error})" if t.observed.router_error else ""
     return f"setting weight {weight}%: router reports {seen}{error}"
+
+
+def _full_size_wait(t: _Transition) -> str | None:
+    """Replicas router: promotion waits for the candidate's full size, not a 100% share.
+
+    The baseline's pods stay (and serve) until ``scaleDown.delay`` after the promotion.
+    """
+    replaced = _replaced_serving(t)
+    if replaced is not None:
+        return replaced
+    needed = replica_plan(t.spec, 100, t.status.baseline_replicas or 0).candidate
+    ready = t.observed.candidate.ready
+    if ready >= needed:
+        return None
+    t.wake_at(t.now + ROUTER_POLL)
+    return f"promoting: candidate has {ready} of {needed} Ready pods"
+
+
+def _replaced_serving(t: _Transition) -> str | None:
+    """Replicas router: replaced candidates' Ready pods take traffic the share does not show."""
+    if t.spec.traffic.replicas is None:
+        return None
+    serving = [
+        f"{state.name} ({state.ready} Ready)"
+        for state in t.observed.replaced
+        if state.exists and state.ready > 0 and state.name in t.status.replaced_candidates
+    ]
+    if not serving:
+        return None
+    t.wake_at(t.now + ROUTER_POLL)
+    return f"waiting for replaced candidates to stop: {', '.join(serving)}"
 
 
 def _passed_inside_step(t: _Transition, step_start: datetime) -> bool:
@@ -633,32 +965,35 @@ def _inconclusive_at_end(t: _Transition, index: int) -> str | Decision | None:
     reason = analysis.reason if analysis and analysis.reason else "analysis never started"
     evidence = analysis is not None and analysis.verdict is Verdict.INCONCLUSIVE
     if policy == "promote" and evidence and analysis is not None and analysis.consecutive_errors == 0:
-        t.event("InconclusivePromoted", f"step {index} ended without a PASS ({reason}); policy promote")
+        t.event(Reason.INCONCLUSIVE_PROMOTED, f"step {index} ended without a PASS ({reason}); policy promote")
         return None
     if policy == "rollback":
         return _end(
-            t, Result.ROLLED_BACK, "AnalysisInconclusive", f"step {index} ended without a PASS: {reason}"
+            t,
+            Result.ROLLED_BACK,
+            Reason.ANALYSIS_INCONCLUSIVE,
+            f"step {index} ended without a PASS: {reason}",
         )
     if approved(t.spec, t.status, index):
         return None
     hold = f"step {index} ended without a PASS ({reason}); policy {policy}"
-    t.set(hold=hold)
-    t.event("Held", f"{hold} — approve step {index} to continue", warning=True)
-    t.condition("Held", "True", "AnalysisInconclusive", hold)
+    t.facts = replace(t.facts, hold=hold)
+    t.event(Reason.HELD, f"{hold} — approve step {index} to continue", warning=True)
+    t.condition(ConditionType.HELD, "True", Reason.ANALYSIS_INCONCLUSIVE, hold)
     return f"held at step {index}: {hold}"
 
 
 def _promote(t: _Transition) -> Decision:
     if (t.status.weight or 0) < 100:
-        t.set(weight=100)
-        t.event("WeightSet", f"candidate weight {t.old.weight or 0}% → 100%")
-    waiting = _router_wait(t, 100)
+        t.facts = replace(t.facts, weight=100)
+        t.event(Reason.WEIGHT_SET, f"candidate weight {t.old.weight or 0}% → 100%")
+    waiting = _router_wait(t, 100) if t.spec.traffic.replicas is None else _full_size_wait(t)
     if waiting is not None:
-        return t.finish(100, waiting)
+        return t.finish(waiting)
     return _end(
         t,
         Result.SUCCEEDED,
-        "Promoted",
+        Reason.PROMOTED,
         f"{t.spec.candidate.version} is the stable version; {t.spec.baseline.deployment} scales down "
         f"after {t.spec.scale_down.delay}",
     )
@@ -676,3 +1011,21 @@ def _describe(step: Step, index: int) -> str:
 
 
 __all__ = ["abort_applies", "approved", "decide", "derive_phase", "retry_requested"]
+
+
+Rule = Callable[[_Transition], Decision | None]
+
+RULES: tuple[Rule, ...] = (
+    _rule_0_owned_elsewhere,
+    _rule_1_start_if_new,
+    _rule_2_after_end,
+    _rule_3_abort,
+    _rule_4_max_duration,
+    _rule_5_candidate_failing,
+    _rule_6_harm,
+    _rule_7_error_budget,
+    _rule_8_baseline,
+    _rule_9_readiness,
+    _rule_10_steps,
+)
+"""The rules of the module docstring, in its order; the first to return a decision wins."""

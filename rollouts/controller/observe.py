@@ -1,25 +1,42 @@
-"""Observation: from caches, guardrails, the router and Prometheus to one :class:`Observed`.
+"""The fetch step: from caches, guardrails, the router and Prometheus to one :class:`Observed`.
 
-Reads come from the informers' caches (Deployments, pods, nodes) — no API calls — except the
-router's current weights and the two kinds of Prometheus query: the readyQuery (only while the
-candidate is not yet ready) and the analysis looks (only when a window is due). When an abort
-intent applies nothing is queried at all: abort acts before any query.
+This is the reconcile's only I/O before the decision. Reads come from the informers' caches
+(Deployments, pods, nodes) — no API calls — except the router's current weights and the two
+kinds of Prometheus query: the readyQuery (while the candidate's readiness is judged) and the
+windows that are due (:func:`fetch_windows`). What it fetches is data, failures included (a
+failed query is a ``QueryFailed`` observation, an unusable source a ``source_error``); it
+judges nothing — the evidence fold (:mod:`rollouts.controller.evidence`) and the state machine
+(:mod:`rollouts.controller.decide`) do, purely.
+
+When an abort intent applies nothing is queried at all: abort acts before any query. An abort
+that arrives while queries run sets ``cancel`` (the informer does, see
+:class:`rollouts.controller.reconciler.AbortSignals`); fetching stops before the next query, so
+a slow Prometheus delays an abort by at most one query's timeout, and only complete windows are
+returned.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from analysis import NoData, QueryFailed
-from analysis.providers.base import MetricsProvider
+from analysis import NoData, Observation, QueryFailed
+from analysis.providers.base import MetricsProvider, Versions
+from rollouts.analysis_config import analysis_criteria
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
-from rollouts.controller.decide import abort_applies
-from rollouts.controller.looks import LookContext, run_looks, step_feasibility
-from rollouts.controller.observed import CandidateHealth, Observed, ReadyQueryResult
+from rollouts.controller.decide import abort_applies, retry_requested
+from rollouts.controller.observed import (
+    CandidateHealth,
+    DeploymentState,
+    Observed,
+    ReadyQueryResult,
+    WindowObservations,
+)
+from rollouts.controller.schedule import due_windows
 from rollouts.controller.selectors import matches
 from rollouts.guardrails.accelerators import AcceleratorResources
 from rollouts.guardrails.pod_health import assess_pod_health
@@ -38,11 +55,15 @@ class World:
     nodes: Callable[[], Iterable[KubeObject]]
 
 
-def replicas_of(obj: KubeObject | None) -> int:
-    """A Deployment's spec.replicas as the cache shows it (0 when it is missing)."""
+def deployment_state(name: str, obj: KubeObject | None) -> DeploymentState:
+    """A Deployment's size and Ready pods as the cache shows it (not existing when missing)."""
     if obj is None:
-        return 0
-    return int(obj.get("spec", {}).get("replicas", 1))
+        return DeploymentState(name=name, exists=False)
+    return DeploymentState(
+        name=name,
+        replicas=int(obj.get("spec", {}).get("replicas", 1)),
+        ready=int(obj.get("status", {}).get("readyReplicas") or 0),
+    )
 
 
 def candidate_health(
@@ -96,6 +117,37 @@ def ready_query(
     return ReadyQueryResult(ok=True, message=f"readyQuery = {result.value:g}")
 
 
+@dataclass(frozen=True)
+class MetricsSource:
+    """What the Prometheus queries need besides spec and status."""
+
+    provider: MetricsProvider
+    variables: Mapping[str, str]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set when an abort for this rollout arrives while its queries run (never, offline)."""
+
+
+def fetch_windows(
+    spec: ModelRolloutSpec, status: ModelRolloutStatus, source: MetricsSource, now: datetime
+) -> tuple[WindowObservations, ...]:
+    """Every metric's observation for each window due now, oldest first; only complete windows.
+
+    Stops before the next query once ``source.cancel`` is set: the windows complete by then are
+    returned, the rest are due again at the next reconcile.
+    """
+    criteria = analysis_criteria(spec.analysis)
+    versions = Versions(baseline=spec.baseline.version, candidate=spec.candidate.version)
+    complete: list[WindowObservations] = []
+    for window in due_windows(spec, status, now):
+        observations: dict[str, Observation] = {}
+        for metric in criteria.metrics:
+            if source.cancel.is_set():
+                return tuple(complete)
+            observations[metric.name] = source.provider.observe(metric, window, versions, source.variables)
+        complete.append(WindowObservations(window, observations))
+    return tuple(complete)
+
+
 def router_share(router: Router | None, error: str | None) -> tuple[float | None, str | None]:
     """The share the router reports, or the reason it cannot say."""
     if router is None:
@@ -114,27 +166,31 @@ def observe(
     world: World,
     router: Router | None,
     router_error: str | None,
-    looks: LookContext | None,
+    source: MetricsSource | None,
     now: datetime,
 ) -> Observed:
-    """Everything decide() needs at ``now``; no Prometheus query when an abort applies."""
+    """Everything decide() needs at ``now``; no Prometheus query when an abort applies.
+
+    The readyQuery is asked whenever decide() may judge readiness in this reconcile: while the
+    candidate is not ready yet, and also when this reconcile starts a rollout (a new candidate
+    or a retry), whose readiness is judged afresh at once — an already-Ready Deployment must
+    still pass the readyQuery before it gets traffic.
+    """
     share, share_error = router_share(router, router_error)
     observed = Observed(
         generation=generation,
-        baseline_replicas=replicas_of(world.deployment(spec.baseline.deployment)),
+        baseline=deployment_state(spec.baseline.deployment, world.deployment(spec.baseline.deployment)),
+        candidate=deployment_state(spec.candidate.deployment, world.deployment(spec.candidate.deployment)),
         health=candidate_health(spec, status, world, now),
         effective_share=share,
         router_error=share_error,
+        replaced=tuple(deployment_state(name, world.deployment(name)) for name in status.replaced_candidates),
     )
-    quiet = status.outcome is not None or status.candidate_version != spec.candidate.version
-    if looks is None or quiet or abort_applies(spec, status):
+    if source is None or abort_applies(spec, status):
         return observed
-    readiness = ReadyQueryResult()
-    if status.candidate_ready_at is None:
-        readiness = ready_query(spec, looks.provider, looks.variables, now)
-    return replace(
-        observed,
-        ready_query=readiness,
-        look=run_looks(spec, status, looks, now),
-        feasibility=step_feasibility(spec, status, now),
-    )
+    starts = status.candidate_version != spec.candidate.version or retry_requested(spec, status)
+    if starts or (status.outcome is None and status.candidate_ready_at is None):
+        observed = replace(observed, ready_query=ready_query(spec, source.provider, source.variables, now))
+    if starts or status.outcome is not None or not spec.analysis.metrics:
+        return observed
+    return replace(observed, windows=fetch_windows(spec, status, source, now))

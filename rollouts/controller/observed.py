@@ -2,16 +2,21 @@
 
 The state machine (:mod:`rollouts.controller.decide`) reads only these types, never a
 Kubernetes object or a Prometheus response, so every transition is testable with a table.
-The reconciler builds :class:`Observed` from its caches, the guardrails and the analysis
-engine, and carries out a :class:`Decision` with idempotent effects.
+The fetch step builds :class:`Observed` from the caches, the guardrails, the router and the
+metrics provider (raw windows); the evidence fold adds :class:`Evidence`; the reconciler
+carries out a :class:`Decision` with idempotent effects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rollouts.api.status import AnalysisStatus, ModelRolloutStatus, Verdict
+from analysis import AnalysisState, Observation, RolloutJudgement
+from analysis.observations import Window
+from rollouts.api.conditions import Reason
+from rollouts.api.status import AnalysisStatus, ModelRolloutStatus
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,23 @@ class CandidateHealth:
 
 
 @dataclass(frozen=True)
+class DeploymentState:
+    """One Deployment as the cache shows it: whether it exists, its size and its Ready pods.
+
+    The replica rules read these to keep the app serving: the baseline is scaled down only while
+    the candidate has the Ready pods to replace it, and traffic goes back to the baseline only
+    once it has a Ready pod (see rollouts.controller.decide, "Replicas and serving pods").
+    """
+
+    name: str
+    exists: bool = True
+    replicas: int = 0
+    """spec.replicas (0 when missing)."""
+    ready: int = 0
+    """status.readyReplicas (0 when missing)."""
+
+
+@dataclass(frozen=True)
 class ReadyQueryResult:
     """The readyQuery's answer: ``ok`` None when no readyQuery is configured."""
 
@@ -41,23 +63,25 @@ class ReadyQueryResult:
 
 
 @dataclass(frozen=True)
-class LookResult:
-    """The outcome of this reconcile's analysis looks (none when no look was due).
+class WindowObservations:
+    """One complete window: every metric's observation over ``window`` (a failure is data)."""
 
-    ``analysis`` is the updated accumulated analysis (status.analysis). ``rollback`` lists
-    reasons to roll back now (harm after Holm, guard breaches, drift sanity failures, hard
-    limits); ``hold`` lists drift findings that wait for a person. Failed queries are counted in
-    ``analysis.consecutive_errors``.
-    """
+    window: Window
+    observations: Mapping[str, Observation]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the fold found: the new ``status.analysis`` and what it asks of the state machine."""
 
     analysis: AnalysisStatus
     rollback: tuple[str, ...] = ()
     hold: tuple[str, ...] = ()
-
-    @property
-    def verdict(self) -> Verdict | None:
-        """The rollout-level verdict after these looks."""
-        return self.analysis.verdict
+    reset: str | None = None
+    judgement: RolloutJudgement | None = None
+    """The engine's judgement after the last window (per-metric numbers, harm tests)."""
+    state: AnalysisState | None = None
+    """The engine state after the last window (feasibility reads it without restoring again)."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +89,23 @@ class Observed:
     """Everything :func:`decide` may know about the world at ``now``."""
 
     generation: int
-    baseline_replicas: int
-    """The baseline Deployment's spec.replicas (0 when it is missing): sizes an auto candidate."""
+    baseline: DeploymentState
+    """The baseline Deployment: its spec.replicas sizes an auto candidate at the start."""
+    candidate: DeploymentState
     health: CandidateHealth
     ready_query: ReadyQueryResult = ReadyQueryResult()
     effective_share: float | None = None
     router_error: str | None = None
-    look: LookResult | None = None
-    feasibility: str | None = None
+    windows: tuple[WindowObservations, ...] = ()
+    """Every metric's observation for each window due now (complete windows only)."""
+    evidence: Evidence | None = None
+    """What the evidence fold made of ``windows`` (rollouts.controller.evidence.assess)."""
+    replaced: tuple[DeploymentState, ...] = ()
+    """Candidates of earlier rollouts (``status.replacedCandidates``) as they are now."""
+    conflict: str | None = None
+    """Why another, older rollout owns an object this one names (it then touches nothing)."""
+    source_error: str | None = None
+    """Why the metrics source cannot be used (a Secret, the address): said in status.message."""
 
 
 class EventType(StrEnum):
@@ -86,7 +119,7 @@ class EventType(StrEnum):
 class Event:
     """One transition, logged once and mirrored as a Kubernetes Event."""
 
-    reason: str
+    reason: Reason
     message: str
     type: EventType = EventType.NORMAL
 
@@ -95,14 +128,19 @@ class Event:
 class Decision:
     """What the reconciler must make true, and when to look again.
 
-    ``weight``: the candidate weight the router must hold (always set: applying it is
-    idempotent). ``baseline_replicas`` / ``candidate_replicas``: desired Deployment sizes, None
-    to leave a Deployment alone. ``requeue_after``: seconds until the next timer.
+    ``weight``: the candidate weight the router must hold (applying it is idempotent); None
+    only when the rollout must touch nothing (another rollout owns its objects).
+    ``baseline_replicas`` / ``candidate_replicas``: desired Deployment sizes, None to leave a
+    Deployment alone. ``scale_to_zero``: replaced candidates of earlier rollouts to stop.
+    ``requeue_after``: seconds until the next timer.
     """
 
     status: ModelRolloutStatus
-    weight: int
+    weight: int | None
     baseline_replicas: int | None = None
     candidate_replicas: int | None = None
+    scale_to_zero: tuple[str, ...] = ()
     events: tuple[Event, ...] = field(default=())
     requeue_after: float | None = None
+    evidence: Evidence | None = None
+    """What this reconcile's windows added to the analysis (None: no window was folded)."""

@@ -8,7 +8,11 @@ it never runs twice at once for the same key. The steps:
    parse it. An invalid spec (possible when the CRD was installed by an older version, or
    with validation off) is reported in a ``SpecValid`` condition naming the field, and
    nothing else happens.
-2. Observe (caches, guardrails, router, and Prometheus only when needed).
+2. Find which rollouts of the namespace name the same objects (from the cache, through the
+   deployment and route indexes) and whether one of them owns them
+   (rollouts.controller.claims): a rollout that does not own what it names is observed without
+   Prometheus and decided into a ``Conflict`` condition, with no effect at all.
+   Observe (caches, guardrails, router, and Prometheus only when needed).
 3. Check the cache for a newer spec: if an abort arrived while Prometheus was slow, decide
    with the new spec — abort wins, within this very reconcile.
 4. ``decide`` (pure).
@@ -25,27 +29,30 @@ Every write goes through a client that checks the Lease first (see rollouts.runt
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
+from rollouts.api.conditions import ConditionType, Reason
 from rollouts.api.lint import format_path
 from rollouts.api.resource import ModelRollout
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import Condition, ModelRolloutStatus
 from rollouts.api.timestamps import format_timestamp
+from rollouts.controller.claims import Claimant, claimed_objects, conflict, is_active, owned_elsewhere
 from rollouts.controller.decide import abort_applies, decide
 from rollouts.controller.events import EventRecorder
-from rollouts.controller.looks import LookContext
-from rollouts.controller.observe import World, observe
+from rollouts.controller.evidence import assess
+from rollouts.controller.observe import MetricsSource, World, observe
 from rollouts.controller.observed import Decision, Event, EventType
 from rollouts.controller.prometheus_source import PrometheusProviders, SourceError
 from rollouts.routers import Router, RouterError, router_for
-from rollouts.runtime.informer import Store
+from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     MODEL_ROLLOUTS,
@@ -59,8 +66,54 @@ from rollouts.runtime.manager import ReconcileResult
 
 log = structlog.get_logger(__name__)
 
+
+class AbortSignals:
+    """A cancel signal per rollout under reconcile, set by the informer when an abort appears.
+
+    The reconciler takes a fresh, clear :class:`threading.Event` for a key when a reconcile
+    starts (:meth:`begin`) and drops it at the end (:meth:`end`); the rollouts informer calls
+    :meth:`rollout_changed` for every change, which sets the key's event when the new spec
+    carries an abort that applies. The fetch step checks the event before each query, so it
+    never calls back into the reconciler or its caches.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+
+    def begin(self, key: str) -> threading.Event:
+        """A clear cancel event for this reconcile of ``key``."""
+        event = threading.Event()
+        with self._lock:
+            self._events[key] = event
+        return event
+
+    def end(self, key: str) -> None:
+        """The reconcile of ``key`` is over."""
+        with self._lock:
+            self._events.pop(key, None)
+
+    def rollout_changed(self, change: Change) -> None:
+        """Informer handler: cancel the running reconcile's queries when an abort applies now."""
+        key = object_key(change.object)
+        with self._lock:
+            event = self._events.get(key)
+        if event is None or event.is_set():
+            return
+        try:
+            rollout = ModelRollout.from_wire(change.object)
+        except ValidationError:
+            return
+        if abort_applies(rollout.spec, rollout.status or ModelRolloutStatus()):
+            event.set()
+
+
 NAMESPACE_INDEX = "namespace"
 """The pod cache's index by namespace (set up by rollouts.controller.app)."""
+DEPLOYMENT_INDEX = "deployment"
+"""The rollout cache's index by ``namespace/deployment`` named (set up by rollouts.controller.app)."""
+ROUTE_INDEX = "route"
+"""The rollout cache's index by ``namespace/httproute`` named (set up by rollouts.controller.app)."""
 
 Clock = Callable[[], datetime]
 
@@ -84,16 +137,25 @@ class Reconciler:
         caches: Caches,
         providers: PrometheusProviders,
         clock: Clock,
-        routers: Callable[[Kube, ModelRolloutSpec, str], Router] | None = None,
+        routers: Callable[[Kube, ModelRolloutSpec, ModelRolloutStatus, str], Router] | None = None,
+        *,
+        aborts: AbortSignals | None = None,
     ) -> None:
         self._kube = kube
         self._caches = caches
         self._providers = providers
         self._clock = clock
         self._events = EventRecorder(kube)
+        self.aborts = aborts or AbortSignals()
+        """Set by the rollouts informer (rollouts.controller.app wires ``rollout_changed``)."""
         self._routers = routers or (
-            lambda kube, spec, namespace: router_for(
-                kube, spec.traffic, namespace, spec.baseline.deployment, spec.candidate.deployment
+            lambda kube, spec, status, namespace: router_for(
+                kube,
+                spec.traffic,
+                namespace,
+                spec.baseline.deployment,
+                spec.candidate.deployment,
+                replaced=status.replaced_candidates,
             )
         )
 
@@ -104,13 +166,16 @@ class Reconciler:
             obj = self._kube.get(MODEL_ROLLOUTS, name, namespace)
         except NotFound:
             return ReconcileResult()
-        structlog.contextvars.bind_contextvars(key=key)
+        # Restores what was bound before (the manager binds the key too): a failed reconcile's
+        # log line, written by the manager after this returns, still carries the key.
+        cancel = self.aborts.begin(key)
         try:
-            return self._reconcile(obj, namespace)
+            with structlog.contextvars.bound_contextvars(key=key):
+                return self._reconcile(obj, namespace, cancel)
         finally:
-            structlog.contextvars.unbind_contextvars("key")
+            self.aborts.end(key)
 
-    def _reconcile(self, obj: KubeObject, namespace: str) -> ReconcileResult:
+    def _reconcile(self, obj: KubeObject, namespace: str, cancel: threading.Event) -> ReconcileResult:
         now = self._clock()
         try:
             rollout = ModelRollout.from_wire(obj)
@@ -120,8 +185,11 @@ class Reconciler:
         spec = rollout.spec
         status = rollout.status or ModelRolloutStatus()
         generation = int(obj.get("metadata", {}).get("generation") or 0)
-        router, router_error = self._router(spec, namespace)
-        looks, source_error = self._look_context(obj, spec, status, namespace)
+        me = _claimant(obj, spec, status)
+        others = self._claimants(spec, namespace)
+        owner = conflict(me, others)
+        router, router_error = self._router(spec, status, namespace)
+        source, source_error = (None, None) if owner else self._metrics_source(spec, namespace, cancel)
         observed = observe(
             spec,
             status,
@@ -129,18 +197,47 @@ class Reconciler:
             world=self._world(namespace),
             router=router,
             router_error=router_error,
-            looks=looks,
+            source=source,
             now=now,
         )
+        observed = assess(spec, status, replace(observed, conflict=owner, source_error=source_error))
         latest = self._latest(obj, namespace)
         if latest is not None and abort_applies(latest.spec, status) and not abort_applies(spec, status):
             spec = latest.spec
         decision = decide(spec, status, observed, now)
-        if source_error:
-            decision = _with_message(decision, f"{decision.status.message} (metrics: {source_error})")
         self._write_status(obj, status, decision.status)
-        self._apply(obj, spec=spec, namespace=namespace, router=router, decision=decision, now=now)
+        stoppable = tuple(
+            name for name in decision.scale_to_zero if not owned_elsewhere(me.name, name, others)
+        )
+        self._apply(
+            obj,
+            spec=spec,
+            namespace=namespace,
+            router=router,
+            decision=replace(decision, scale_to_zero=stoppable),
+            now=now,
+        )
         return ReconcileResult(requeue_after=decision.requeue_after)
+
+    def _claimants(self, spec: ModelRolloutSpec, namespace: str) -> list[Claimant]:
+        """The other rollouts of the namespace naming this one's Deployments or route."""
+        store = self._caches.rollouts
+        found: dict[str, KubeObject] = {}
+        for deployment in (spec.baseline.deployment, spec.candidate.deployment):
+            for other in store.by_index(DEPLOYMENT_INDEX, f"{namespace}/{deployment}"):
+                found[other["metadata"]["name"]] = other
+        route = spec.traffic.gateway_api
+        if route is not None:
+            for other in store.by_index(ROUTE_INDEX, f"{namespace}/{route.http_route}"):
+                found[other["metadata"]["name"]] = other
+        claimants = []
+        for other in found.values():
+            try:
+                parsed = ModelRollout.from_wire(other)
+            except ValidationError:
+                continue  # an invalid rollout touches nothing
+            claimants.append(_claimant(other, parsed.spec, parsed.status or ModelRolloutStatus()))
+        return claimants
 
     # --- observation helpers --------------------------------------------------------------
 
@@ -152,15 +249,17 @@ class Reconciler:
             nodes=caches.nodes.list,
         )
 
-    def _router(self, spec: ModelRolloutSpec, namespace: str) -> tuple[Router | None, str | None]:
+    def _router(
+        self, spec: ModelRolloutSpec, status: ModelRolloutStatus, namespace: str
+    ) -> tuple[Router | None, str | None]:
         try:
-            return self._routers(self._kube, spec, namespace), None
+            return self._routers(self._kube, spec, status, namespace), None
         except RouterError as unusable:
             return None, str(unusable)
 
-    def _look_context(
-        self, obj: KubeObject, spec: ModelRolloutSpec, status: ModelRolloutStatus, namespace: str
-    ) -> tuple[LookContext | None, str | None]:
+    def _metrics_source(
+        self, spec: ModelRolloutSpec, namespace: str, cancel: threading.Event
+    ) -> tuple[MetricsSource | None, str | None]:
         source = spec.analysis.prometheus
         if source is None:
             return None, None
@@ -169,13 +268,7 @@ class Reconciler:
         except (SourceError, KubeError) as unusable:
             return None, str(unusable)
         variables = {**spec.analysis.variables, "namespace": namespace}
-
-        def abort_requested() -> bool:
-            """An abort that arrived since the read, by the same rule decide() applies."""
-            latest = self._latest(obj, namespace)
-            return latest is not None and abort_applies(latest.spec, status)
-
-        return LookContext(provider=provider, variables=variables, abort_requested=abort_requested), None
+        return MetricsSource(provider=provider, variables=variables, cancel=cancel), None
 
     def _latest(self, obj: KubeObject, namespace: str) -> ModelRollout | None:
         current = self._caches.rollouts.get(obj["metadata"]["name"], namespace)
@@ -200,6 +293,8 @@ class Reconciler:
         decision: Decision,
         now: datetime,
     ) -> None:
+        if decision.weight is None:
+            return  # another rollout owns what this one names: touch nothing
         if router is not None:
             try:
                 router.set_weight(decision.weight)
@@ -212,6 +307,8 @@ class Reconciler:
         ):
             if replicas is not None:
                 self._scale(namespace, deployment, replicas)
+        for deployment in decision.scale_to_zero:
+            self._scale(namespace, deployment, 0)
         for event in decision.events:
             self._events.record(obj, event, now)
 
@@ -250,32 +347,30 @@ class Reconciler:
         message = "; ".join(problems)[:32768]
         raw_status: Mapping[str, Any] = obj.get("status") or {}
         status = ModelRolloutStatus.model_validate(raw_status)
-        previous = next((c for c in status.conditions if c.type == "SpecValid"), None)
+        previous = next((c for c in status.conditions if c.type == ConditionType.SPEC_VALID), None)
         if previous is not None and previous.status == "False" and previous.message == message:
             return
         condition = Condition(
-            type="SpecValid",
+            type=ConditionType.SPEC_VALID,
             status="False",
-            reason="SpecInvalid",
+            reason=Reason.SPEC_INVALID,
             message=message,
             last_transition_time=format_timestamp(now),
             observed_generation=obj.get("metadata", {}).get("generation"),
         )
-        others = tuple(c for c in status.conditions if c.type != "SpecValid")
+        others = tuple(c for c in status.conditions if c.type != ConditionType.SPEC_VALID)
         updated = status.model_copy(
             update={"conditions": (*others, condition), "message": f"invalid spec: {message}"}
         )
-        self._events.record(obj, Event("SpecInvalid", message, EventType.WARNING), now)
+        self._events.record(obj, Event(Reason.SPEC_INVALID, message, EventType.WARNING), now)
         self._write_status(obj, status, updated)
 
 
-def _with_message(decision: Decision, message: str) -> Decision:
-    status = decision.status.model_copy(update={"message": message[:1024]})
-    return Decision(
-        status=status,
-        weight=decision.weight,
-        baseline_replicas=decision.baseline_replicas,
-        candidate_replicas=decision.candidate_replicas,
-        events=decision.events,
-        requeue_after=decision.requeue_after,
+def _claimant(obj: KubeObject, spec: ModelRolloutSpec, status: ModelRolloutStatus) -> Claimant:
+    metadata = obj.get("metadata", {})
+    return Claimant(
+        name=str(metadata.get("name", "")),
+        created=str(metadata.get("creationTimestamp", "")),
+        objects=claimed_objects(spec),
+        active=is_active(status),
     )

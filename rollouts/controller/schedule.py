@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from analysis.observations import Window
 from rollouts.api.durations import seconds
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
@@ -21,8 +22,6 @@ from rollouts.api.timestamps import parse_timestamp
 
 LOOK_DELAY = timedelta(seconds=5)
 MAX_WINDOWS_PER_RECONCILE = 10
-
-Window = tuple[datetime, datetime]
 
 
 def analysis_start_time(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> datetime | None:
@@ -42,7 +41,7 @@ def due_windows(spec: ModelRolloutSpec, status: ModelRolloutStatus, now: datetim
     start = parse_timestamp(status.analysis.last_look_at)
     windows: list[Window] = []
     while start + interval + LOOK_DELAY <= now and len(windows) < MAX_WINDOWS_PER_RECONCILE:
-        windows.append((start, start + interval))
+        windows.append(Window(start, start + interval))
         start += interval
     return windows
 

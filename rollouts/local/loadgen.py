@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import requests
 
 from rollouts.local.model_server.model import sample_features
+from rollouts.testbed.process import hurried
 
 ShareSource = Callable[[], float]
 """Returns the candidate's share of traffic now, in [0, 1]; may raise while the route is unreadable."""
@@ -214,10 +215,14 @@ class LoadGenerator:
         return not self._thread.is_alive()
 
     def stop(self) -> LoadCounts:
-        """Stop scheduling, let requests in flight finish (each bounded by ``request_timeout``)."""
+        """Stop scheduling, let requests in flight finish (each bounded by ``request_timeout``).
+
+        Once a second shutdown signal hurries the process (rollouts.testbed.process), it stops
+        waiting for them: the servers are about to be killed, which ends those requests.
+        """
         self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        while self._thread.is_alive() and not hurried():
+            self._thread.join(0.1)
         return self.counts()
 
     def counts(self) -> LoadCounts:

@@ -5,7 +5,8 @@ module owns their lifecycle with the test bed's hygiene rules: every server list
 127.0.0.1 on a port the OS picks (the server writes it to a file once bound, so there is no
 race for a "free" port), runs in its own process session, logs to a file that outlives it, and
 is stopped by its recorded PID — SIGTERM to its process group, SIGKILL after a grace period —
-never by name. ::
+never by name. Processes are started and stopped by rollouts.testbed.process, so they die with
+the process that started them and a shutdown signal never leaves one behind. ::
 
     with ModelServers(log_dir) as servers:
         baseline, candidate = servers.start(
@@ -18,11 +19,9 @@ never by name. ::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from types import TracebackType
 import requests
 
 from rollouts.local.model_server.config import ServerConfig, Switches
+from rollouts.testbed.process import deferred_signals, start_process, stop_process
 
 LOOPBACK = "127.0.0.1"
 _POLL_SECONDS = 0.05
@@ -156,24 +156,28 @@ class ModelServers:
             raise ValueError(f"one server per version: already started or given twice: {', '.join(clashes)}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.ready_timeout
-        launched = [self._launch(dataclasses.replace(config, host=LOOPBACK, port=0)) for config in configs]
+        launched: list[tuple[ServerConfig, subprocess.Popen[bytes], Path]] = []
         try:
+            for config in configs:
+                with deferred_signals():  # a server started is a server this call will stop
+                    launched.append(self._launch(dataclasses.replace(config, host=LOOPBACK, port=0)))
             started = [_await_listening(*launch, deadline) for launch in launched]
             if wait_ready:
                 for server in started:
                     server.wait_ready(max(0.0, deadline - time.monotonic()))
         except BaseException:
             for _, process, _ in launched:
-                _terminate(process, grace_seconds=1.0)
+                stop_process(process, grace=1.0)
             raise
         self._servers.update((server.version, server) for server in started)
         return started
 
     def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop every server: SIGTERM to its process group, SIGKILL after ``grace_seconds``; reap it."""
-        for server in self._servers.values():
-            _terminate(server.process, grace_seconds)
-        self._servers.clear()
+        with deferred_signals():  # a shutdown signal must not stop the stopping halfway
+            for server in self._servers.values():
+                stop_process(server.process, grace_seconds)
+            self._servers.clear()
 
     def _launch(self, config: ServerConfig) -> tuple[ServerConfig, subprocess.Popen[bytes], Path]:
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", config.version)
@@ -187,15 +191,9 @@ class ModelServers:
             *config.to_args(),
             f"--address-file={address_file}",
         ]
-        with address_file.with_suffix(".log").open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**environment, **SERVER_ENVIRONMENT},
-            )
+        process = start_process(
+            command, address_file.with_suffix(".log"), env={**environment, **SERVER_ENVIRONMENT}
+        )
         return config, process, address_file
 
 
@@ -231,19 +229,6 @@ def _poll_until(
             why = f"exited with status {status}" if status is not None else f"not {awaited} in time"
             raise ModelServerError(f"model server {version} {why}; last log lines:\n{_tail(log_path)}")
         time.sleep(_POLL_SECONDS)
-
-
-def _terminate(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
-    """Stop a server's process group by its recorded PID, then reap the process."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_seconds)
-    except ProcessLookupError:
-        pass  # the group is gone: the server exited on its own (or crashed on purpose)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:

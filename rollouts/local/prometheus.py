@@ -17,16 +17,15 @@ With :class:`WebSecurity` the server serves HTTPS and/or asks for basic auth (Pr
 ``--web.config.file``), so the provider's TLS and authentication options meet a real server.
 
 The process runs in its own session (process group) and is stopped by its recorded PID; its
-log stays in ``workdir/prometheus.log`` and is shown when start-up fails.
+log stays in ``workdir/prometheus.log`` and is shown when start-up fails. It is started and
+stopped by rollouts.testbed.process, so it dies with the process that started it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -38,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from rollouts.testbed.process import deferred_signals, start_process, stop_process
 
 READY_TIMEOUT = 30.0
 STOP_GRACE = 10.0
@@ -188,27 +189,20 @@ class PrometheusServer:
             *security_flags,
             *self.extra_flags,
         ]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        self.pid_path.write_text(f"{self._process.pid}\n")
+        with deferred_signals():  # started means recorded: stop() finds it
+            self._process = start_process(argv, self.log_path)
+            self.pid_path.write_text(f"{self._process.pid}\n")
         self._wait_ready()
         return self
 
     def stop(self) -> None:
         """Stop the process (its whole session) by its recorded PID; idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.pid_path.unlink(missing_ok=True)
+        with deferred_signals():  # a shutdown signal must not stop the stopping halfway
+            process, self._process = self._process, None
+            if process is None:
+                return
+            stop_process(process, STOP_GRACE)
+            self.pid_path.unlink(missing_ok=True)
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
@@ -280,7 +274,7 @@ class PrometheusServer:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
-                code = None if self._process is None else self._process.returncode
+                code = None if self._process is None else stop_process(self._process)  # reaped and forgotten
                 self._process = None
                 raise PrometheusError(f"prometheus exited with {code} during start-up:\n{self.log_tail()}")
             try:

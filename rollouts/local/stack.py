@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ from rollouts.runtime.kube import (
     Resource,
 )
 from rollouts.runtime.manager import Manager
+from rollouts.testbed.process import deferred_signals, hurried
+
+CONTROLLER_STOP_SECONDS = 10.0
+"""How long :meth:`LocalStack.stop` waits for the controller's in-flight reconciles to end."""
 
 SERVICES = Resource("", "v1", "services", "Service", namespaced=True)
 BASELINE = ("model-v1", "v1")
@@ -168,6 +173,10 @@ def demo_rollout(analysis: dict[str, Any], name: str = "fraud-scorer", **spec: A
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": body}
 
 
+def _nothing() -> None:
+    """A stop step for a part that was never started."""
+
+
 @dataclass
 class LocalStack:
     """The stack of the module docstring around one cluster; start it, create a rollout, stop it."""
@@ -235,24 +244,47 @@ class LocalStack:
         self._controller_thread.start()
         return self.manager
 
-    def stop_controller(self) -> None:
-        """Stop the controller as SIGTERM would: finish in-flight reconciles, stop the caches."""
+    def stop_controller(self, timeout: float = 60.0) -> None:
+        """Stop the controller as SIGTERM would: finish in-flight reconciles, stop the caches.
+
+        Waits at most ``timeout`` seconds (not at all once a second shutdown signal hurries
+        us): the controller runs on a daemon thread, so one that is slow to finish never keeps
+        the process alive.
+        """
         if self.manager is not None:
             self.manager.stop()
-        if self._controller_thread is not None:
-            self._controller_thread.join(timeout=60)
+        thread = self._controller_thread
+        deadline = time.monotonic() + timeout
+        while thread is not None and thread.is_alive() and time.monotonic() < deadline and not hurried():
+            thread.join(0.1)
         self.manager = None
         self._controller_thread = None
 
     def stop(self) -> None:
-        """Stop everything this stack started (the cluster objects stay with their namespace)."""
-        self.stop_controller()
-        if self.load is not None:
-            self.load.stop()
-        if self.prometheus is not None:
-            self.prometheus.stop()
-        if self.servers is not None:
-            self.servers.stop()
+        """Stop everything this stack started (the cluster objects stay with their namespace).
+
+        The controller is asked to stop first, the load stops while it finishes its in-flight
+        reconciles, and it is waited for (boundedly) before Prometheus and the servers go, so no
+        reconcile of a live rollout reads an analysis from a server shutting down. Every step
+        runs even if an earlier one failed, and a shutdown signal does not cut the sequence
+        short (it is raised once all are stopped; a second one hurries every wait).
+        """
+        steps: list[Callable[[], object]] = [
+            self.manager.stop if self.manager is not None else _nothing,
+            self.load.stop if self.load is not None else _nothing,
+            lambda: self.stop_controller(CONTROLLER_STOP_SECONDS),
+            self.prometheus.stop if self.prometheus is not None else _nothing,
+            self.servers.stop if self.servers is not None else _nothing,
+        ]
+        failures: list[Exception] = []
+        with deferred_signals():
+            for step in steps:
+                try:
+                    step()
+                except Exception as failure:  # stop the rest anyway; the first failure is raised
+                    failures.append(failure)
+        if failures:
+            raise failures[0]
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -8,7 +8,6 @@ an unknown key is a spec error, never a silent fallback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from rollouts.api.spec import Traffic
@@ -32,12 +31,36 @@ class Router(Protocol):
         """Send all traffic to the baseline now (abort without a controller)."""
 
 
-RouterFactory = Callable[[Kube, Traffic, str, str, str], Router]
-"""(kube, traffic, namespace, baseline Deployment, candidate Deployment) → router."""
+class RouterFactory(Protocol):
+    """(kube, traffic, namespace, baseline Deployment, candidate Deployment; replaced) → router."""
+
+    def __call__(
+        self,
+        kube: Kube,
+        traffic: Traffic,
+        namespace: str,
+        baseline: str,
+        candidate: str,
+        *,
+        replaced: tuple[str, ...] = (),
+    ) -> Router:
+        """A router for those objects; :class:`RouterError` when it cannot be built."""
 
 
-def router_for(kube: Kube, traffic: Traffic, namespace: str, baseline: str, candidate: str) -> Router:
-    """The router for ``spec.traffic``; :class:`RouterError` for a type this build lacks."""
+def router_for(
+    kube: Kube,
+    traffic: Traffic,
+    namespace: str,
+    baseline: str,
+    candidate: str,
+    *,
+    replaced: tuple[str, ...] = (),
+) -> Router:
+    """The router for ``spec.traffic``; :class:`RouterError` for a type this build lacks.
+
+    ``replaced``: candidate Deployments of earlier rollouts still being stopped; a router whose
+    share depends on what serves (replicas) counts them.
+    """
     from rollouts.routers.gateway_api import GatewayAPIRouter  # noqa: PLC0415  (avoid cycles)
     from rollouts.routers.replicas import ReplicasRouter  # noqa: PLC0415
 
@@ -49,4 +72,4 @@ def router_for(kube: Kube, traffic: Traffic, namespace: str, baseline: str, cand
     factory = factories.get(kind)
     if factory is None:
         raise RouterError(f"spec.traffic.{kind}: no router of that type in this version of the controller")
-    return factory(kube, traffic, namespace, baseline, candidate)
+    return factory(kube, traffic, namespace, baseline, candidate, replaced=replaced)

@@ -112,10 +112,17 @@ class GatewayAPIRouter:
 
     @classmethod
     def create(
-        cls, kube: Kube, traffic: Traffic, namespace: str, baseline: str, candidate: str
+        cls,
+        kube: Kube,
+        traffic: Traffic,
+        namespace: str,
+        baseline: str,
+        candidate: str,
+        *,
+        replaced: tuple[str, ...] = (),
     ) -> GatewayAPIRouter:
         """Build from ``spec.traffic.gatewayAPI`` (the Deployment names are not needed here)."""
-        del baseline, candidate
+        del baseline, candidate, replaced
         spec = traffic.gateway_api
         if spec is None:
             raise RouterError("spec.traffic.gatewayAPI is not set")

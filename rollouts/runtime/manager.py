@@ -48,7 +48,7 @@ import structlog
 from rollouts.runtime.informer import Change, Informer
 from rollouts.runtime.kube import Kube, KubeObject, Resource
 from rollouts.runtime.leader import LeaderElector, LeaseTiming, default_identity
-from rollouts.runtime.metrics import ControllerMetrics, MetricsServer
+from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK, ControllerMetrics, MetricsServer
 from rollouts.runtime.workqueue import WorkQueue
 
 SYNC_POLL = 0.1
@@ -106,6 +106,9 @@ class Manager:
         workers: int = 2,
         leader_election: LeaderElection | None = None,
         metrics_port: int | None = None,
+        metrics_address: str = LOOPBACK,
+        health_port: int | None = None,
+        health_address: str = ALL_INTERFACES,
         queue: WorkQueue | None = None,
     ) -> None:
         if workers < 1:
@@ -115,6 +118,9 @@ class Manager:
         self._reconcile = reconcile
         self._worker_count = workers
         self._metrics_port = metrics_port
+        self._metrics_address = metrics_address
+        self._health_port = health_port
+        self._health_address = health_address
         self._informers: list[Informer] = []
         self._state = threading.Condition(threading.RLock())  # re-entrant: signal handlers take it too
         self._stopping = False
@@ -138,7 +144,9 @@ class Manager:
         """The client for the reconciler: every write first checks :meth:`still_leader`."""
         self.metrics = ControllerMetrics(lambda: len(self.queue), self.queue.waiting, self.still_leader)
         self.metrics_server: MetricsServer | None = None
-        """Serving while :meth:`run` runs, if a metrics port was given."""
+        """Serving while :meth:`run` runs, if a metrics port was given (with the probes too)."""
+        self.health_server: MetricsServer | None = None
+        """The probes-only server while :meth:`run` runs, if a health port was given."""
 
     # --- wiring (before run)
 
@@ -202,7 +210,11 @@ class Manager:
         previous = self._handle_signals() if handle_signals else {}
         workers: list[threading.Thread] = []
         if self._metrics_port is not None:
-            self.metrics_server = MetricsServer(self.metrics, self.ready, self._metrics_port)
+            self.metrics_server = MetricsServer(
+                self.metrics, self.ready, self._metrics_port, self._metrics_address
+            )
+        if self._health_port is not None:
+            self.health_server = MetricsServer(None, self.ready, self._health_port, self._health_address)
         try:
             if self._elector is not None:
                 log.info("campaigning for leadership", identity=self._elector.identity)
@@ -246,8 +258,9 @@ class Manager:
             informer.stop()
         if self._elector is not None:
             self._elector.stop()  # releases the Lease if still held: after the last write
-        if self.metrics_server is not None:
-            self.metrics_server.close()
+        for server in (self.metrics_server, self.health_server):
+            if server is not None:
+                server.close()
         log.info("stopped", lost_leadership=self._lost)
 
     def _work(self) -> None:

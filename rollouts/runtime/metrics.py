@@ -1,11 +1,16 @@
-"""The controller's own metrics and probes, on one small HTTP port.
+"""The controller's own metrics and probes, on small HTTP ports.
 
 Why: an operator must see whether the controller keeps up (queue depth, reconcile duration),
-fails (reconcile errors) and which replica leads — and the kubelet must probe it. One port
-serves ``/metrics`` (Prometheus text), ``/healthz`` (200 while the process runs) and
-``/readyz`` (200 when the manager says ready: standing by, or leading with synced caches;
-503 while it starts to lead or shuts down). Each manager has its own registry, so several
-managers in one process (tests) never collide on metric names.
+fails (reconcile errors) and which replica leads — and the kubelet must probe it. A server
+serves ``/healthz`` (200 while the process runs) and ``/readyz`` (200 when the manager says
+ready: standing by, or leading with synced caches; 503 while it starts to lead or shuts down),
+and, given the metrics, ``/metrics`` (Prometheus text). Each manager has its own registry, so
+several managers in one process (tests) never collide on metric names.
+
+Where it listens is a security decision (docs/security.md): ``/metrics`` has no
+authentication, so the metrics server binds to the loopback interface unless told otherwise,
+while a probes-only server (no metrics) may listen on every interface for the kubelet, whose
+probes come from the node, not from inside the pod.
 """
 
 from __future__ import annotations
@@ -67,13 +72,28 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes every few seconds would drown the controller's own log lines."""
 
 
+LOOPBACK = "127.0.0.1"
+"""Default address of the metrics server: reachable from inside the pod (a sidecar) only."""
+
+ALL_INTERFACES = "0.0.0.0"
+"""Default address of the probes-only server: the kubelet probes from the node."""
+
+
 class MetricsServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` served from a thread until :meth:`close`."""
+    """``/healthz``, ``/readyz`` and (given ``metrics``) ``/metrics``, from a thread until :meth:`close`.
+
+    Without ``metrics`` it is a probes-only server: every other path is 404, so listening on
+    all interfaces exposes nothing but "alive" and "ready".
+    """
 
     def __init__(
-        self, metrics: ControllerMetrics, ready: Callable[[], bool], port: int, address: str = ""
+        self,
+        metrics: ControllerMetrics | None,
+        ready: Callable[[], bool],
+        port: int,
+        address: str = LOOPBACK,
     ) -> None:
-        self._metrics_app = make_wsgi_app(metrics.registry)
+        self._metrics_app = make_wsgi_app(metrics.registry) if metrics is not None else None
         self._ready = ready
         self._server = make_server(
             address, port, self._app, server_class=_Server, handler_class=_QuietHandler
@@ -102,6 +122,8 @@ class MetricsServer:
                 if self._ready()
                 else _text(start_response, "503 Service Unavailable", "not ready")
             )
+        if self._metrics_app is None or path not in ("/metrics", "/"):
+            return _text(start_response, "404 Not Found", "not found")
         return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
 
 

@@ -2,9 +2,11 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as separate
 processes on loopback ports the OS hands out, each in its own session, with logs in
-``log_dir``. Deployments roll out through the real controllers and scheduler; kwok plays the
-kubelet, so pods on its nodes become Running and Ready without containers, and the scheduler
-sees each node's allocatable (``nvidia.com/gpu`` included) exactly as on a real cluster.
+``log_dir``; they die with the process that started them unless
+``ClusterConfig.die_with_owner`` is False (rollouts.testbed.process has the rules). Deployments
+roll out through the real controllers and scheduler; kwok plays the kubelet, so pods on its
+nodes become Running and Ready without containers, and the scheduler sees each node's
+allocatable (``nvidia.com/gpu`` included) exactly as on a real cluster.
 
 Identities are client certificates from the test bed's CA; RBAC authorization stays on, so
 ``kubeconfig_for("alice", ["oncall"])`` gives a user whose rights are what the test grants.
@@ -39,7 +41,7 @@ from kubernetes.config import new_client_from_config
 
 from rollouts.testbed.binaries import Binaries, find_binaries
 from rollouts.testbed.pki import CertificateAuthority, KeyPair, service_account_keys, write_kubeconfig
-from rollouts.testbed.process import ProcessRecord, spawn, stop
+from rollouts.testbed.process import ProcessRecord, deferred_signals, spawn, stop
 from rollouts.testbed.state import SavedTestbed, state_root
 
 GPU = "nvidia.com/gpu"
@@ -122,6 +124,10 @@ class ClusterConfig:
     """Where component logs go and stay after stop; default ``<state root>/logs/<name>``."""
     timeout: float = 90.0
     """Seconds for the whole start, nodes Ready included."""
+    die_with_owner: bool = True
+    """True: the components die with the process that starts them, even if it is killed outright
+    (see rollouts.testbed.process). False for a test bed that outlives its launcher
+    (``rollouts testbed up``): only :meth:`LocalCluster.stop` or ``rollouts testbed down`` end it."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -293,9 +299,10 @@ class LocalCluster:
 
         Logs stay in :attr:`log_dir`. Safe to call twice, and after a failed start.
         """
-        stop(reversed(self._records), self._owned)
-        self._owned.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        with deferred_signals():  # a signal now must not leave the folder without its processes
+            stop(reversed(self._records), self._owned)
+            self._owned.clear()
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def running(self) -> list[ProcessRecord]:
         """The components still alive."""
@@ -489,12 +496,16 @@ class LocalCluster:
         ready(f"{len(names)} node{'s' if len(names) != 1 else ''} Ready")
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        started = spawn(name, argv, self.log_dir / f"{name}.log")
-        self._records.append(started.record)
-        self._owned[started.record.pid] = started.popen
-        if self._state is not None:
-            self._state.processes = list(self._records)
-            self._state.save()
+        # Deferred: a component started is a component recorded, in memory and in the state file.
+        with deferred_signals():
+            started = spawn(
+                name, argv, self.log_dir / f"{name}.log", die_with_owner=self.config.die_with_owner
+            )
+            self._records.append(started.record)
+            self._owned[started.record.pid] = started.popen
+            if self._state is not None:
+                self._state.processes = list(self._records)
+                self._state.save()
 
     def _ok(self, url: str) -> bool:
         assert self._http is not None

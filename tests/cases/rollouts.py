@@ -145,7 +145,7 @@ def _two_step_kinds(obj: dict[str, Any]) -> None:
 
 
 def _two_metric_kinds(obj: dict[str, Any]) -> None:
-    _spec(obj)["analysis"]["metrics"][0]["guard"] = {"query": "up", "max": 1}
+    _spec(obj)["analysis"]["metrics"][0]["guard"] = {"query": 'up{version="{{version}}"}', "max": 1}
 
 
 def _pinned_replicas_with_replicas_router(obj: dict[str, Any]) -> None:
@@ -324,7 +324,7 @@ MALFORMED: tuple[Malformed, ...] = (
     ),
     Malformed(
         "guard-without-bound",
-        _set("spec.analysis.metrics.3.guard", {"query": "up"}),
+        _set("spec.analysis.metrics.3.guard", {"query": 'up{version="{{version}}"}'}),
         "spec.analysis.metrics[3].guard",
         "set max, min or both",
         "cel",
@@ -332,7 +332,7 @@ MALFORMED: tuple[Malformed, ...] = (
     ),
     Malformed(
         "approval-out-of-range",
-        _set("spec.approvals", [{"step": 12}]),
+        _set("spec.approvals", [{"step": 12, "version": "2026-11-20"}]),
         "spec.approvals[0].step",
         "each approval must name a step index of spec.steps",
         "cel",
@@ -361,5 +361,134 @@ MALFORMED: tuple[Malformed, ...] = (
         "warn must not exceed fail",
         "cel",
         "warn must not exceed fail",
+    ),
+    # --- issue 10: plans that mean nothing, credentials, cohorts, versions, variables ---
+    Malformed(
+        "zero-weight",
+        _set("spec.steps.0.setWeight", 0),
+        "spec.steps[0].setWeight",
+        "setWeight must be greater than 0",
+        "cel",
+        "setWeight must be greater than 0",
+    ),
+    Malformed(
+        "approve-before-any-weight",
+        _set("spec.steps", [{"approve": {}}]),
+        "spec.steps",
+        "the first step must be a setWeight",
+        "cel",
+        "the first step must be a setWeight",
+    ),
+    Malformed(
+        "same-version",
+        _set("spec.candidate.version", "2026-11-01"),
+        "spec.candidate.version",
+        "baseline and candidate must be different versions",
+        "cel",
+        "baseline and candidate must be different versions",
+    ),
+    Malformed(
+        "credentials-in-address",
+        _set("spec.analysis.prometheus.address", "http://admin:hunter2@prometheus:9090"),
+        "spec.analysis.prometheus.address",
+        "address must not carry credentials",
+        "cel",
+        "address must not carry credentials",
+    ),
+    Malformed(
+        "token-in-address-query",
+        _set("spec.analysis.prometheus.address", "http://prometheus:9090/?token=abc"),
+        "spec.analysis.prometheus.address",
+        "address must not have a query string or fragment",
+        "cel",
+        "address must not have a query string or fragment",
+    ),
+    Malformed(
+        "query-without-version",
+        _set("spec.analysis.metrics.0.errorRate.total", "sum(model_requests_total)"),
+        "spec.analysis.metrics[0].errorRate.total",
+        "the query must use {{version}}",
+        "cel",
+        "the query must use {{version}}",
+    ),
+    Malformed(
+        "guard-min-above-max",
+        _set("spec.analysis.metrics.3.guard.min", 80000),
+        "spec.analysis.metrics[3].guard.min",
+        "guard min must not exceed max",
+        "cel",
+        "guard min must not exceed max",
+    ),
+    Malformed(
+        "drift-range-reversed",
+        _set("spec.analysis.metrics.2.drift.range", {"min": 1, "max": 0}),
+        "spec.analysis.metrics[2].drift.range.min",
+        "range.min must be less than range.max",
+        "cel",
+        "range.min must be less than range.max",
+    ),
+    Malformed(
+        "timeout-zero",
+        _set("spec.analysis.prometheus.timeout", "0s"),
+        "spec.analysis.prometheus.timeout",
+        "must be longer than 0s",
+        "cel",
+        "must be longer than 0s",
+    ),
+    Malformed(
+        "progress-deadline-zero",
+        _set("spec.progressDeadline", "0m"),
+        "spec.progressDeadline",
+        "must be longer than 0s",
+        "cel",
+        "must be longer than 0s",
+    ),
+    Malformed(
+        "variable-key-with-hyphen",
+        _set("spec.analysis.variables", {"my-team": "fraud"}),
+        "spec.analysis.variables",
+        "keys must match",
+        "cel",
+        "keys must match",
+    ),
+    Malformed(
+        "variable-named-version",
+        _set("spec.analysis.variables", {"version": "v9"}),
+        "spec.analysis.variables",
+        "variables must not be named version, interval or namespace",
+        "cel",
+        "variables must not be named version, interval or namespace",
+    ),
+    Malformed(
+        "variable-regex-value",
+        _set("spec.analysis.variables", {"team": ".*"}),
+        "spec.analysis.variables.team",
+        "does not match the expected form",
+        "schema",
+        "should match",
+    ),
+    Malformed(
+        "weight-as-text",
+        _set("spec.steps.0.setWeight", "50"),
+        "spec.steps[0].setWeight",
+        "valid integer",
+        "schema",
+        "must be of type integer",
+    ),
+    Malformed(
+        "approval-without-version",
+        _set("spec.approvals", [{"step": 4}]),
+        "spec.approvals[0].version",
+        "required field 'version' is missing",
+        "schema",
+        "spec.approvals[0].version: Required value",
+    ),
+    Malformed(
+        "lowercase-t-is-fine-but-a-space-is-not",
+        _set("spec.retry", {"requestedAt": "2026-11-28 13:50:00z"}),
+        "spec.retry.requestedAt",
+        "is not an RFC 3339 date-time",
+        "schema",
+        "in body must be of type date-time",
     ),
 )

@@ -6,6 +6,7 @@ generator routes requests by the HTTPRoute's weights. Interval 10 s, warm-up 20 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from rollouts.cli.main import app
 from rollouts.local.model_server.config import Device, Switches
 from rollouts.local.stack import CANDIDATE, ROUTE, LocalStack, demo_analysis, demo_rollout
 from rollouts.runtime.kube import DEPLOYMENTS, MODEL_ROLLOUTS, Kube, KubeError, PatchType
@@ -68,7 +72,9 @@ def test_good_candidate_walks_the_weights_and_is_promoted(make_stack: StackFacto
     assert done["status"]["analysis"]["looks"] >= 5
 
 
-def test_cpu_fallback_is_rolled_back_by_latency_within_three_looks(make_stack: StackFactory) -> None:
+def test_cpu_fallback_is_rolled_back_by_latency_within_three_looks(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
     stack = make_stack(candidate=Switches(device=Device.CPU, error_rate=0.01))
     stack.create_rollout(demo_rollout(demo_analysis(stack.prometheus_url, ready_query=False)))
     done = wait_for(_read(stack), lambda o: phase(o) in ("Succeeded", "RolledBack"), 240, "the end")
@@ -81,6 +87,35 @@ def test_cpu_fallback_is_rolled_back_by_latency_within_three_looks(make_stack: S
     assert "CLES" in message
     assert "bound" in message
     wait_for_share(stack, 0.0, "the route back at 0%")
+    _replay_reaches_the_same_looks(stack, done, tmp_path)
+
+
+def _replay_reaches_the_same_looks(stack: LocalStack, done: dict[str, Any], tmp_path: Path) -> None:
+    """``rollouts analyze`` over the controller's windows, from the same Prometheus, reaches the
+    controller's looks: the same count, tuning, per-metric samples and verdicts, the same end."""
+    analysis = done["status"]["analysis"]
+    spec = tmp_path / "rollout.yaml"
+    spec.write_text(yaml.safe_dump({key: done[key] for key in ("apiVersion", "kind", "metadata", "spec")}))
+    result = CliRunner().invoke(
+        app,
+        [
+            *("analyze", str(spec), "--prometheus", stack.prometheus_url),
+            *("--start", analysis["startedAt"], "--end", analysis["lastLookAt"], "-o", "json"),
+        ],
+    )
+    report = json.loads(result.output)
+    assert report["outcome"]["result"] == done["status"]["outcome"]["result"]
+    assert report["outcome"]["reason"] == done["status"]["outcome"]["reason"]
+    assert len(report["looks"]) == analysis["looks"]
+    assert report["tuning"] == pytest.approx(analysis["tuning"])
+    replayed = {metric["name"]: metric for metric in report["looks"][-1]["metrics"]}
+    for metric in analysis["metrics"]:
+        mine = replayed[metric["name"]]
+        assert (mine["verdict"], mine["baselineSamples"], mine["candidateSamples"]) == (
+            metric["verdict"],
+            metric.get("baselineSamples"),
+            metric.get("candidateSamples"),
+        ), metric["name"]
 
 
 def test_doubled_error_rate_is_rolled_back(make_stack: StackFactory) -> None:
@@ -106,8 +141,8 @@ def test_identical_candidate_with_hold_is_held_not_promoted(make_stack: StackFac
     held_condition = condition(held, "Held")
     assert held_condition["status"] == "True"
     assert "without a PASS" in held_condition["message"]
-    time.sleep(15)
-    assert phase(stack.rollout()) == "Paused"
+    later = wait_for(_read(stack), lambda o: _looks(o) > _looks(held), 60, "a look after the hold")
+    assert phase(later) == "Paused"  # the analysis goes on; the hold stays
 
 
 def test_prometheus_outage_never_promotes(make_stack: StackFactory) -> None:
@@ -223,8 +258,10 @@ def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
         steps = [{"setWeight": 50}, {"analyze": {"duration": "5m"}}, {"setWeight": 100}]
         stack.create_rollout(demo_rollout(analysis, steps=steps))
         _wait_for_a_look(stack)
+        held = proxy.held_requests
         proxy.delay = 60.0  # every query now hangs until its 5 s timeout
-        time.sleep(12)  # the next look is due: the controller is waiting on Prometheus
+        assert proxy.wait_until_held(held + 1, 60), "no query reached the slow Prometheus"
+        # the next look is due: the controller is waiting on Prometheus now
         abort = {"spec": {"abort": {"reason": "on-call: pager", "requestedBy": "oncall", "version": "v2"}}}
         asked = time.monotonic()
         kube.patch(MODEL_ROLLOUTS, NAME, abort, PatchType.MERGE, stack.namespace)

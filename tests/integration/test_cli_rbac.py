@@ -3,7 +3,10 @@
 The manifests are applied as shipped (``kubectl apply -k deploy/rbac``). Users are client
 certificates from the test bed's CA, in the groups the example bindings name; each acts
 through the real CLI, kubectl or the CI example script, and RBAC and the
-ValidatingAdmissionPolicy answer.
+ValidatingAdmissionPolicy answer. The policy asks the authorizer, not the groups: the CI user
+also holds what its own deploy step would (:func:`pipeline_deploys`), because naming a
+Deployment or an HTTPRoute in a rollout needs the right to scale or patch it. The same rules for
+ServiceAccounts bound by RoleBindings: test_admission_policy.py.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rollouts.runtime.kube import (
 from rollouts.testbed import LocalCluster
 from tests.integration.test_cli_commands import GATED, ROLLOUTS, rollouts, route_weights, stopped_at_gate
 from tests.support.controller import phase, rollout_reader, running_controller, wait_for
+from tests.support.identities import grant, user_subject, wait_allowed
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -57,12 +61,38 @@ def oncall(testbed: LocalCluster, roles: None) -> Path:
     return testbed.kubeconfig_for("olivia", groups=["model-rollouts:oncall"])
 
 
+def pipeline_deploys(testbed: LocalCluster, namespace: str, ci: Path) -> None:
+    """What the pipeline's deploy step holds: scaling its Deployments, patching its HTTPRoute."""
+    grant(
+        testbed,
+        namespace,
+        "pipeline-deploys",
+        [
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments/scale"],
+                "resourceNames": ["model-v1", "model-v2", "model-v3"],
+                "verbs": ["update", "patch"],
+            },
+            {
+                "apiGroups": ["gateway.networking.k8s.io"],
+                "resources": ["httproutes"],
+                "resourceNames": ["model"],
+                "verbs": ["patch"],
+            },
+        ],
+        user_subject("pipeline"),
+    )
+    wait_allowed(ci, "patch", "httproutes", namespace, group="gateway.networking.k8s.io", name="model")
+    wait_allowed(ci, "update", "deployments", namespace, group="apps", subresource="scale", name="model-v3")
+
+
 def policy_in_force(ci: Path, namespace: str) -> None:
     """Wait until the API server enforces the policy (it loads policies from a watch)."""
     with connect(str(ci)) as kube:
 
         def create_with_an_intent() -> KubeObject:
-            probe = model_rollout("probe", steps=GATED, approvals=[{"step": 1}])
+            probe = model_rollout("probe", steps=GATED, approvals=[{"step": 1, "version": "v2"}])
             try:
                 kube.create(MODEL_ROLLOUTS, probe, namespace, dry_run=True)
             except Forbidden as refused:
@@ -86,12 +116,14 @@ def test_oncall_approves_and_aborts_ci_does_not(
     assert (ci_promote.exit_code, ci_abort.exit_code) == (3, 3)
     refusal = f"error: forbidden to patch modelrollouts.rollouts.modelops.io model in namespace {namespace}"
     assert refusal in ci_promote.stderr
+    assert refusal in ci_abort.stderr
     assert (
-        "members of model-rollouts:ci may change only spec.candidate, spec.baseline, spec.traffic"
+        "pipeline may not change spec.approvals of ModelRollout model: "
+        "that needs the verb 'approve' on modelrollouts.rollouts.modelops.io (see deploy/rbac/README.md)"
         in ci_promote.stderr
     )
-    assert "this request also changes spec.approvals" in ci_promote.stderr
-    assert "this request also changes spec.abort" in ci_abort.stderr
+    assert "pipeline may not change spec.abort of ModelRollout model" in ci_abort.stderr
+    assert "that needs the verb 'abort'" in ci_abort.stderr
     assert approved.exit_code == 0, approved.output
     assert "approved by olivia: passes the approve gate at step 1" in approved.stdout
     assert aborted.exit_code == 0, aborted.output
@@ -105,6 +137,7 @@ def test_ci_changes_the_candidate_oncall_does_not(
     testbed: LocalCluster, kube: Kube, namespace: str, ci: Path, oncall: Path
 ) -> None:
     kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
+    pipeline_deploys(testbed, namespace, ci)
     policy_in_force(ci, namespace)
     patch = ("patch", "modelrollout", "model", "-n", namespace, "--type=merge", "-p", NEW_CANDIDATE)
     by_oncall = testbed.kubectl(*patch, kubeconfig=oncall)
@@ -116,26 +149,31 @@ def test_ci_changes_the_candidate_oncall_does_not(
     ci_reads = rollouts(ci, namespace, "get", "model")
     assert by_oncall.returncode == 1
     assert (
-        "members of model-rollouts:oncall may change only spec.abort, spec.approvals, spec.paused, spec.retry"
-        in (by_oncall.stderr)
-    )
-    assert "this request also changes spec.candidate" in by_oncall.stderr
+        "olivia may not change spec.candidate of ModelRollout model: "
+        "that needs the verb 'release' on modelrollouts.rollouts.modelops.io"
+    ) in by_oncall.stderr
     assert by_ci.returncode == 0, by_ci.stderr
     assert kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]["candidate"]["version"] == "v3"
     assert ci_plan.returncode == 1  # the plan and its gates are the owners'
-    assert "this request also changes spec.steps" in ci_plan.stderr
+    assert "pipeline may not change spec.steps of ModelRollout model: that needs the verb 'edit-plan'" in (
+        ci_plan.stderr
+    )
+    assert kube.get(MODEL_ROLLOUTS, "model", namespace)["spec"]["steps"] == GATED
     assert ci_reads.exit_code == 0, ci_reads.output
 
 
-def test_ci_creates_rollouts_but_not_with_intents(namespace: str, ci: Path) -> None:
+def test_ci_creates_rollouts_but_not_with_intents(testbed: LocalCluster, namespace: str, ci: Path) -> None:
+    pipeline_deploys(testbed, namespace, ci)
     policy_in_force(ci, namespace)
     with connect(str(ci)) as kube:
         kube.create(MODEL_ROLLOUTS, model_rollout("plain", steps=GATED), namespace)
         with pytest.raises(
-            Forbidden, match=r"may create rollouts without intents .* also sets spec\.approvals"
+            Forbidden, match=r"pipeline may not set spec\.approvals of ModelRollout sneaky: .* verb 'approve'"
         ):
             kube.create(
-                MODEL_ROLLOUTS, model_rollout("sneaky", steps=GATED, approvals=[{"step": 1}]), namespace
+                MODEL_ROLLOUTS,
+                model_rollout("sneaky", steps=GATED, approvals=[{"step": 1, "version": "v2"}]),
+                namespace,
             )
 
 
@@ -152,6 +190,7 @@ def test_the_ci_example_rolls_one_version_out_after_another(
     route["spec"]["rules"][0]["backendRefs"].append({"name": "model-v3", "port": 80, "weight": 0})
     kube.create(HTTP_ROUTES, route, namespace)
     kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}]), namespace)
+    pipeline_deploys(testbed, namespace, ci)
     path = os.pathsep.join((str(testbed.binaries.kubectl.parent), str(ROLLOUTS.parent), os.environ["PATH"]))
     env = {**os.environ, "PATH": path, "KUBECONFIG": str(ci), "ROLLOUT_TIMEOUT": "60s"}
     script = [str(CI_SCRIPT), namespace, "model", "model-v3", "v3"]

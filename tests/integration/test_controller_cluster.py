@@ -22,6 +22,7 @@ from tests.support.controller import (
     WeightRecorder,
     condition,
     phase,
+    reconciles,
     rollout_reader,
     running_controller,
     wait_for,
@@ -109,9 +110,15 @@ def test_controller_restart_resumes_from_status(testbed: LocalCluster, kube: Kub
         with running_controller(testbed.kubeconfig, namespace):
             kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
             before = wait_for(read, lambda o: o.get("status", {}).get("currentStep") == 1, 60, "the gate")
-        with running_controller(testbed.kubeconfig, namespace):
-            # Same step, same weight, same start: nothing restarts.
-            after = wait_for(read, lambda o: o["metadata"]["resourceVersion"] != "", 5, "a read")
+        with running_controller(testbed.kubeconfig, namespace) as restarted:
+            # Same step, same weight, same start once the restarted controller has reconciled.
+            wait_for(
+                lambda: {"reconciles": reconciles(restarted)},
+                lambda seen: seen["reconciles"] >= 1,
+                30,
+                "the restarted controller's first reconcile",
+            )
+            after = read()
             assert after["status"]["currentStep"] == 1
             assert after["status"]["weight"] == 20
             assert after["status"]["startedAt"] == before["status"]["startedAt"]

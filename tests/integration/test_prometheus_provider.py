@@ -39,7 +39,8 @@ from analysis import (
     start,
     update,
 )
-from analysis.providers.base import MetricsProvider, Versions, Window
+from analysis.observations import Window
+from analysis.providers.base import MetricsProvider, Versions
 from analysis.providers.observations_file import Interval, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from rollouts.cli.main import app

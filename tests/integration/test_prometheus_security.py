@@ -2,44 +2,29 @@
 
 The server certificate (from the test bed's CA) names only ``prometheus.test``, so reaching
 127.0.0.1 verifies only with ``server_name``; a wrong password, an unknown CA or a host-name
-mismatch must be ERROR.
+mismatch must be ERROR. The CA is PEM text held in memory: verifying with it writes no file
+(issue 10 item 20: the controller has a read-only root file system and no writable /tmp).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from analysis import QueryFailed, ScalarObservation
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
-from rollouts.local.prometheus import PrometheusServer, WebSecurity
-from rollouts.testbed.pki import CertificateAuthority
+from rollouts.local.prometheus import PrometheusServer
+from tests.support.audit import no_file_written
+from tests.support.prometheus import PASSWORD, SERVER_NAME, USER, Secured
 
-USER = "analysis"
-PASSWORD = "rollouts-test-password"
-PASSWORD_BCRYPT = "$2b$04$Bt8NlnAXiGTB6DcM8ZR.P.iasABfJNTONQOW40eBLYJ6aC3eCeata"  # bcrypt(PASSWORD), cost 4
-SERVER_NAME = "prometheus.test"
 NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
-def secured(prometheus_installed: None, tmp_path: Path) -> Iterator[tuple[PrometheusServer, Path]]:
-    served = CertificateAuthority(tmp_path / "pki").serving("prometheus", hosts=[SERVER_NAME], ips=[])
-    ca = tmp_path / "pki" / "ca.crt"
-    security = WebSecurity(
-        cert_file=served.cert,
-        key_file=served.key,
-        ca_file=ca,
-        username=USER,
-        password=PASSWORD,
-        password_bcrypt=PASSWORD_BCRYPT,
-    )
-    server = PrometheusServer(tmp_path / "prometheus", security=security).start()
-    yield server, ca
-    server.stop()
+def secured(secured_prometheus: Secured) -> tuple[PrometheusServer, Path]:
+    return secured_prometheus.server, secured_prometheus.ca
 
 
 def ask(settings: PrometheusSettings) -> object:
@@ -54,7 +39,7 @@ def test_tls_with_server_name_and_basic_auth(secured: tuple[PrometheusServer, Pa
     server, ca = secured
     assert server.url.startswith("https://")
     settings = PrometheusSettings(
-        server.url, timeout=5, basic_auth=(USER, PASSWORD), ca_file=str(ca), server_name=SERVER_NAME
+        server.url, timeout=5, basic_auth=(USER, PASSWORD), ca_pem=ca.read_text(), server_name=SERVER_NAME
     )
     assert ask(settings) == ScalarObservation(2.0)
 
@@ -63,7 +48,7 @@ def test_tls_with_server_name_and_basic_auth(secured: tuple[PrometheusServer, Pa
     ("change", "message"),
     [
         ({"basic_auth": (USER, "wrong")}, "HTTP 401"),
-        ({"ca_file": None}, "unable to get local issuer certificate"),
+        ({"ca_pem": None}, "unable to get local issuer certificate"),
         ({"server_name": None}, "match"),
     ],
 )
@@ -73,7 +58,7 @@ def test_wrong_credentials_or_certificates_are_errors(
     server, ca = secured
     options: dict[str, object] = {
         "basic_auth": (USER, PASSWORD),
-        "ca_file": str(ca),
+        "ca_pem": ca.read_text(),
         "server_name": SERVER_NAME,
         **change,
     }
@@ -90,3 +75,17 @@ def test_insecure_skip_verify_reaches_the_server_without_warnings(
         server.url, timeout=5, basic_auth=(USER, PASSWORD), insecure_skip_verify=True
     )
     assert ask(settings) == ScalarObservation(2.0)
+
+
+def test_a_ca_bundle_verifies_from_memory_without_writing_a_file(
+    secured: tuple[PrometheusServer, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server, ca = secured
+    pem = ca.read_text()
+    with no_file_written(monkeypatch, tmp_path) as written:
+        settings = PrometheusSettings(
+            server.url, timeout=5, basic_auth=(USER, PASSWORD), ca_pem=pem, server_name=SERVER_NAME
+        )
+        got = ask(settings)
+    assert got == ScalarObservation(2.0)
+    assert written == []

@@ -12,7 +12,8 @@ import requests
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from analysis import ErrorRateCriteria, RateObservation
-from analysis.providers.base import Versions, Window
+from analysis.observations import Window
+from analysis.providers.base import Versions
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from rollouts.local.prometheus import PrometheusError, PrometheusServer, ScrapeTarget, free_port
 

@@ -3,7 +3,8 @@
 ``running_controller(kubeconfig)`` starts a :class:`~rollouts.runtime.manager.Manager` built by
 :func:`rollouts.controller.app.build_manager` on a thread and stops it cleanly, so a test can
 kill and restart it mid-rollout. :func:`wait_for` polls an object until a condition holds, and
-:class:`WeightRecorder` records every candidate weight an HTTPRoute takes, from a watch.
+:class:`WeightRecorder` records every candidate weight an HTTPRoute takes, and
+:class:`ServingRecorder` every total of Ready pods the app has, from watches.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from rollouts.controller.app import ControllerOptions, build_manager
-from rollouts.runtime.kube import HTTP_ROUTES, MODEL_ROLLOUTS, Kube, KubeError, KubeObject, connect
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    HTTP_ROUTES,
+    MODEL_ROLLOUTS,
+    Kube,
+    KubeError,
+    KubeObject,
+    Resource,
+    connect,
+)
 from rollouts.runtime.manager import Manager
 
 
@@ -59,6 +69,15 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last status: {status}")
 
 
+def reconciles(manager: Manager) -> int:
+    """How many reconciles the manager finished (its reconcile-duration histogram's count)."""
+    for metric in manager.metrics.reconcile_duration.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return int(sample.value)
+    return 0
+
+
 def rollout_reader(kube: Kube, name: str, namespace: str) -> Callable[[], KubeObject]:
     """A function returning the rollout as the API server has it now."""
     return lambda: kube.get(MODEL_ROLLOUTS, name, namespace)
@@ -78,48 +97,100 @@ def condition(obj: KubeObject, kind: str) -> dict[str, Any]:
     return {}
 
 
-class WeightRecorder:
-    """Records the candidate backend's weight of an HTTPRoute rule at every change, from a watch."""
+class _WatchRecorder:
+    """Lists then watches one kind of object in a namespace on a thread, feeding ``_record``."""
 
-    def __init__(self, kube: Kube, route: str, namespace: str, candidate: str) -> None:
+    def __init__(
+        self, kube: Kube, resource: Resource, namespace: str, field_selector: str | None = None
+    ) -> None:
         self._kube = kube
-        self._route = route
+        self._resource = resource
         self._namespace = namespace
-        self._candidate = candidate
-        self.weights: list[int] = []
+        self._field_selector = field_selector
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> WeightRecorder:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self._record(self._kube.get(HTTP_ROUTES, self._route, self._namespace))  # a last event in flight
+        listed = self._kube.list(self._resource, self._namespace, field_selector=self._field_selector)
+        for item in listed.items:  # a last event in flight
+            self._record(item)
+
+    def _record(self, obj: KubeObject) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        listed = self._kube.list(self._resource, self._namespace, field_selector=self._field_selector)
+        for item in listed.items:
+            self._record(item)
+        version = listed.resource_version
+        while not self._stop.is_set():
+            with self._kube.watch(
+                self._resource,
+                self._namespace,
+                resource_version=version,
+                field_selector=self._field_selector,
+                timeout_seconds=2,
+            ) as stream:
+                for event in stream:
+                    version = event.resource_version or version
+                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                        self._record(event.object if event.type != "DELETED" else _gone(event.object))
+
+
+def _gone(obj: KubeObject) -> KubeObject:
+    """A deleted object as the recorders see it: nothing Ready, no weight."""
+    return {**obj, "status": {}, "spec": {**obj.get("spec", {}), "replicas": 0}, "deleted": True}
+
+
+class WeightRecorder(_WatchRecorder):
+    """Records the candidate backend's weight of an HTTPRoute rule at every change, from a watch."""
+
+    def __init__(self, kube: Kube, route: str, namespace: str, candidate: str) -> None:
+        super().__init__(kube, HTTP_ROUTES, namespace, field_selector=f"metadata.name={route}")
+        self._candidate = candidate
+        self.weights: list[int] = []
 
     def _record(self, route: KubeObject) -> None:
+        if route.get("deleted"):
+            return
         for ref in route["spec"]["rules"][0]["backendRefs"]:
             if ref["name"] == self._candidate:
                 weight = int(ref.get("weight", 1))
                 if not self.weights or self.weights[-1] != weight:
                     self.weights.append(weight)
 
-    def _run(self) -> None:
-        listed = self._kube.list(HTTP_ROUTES, self._namespace, field_selector=f"metadata.name={self._route}")
-        for item in listed.items:
-            self._record(item)
-        version = listed.resource_version
-        while not self._stop.is_set():
-            with self._kube.watch(
-                HTTP_ROUTES,
-                self._namespace,
-                resource_version=version,
-                field_selector=f"metadata.name={self._route}",
-                timeout_seconds=2,
-            ) as stream:
-                for event in stream:
-                    version = event.resource_version or version
-                    if event.type in ("ADDED", "MODIFIED"):
-                        self._record(event.object)
+
+class ServingRecorder(_WatchRecorder):
+    """Records the app's Ready pods — the sum of ``readyReplicas`` over named Deployments — at
+    every change, from a watch: the "never without serving pods" invariant reads ``lowest``.
+
+    ``lowest`` counts only from the first moment the app served (so the start-up of a fresh
+    namespace is not a violation).
+    """
+
+    def __init__(self, kube: Kube, namespace: str, deployments: tuple[str, ...]) -> None:
+        super().__init__(kube, DEPLOYMENTS, namespace)
+        self._names = deployments
+        self._ready: dict[str, int] = {}
+        self.totals: list[int] = []
+
+    @property
+    def lowest(self) -> int | None:
+        """The fewest Ready pods seen once the app first served (None: it never served)."""
+        served = next((i for i, total in enumerate(self.totals) if total > 0), None)
+        return None if served is None else min(self.totals[served:])
+
+    def _record(self, deployment: KubeObject) -> None:
+        name = deployment["metadata"]["name"]
+        if name not in self._names:
+            return
+        self._ready[name] = int(deployment.get("status", {}).get("readyReplicas") or 0)
+        total = sum(self._ready.values())
+        if not self.totals or self.totals[-1] != total:
+            self.totals.append(total)

@@ -7,7 +7,10 @@ Fixtures:
 - ``prometheus_factory`` (per test): ``make(backfill=None, targets=())`` returns a started
   :class:`~rollouts.local.prometheus.PrometheusServer` in the test's tmp_path, optionally
   backfilled from OpenMetrics text first; every server it made is stopped after the test;
-- ``prometheus`` (per test): one started, empty server with a 1-second scrape interval.
+- ``prometheus`` (per test): one started, empty server with a 1-second scrape interval;
+- ``secured_prometheus`` (per test): a server on HTTPS with basic auth, its certificate from a
+  fresh test CA naming only :data:`SERVER_NAME` (so 127.0.0.1 verifies only with that server
+  name); a :class:`Secured` with the server and the CA's PEM path.
 
 Tests using any of them get the ``prometheus`` marker, so ``-m "not prometheus"`` leaves them out.
 """
@@ -15,14 +18,22 @@ Tests using any of them get the ``prometheus`` marker, so ``-m "not prometheus"`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, available
+from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, WebSecurity, available
+from rollouts.testbed.pki import CertificateAuthority
 from tests.support.need import need
 
-PROMETHEUS_FIXTURES = frozenset({"prometheus_installed", "prometheus_factory", "prometheus"})
+PROMETHEUS_FIXTURES = frozenset(
+    {"prometheus_installed", "prometheus_factory", "prometheus", "secured_prometheus"}
+)
+USER = "analysis"
+PASSWORD = "rollouts-test-password"
+PASSWORD_BCRYPT = "$2b$04$Bt8NlnAXiGTB6DcM8ZR.P.iasABfJNTONQOW40eBLYJ6aC3eCeata"  # bcrypt(PASSWORD), cost 4
+SERVER_NAME = "prometheus.test"
 
 MakePrometheus = Callable[..., PrometheusServer]
 
@@ -59,3 +70,28 @@ def prometheus_factory(prometheus_installed: None, tmp_path: Path) -> Iterator[M
 @pytest.fixture
 def prometheus(prometheus_factory: MakePrometheus) -> PrometheusServer:
     return prometheus_factory()
+
+
+@dataclass(frozen=True)
+class Secured:
+    """A started HTTPS Prometheus with basic auth, and the PEM file of the CA that signed it."""
+
+    server: PrometheusServer
+    ca: Path
+
+
+@pytest.fixture
+def secured_prometheus(prometheus_installed: None, tmp_path: Path) -> Iterator[Secured]:
+    served = CertificateAuthority(tmp_path / "pki").serving("prometheus", hosts=[SERVER_NAME], ips=[])
+    ca = tmp_path / "pki" / "ca.crt"
+    security = WebSecurity(
+        cert_file=served.cert,
+        key_file=served.key,
+        ca_file=ca,
+        username=USER,
+        password=PASSWORD,
+        password_bcrypt=PASSWORD_BCRYPT,
+    )
+    server = PrometheusServer(tmp_path / "prometheus", security=security).start()
+    yield Secured(server, ca)
+    server.stop()

@@ -1,13 +1,14 @@
 """A slow HTTP proxy in front of a real server, to test what a slow Prometheus does to a rollout.
 
 Everything it answers comes from the real server behind it; it only waits ``delay`` seconds
-(changeable while it runs) before forwarding each request. Loopback only.
+(changeable while it runs) before forwarding each request. Each request it holds back is counted
+and signalled (:meth:`SlowProxy.wait_until_held`), so a test knows a client is waiting on it now
+instead of guessing with a sleep. Loopback only.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -20,11 +21,14 @@ class SlowProxy:
     def __init__(self, upstream: str, delay: float = 0.0) -> None:
         self.upstream = upstream.rstrip("/")
         self.delay = delay
+        self.held_requests = 0
+        self._held = threading.Condition()
+        self._closing = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self, method: str) -> None:
-                time.sleep(proxy.delay)
+                proxy._hold()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {
@@ -56,6 +60,20 @@ class SlowProxy:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def _hold(self) -> None:
+        delay = self.delay
+        if delay <= 0:
+            return
+        with self._held:
+            self.held_requests += 1
+            self._held.notify_all()
+        self._closing.wait(delay)
+
+    def wait_until_held(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests in all have been held back; False after ``timeout``."""
+        with self._held:
+            return self._held.wait_for(lambda: self.held_requests >= count, timeout)
+
     @property
     def url(self) -> str:
         """Where to point a client instead of the upstream."""
@@ -68,6 +86,7 @@ class SlowProxy:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

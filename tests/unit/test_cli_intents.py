@@ -138,17 +138,17 @@ def test_steps_already_approved_in_this_rollout_are_not_approved_again() -> None
 
 def test_approvals_patch_tests_the_generation_and_drops_approvals_that_cannot_count() -> None:
     keep = approval(1, at=-30)
-    unversioned = {"step": 0}
+    earlier_gate = approval(0, at=-30)  # an approval must name its version (the schema requires it)
     other_version = approval(2, version="v1")
     before_plan = approval(2, at=-120)
-    current = rollout(running(2), approvals=[keep, unversioned, other_version, before_plan])
+    current = rollout(running(2), approvals=[keep, earlier_gate, other_version, before_plan])
     patch = approvals_patch(current, [2], "carol", NOW)
     assert patch[0] == {"op": "test", "path": "/metadata/generation", "value": 3}
     assert patch[1]["op"] == "add"
     assert patch[1]["path"] == "/spec/approvals"
     assert patch[1]["value"] == [
         keep,
-        unversioned,
+        earlier_gate,
         {"step": 2, "version": "v2", "requestedBy": "carol", "requestedAt": stamp()},
     ]
 

@@ -129,6 +129,20 @@ def failed(kind: str, reason: str, message: str) -> dict[str, Any]:
             "the controller reports an invalid spec: SpecInvalid: spec.steps: bad",
         ),
         (failed("Baseline", "BaselineMismatch", "not stable"), "BaselineMismatch: not stable"),
+        (
+            {
+                "conditions": [
+                    {
+                        "type": "Conflict",
+                        "status": "True",
+                        "reason": "ObjectsClaimed",
+                        "message": "Deployment m-v1 belongs to ModelRollout first",
+                        "lastTransitionTime": "2026-11-28T05:00:00Z",
+                    }
+                ]
+            },
+            "ObjectsClaimed: Deployment m-v1 belongs to ModelRollout first",
+        ),
     ],
 )
 def test_spec_errors_the_controller_reports_end_the_wait(state: dict[str, Any], says: str) -> None:

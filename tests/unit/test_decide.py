@@ -8,8 +8,9 @@ reconciler would, to check sequences: weights never go backwards except on rollb
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,11 +21,13 @@ from hypothesis import strategies as st
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import AnalysisStatus, ModelRolloutStatus, Phase, Result, Verdict
 from rollouts.api.timestamps import format_timestamp
-from rollouts.controller.decide import decide, derive_phase
+from rollouts.controller import decide as decide_module
+from rollouts.controller.decide import RULES, Facts, decide, derive_phase
 from rollouts.controller.observed import (
     CandidateHealth,
     Decision,
-    LookResult,
+    DeploymentState,
+    Evidence,
     Observed,
     ReadyQueryResult,
 )
@@ -56,7 +59,12 @@ def spec_of(**changes: Any) -> ModelRolloutSpec:
             "prometheus": {"address": "http://prometheus:9090"},
             "interval": "1m",
             "warmup": "2m",
-            "metrics": [{"name": "errors", "errorRate": {"errors": "e", "total": "t"}}],
+            "metrics": [
+                {
+                    "name": "errors",
+                    "errorRate": {"errors": 'e{v="{{version}}"}', "total": 't{v="{{version}}"}'},
+                }
+            ],
         },
         "progressDeadline": "10m",
         "maxDuration": "6h",
@@ -70,16 +78,20 @@ def spec_of(**changes: Any) -> ModelRolloutSpec:
 def observed(
     share: float | None = 0.0,
     ready: bool = True,
-    look: LookResult | None = None,
+    evidence: Evidence | None = None,
     baseline_replicas: int = 4,
+    baseline_ready: int | None = None,
+    candidate: DeploymentState | None = None,
     **health: Any,
 ) -> Observed:
+    ready_pods = baseline_replicas if baseline_ready is None else baseline_ready
     return Observed(
         generation=1,
-        baseline_replicas=baseline_replicas,
+        baseline=DeploymentState("model-v1", replicas=baseline_replicas, ready=ready_pods),
+        candidate=candidate or DeploymentState("model-v2", replicas=4, ready=4),
         health=CandidateHealth(ready=ready, not_ready_reason="" if ready else "0/1 pods ready", **health),
         effective_share=share,
-        look=look,
+        evidence=evidence,
     )
 
 
@@ -216,26 +228,26 @@ def test_analyze_waits_during_warmup_and_wakes_when_analysis_can_start() -> None
 
 def test_early_pass_advances_an_analyze_step() -> None:
     status = running(step=1, weight=10, step_started_min=3)
-    look = LookResult(analysis=analysis(Verdict.PASS, last_look_min=5))
-    decision = decide(spec_of(), status, observed(share=0.10, look=look), at(5.1))
+    look = Evidence(analysis=analysis(Verdict.PASS, last_look_min=5))
+    decision = decide(spec_of(), status, observed(share=0.10, evidence=look), at(5.1))
     assert decision.status.current_step == 2
     assert "AnalysisPassed" in reasons(decision)
 
 
 def test_pass_judged_before_the_step_began_does_not_count() -> None:
     status = running(step=1, weight=10, step_started_min=4.5)
-    look = LookResult(analysis=analysis(Verdict.PASS, last_look_min=5))
-    decision = decide(spec_of(), status, observed(share=0.10, look=look), at(5.1))
+    look = Evidence(analysis=analysis(Verdict.PASS, last_look_min=5))
+    decision = decide(spec_of(), status, observed(share=0.10, evidence=look), at(5.1))
     assert decision.status.current_step == 1
 
 
 def test_harm_rolls_back_in_one_decision() -> None:
     status = running(step=1, weight=10)
-    look = LookResult(
+    look = Evidence(
         analysis=analysis(Verdict.FAIL, 6, reason="latency: candidate slower, CLES 0.97"),
         rollback=("latency: candidate slower, CLES 0.97 (bound 0.93)",),
     )
-    decision = decide(spec_of(), status, observed(share=0.10, look=look), at(6.1))
+    decision = decide(spec_of(), status, observed(share=0.10, evidence=look), at(6.1))
     assert decision.weight == 0
     assert decision.status.outcome is not None
     assert decision.status.outcome.result is Result.ROLLED_BACK
@@ -281,11 +293,13 @@ def test_held_rollout_releases_on_approval_of_that_step() -> None:
 
 def test_approve_waits_for_an_approval_naming_this_step_only() -> None:
     status = running(step=2, weight=10)
-    later_gate = spec_of(approvals=[{"step": 5}])
+    later_gate = spec_of(approvals=[{"step": 5, "version": "v2"}])
     assert decide(later_gate, status, observed(share=0.10), at(8)).status.current_step == 2
     other_version = spec_of(approvals=[{"step": 2, "version": "v9"}])
     assert decide(other_version, status, observed(share=0.10), at(8)).status.current_step == 2
-    stale = spec_of(approvals=[{"step": 2, "requestedAt": format_timestamp(T0 - timedelta(hours=1))}])
+    stale = spec_of(
+        approvals=[{"step": 2, "version": "v2", "requestedAt": format_timestamp(T0 - timedelta(hours=1))}]
+    )
     assert decide(stale, status, observed(share=0.10), at(8)).status.current_step == 2
     this_gate = spec_of(approvals=[{"step": 2, "version": "v2", "requestedAt": stamp(7)}])
     decision = decide(this_gate, status, observed(share=0.10), at(8))
@@ -296,24 +310,24 @@ def test_approve_waits_for_an_approval_naming_this_step_only() -> None:
 
 def test_harm_during_an_approve_wait_rolls_back() -> None:
     status = running(step=2, weight=10)
-    look = LookResult(analysis=analysis(Verdict.FAIL, 20), rollback=("errors: ratio 3.1",))
-    decision = decide(spec_of(), status, observed(share=0.10, look=look), at(20.1))
+    look = Evidence(analysis=analysis(Verdict.FAIL, 20), rollback=("errors: ratio 3.1",))
+    decision = decide(spec_of(), status, observed(share=0.10, evidence=look), at(20.1))
     assert decision.weight == 0
     assert decision.status.outcome is not None and decision.status.outcome.reason == "AnalysisFailed"
 
 
 def test_harm_during_a_hold_rolls_back() -> None:
     status = running(step=1, weight=10, hold="drift at fail level")
-    look = LookResult(analysis=analysis(Verdict.FAIL, 20), rollback=("errors: ratio 3.1",))
-    decision = decide(spec_of(), status, observed(share=0.10, look=look), at(20.1))
+    look = Evidence(analysis=analysis(Verdict.FAIL, 20), rollback=("errors: ratio 3.1",))
+    decision = decide(spec_of(), status, observed(share=0.10, evidence=look), at(20.1))
     assert decision.weight == 0
     assert decision.status.hold is None
 
 
 def test_drift_hold_stops_progress_until_approved() -> None:
     status = running(step=1, weight=10, step_started_min=3)
-    look = LookResult(analysis=analysis(Verdict.PASS, 6), hold=("scores: PSI 0.31 >= fail 0.25",))
-    held = decide(spec_of(), status, observed(share=0.10, look=look), at(6.1))
+    look = Evidence(analysis=analysis(Verdict.PASS, 6), hold=("scores: PSI 0.31 >= fail 0.25",))
+    held = decide(spec_of(), status, observed(share=0.10, evidence=look), at(6.1))
     assert held.status.current_step == 1
     assert held.status.hold and "PSI 0.31" in held.status.hold
     assert held.weight == 10  # a hold keeps traffic where it is
@@ -340,8 +354,8 @@ def test_last_step_promotes_and_scales_baseline_down_after_delay() -> None:
 
 def test_rollback_scales_the_candidate_to_zero_after_the_delay() -> None:
     status = running(step=1, weight=10)
-    look = LookResult(analysis=analysis(Verdict.FAIL, 6), rollback=("errors",))
-    rolled = decide(spec_of(), status, observed(share=0.10, look=look), at(6))
+    look = Evidence(analysis=analysis(Verdict.FAIL, 6), rollback=("errors",))
+    rolled = decide(spec_of(), status, observed(share=0.10, evidence=look), at(6))
     later = decide(spec_of(), rolled.status, observed(share=0.0), at(11.1))
     assert later.weight == 0
     assert later.candidate_replicas == 0
@@ -351,10 +365,10 @@ def test_abort_wins_over_everything() -> None:
     status = running(step=2, weight=10)
     spec = spec_of(
         abort={"reason": "pager: p99 alarm", "requestedBy": "oncall@example.com", "version": "v2"},
-        approvals=[{"step": 2}],
+        approvals=[{"step": 2, "version": "v2"}],
     )
-    look = LookResult(analysis=analysis(Verdict.PASS, 6))
-    decision = decide(spec, status, observed(share=0.10, look=look), at(7))
+    look = Evidence(analysis=analysis(Verdict.PASS, 6))
+    decision = decide(spec, status, observed(share=0.10, evidence=look), at(7))
     assert decision.weight == 0
     assert decision.status.outcome is not None
     assert decision.status.outcome.result is Result.ABORTED
@@ -392,22 +406,22 @@ def test_pause_keeps_the_weight_and_resume_continues() -> None:
 
 def test_error_budget_exhausted_acts_per_policy() -> None:
     status = running(step=1, weight=10)
-    look = LookResult(analysis=analysis(Verdict.ERROR, 8, reason="prometheus: connection refused", errors=4))
-    held = decide(spec_of(), status, observed(share=0.10, look=look), at(8.1))
+    look = Evidence(analysis=analysis(Verdict.ERROR, 8, reason="prometheus: connection refused", errors=4))
+    held = decide(spec_of(), status, observed(share=0.10, evidence=look), at(8.1))
     assert held.status.outcome is None
     assert held.status.hold is not None and "connection refused" in held.status.hold
     rollback_spec = spec_of(analysis={**spec_of().analysis.to_wire(), "inconclusive": "rollback"})
-    rolled = decide(rollback_spec, status, observed(share=0.10, look=look), at(8.1))
+    rolled = decide(rollback_spec, status, observed(share=0.10, evidence=look), at(8.1))
     assert rolled.status.outcome is not None and rolled.status.outcome.reason == "ErrorBudgetExhausted"
-    recovered_look = LookResult(analysis=analysis(Verdict.INCONCLUSIVE, 9))
-    recovered = decide(spec_of(), held.status, observed(share=0.10, look=recovered_look), at(9.1))
+    recovered_look = Evidence(analysis=analysis(Verdict.INCONCLUSIVE, 9))
+    recovered = decide(spec_of(), held.status, observed(share=0.10, evidence=recovered_look), at(9.1))
     assert recovered.status.hold is None
     assert "AnalysisRecovered" in reasons(recovered)
 
 
 def test_error_budget_not_yet_exhausted_just_waits() -> None:
-    look = LookResult(analysis=analysis(Verdict.ERROR, 8, errors=3))
-    decision = decide(spec_of(), running(step=1, weight=10), observed(share=0.10, look=look), at(8.1))
+    look = Evidence(analysis=analysis(Verdict.ERROR, 8, errors=3))
+    decision = decide(spec_of(), running(step=1, weight=10), observed(share=0.10, evidence=look), at(8.1))
     assert decision.status.outcome is None
     assert decision.status.hold is None
 
@@ -496,11 +510,11 @@ class World:
     share: float = 0.0
     now: datetime = T0
     weights: list[int] = field(default_factory=list)
-    looks: Callable[[World], LookResult | None] = lambda world: None
+    looks: Callable[[World], Evidence | None] = lambda world: None
 
     def step(self) -> Decision:
         decision = decide(
-            self.spec, self.status, replace(observed(share=self.share), look=self.looks(self)), self.now
+            self.spec, self.status, replace(observed(share=self.share), evidence=self.looks(self)), self.now
         )
         self.status = decision.status
         self.share = expected_share(self.spec, decision.weight, 4)
@@ -510,14 +524,14 @@ class World:
         return decision
 
 
-def passing_looks(world: World) -> LookResult | None:
+def passing_looks(world: World) -> Evidence | None:
     if world.status.candidate_ready_at is None or not world.status.weight:
         return None
-    return LookResult(analysis=AnalysisStatus(last_look_at=format_timestamp(world.now), verdict=Verdict.PASS))
+    return Evidence(analysis=AnalysisStatus(last_look_at=format_timestamp(world.now), verdict=Verdict.PASS))
 
 
 def test_good_rollout_runs_every_step_in_order() -> None:
-    world = World(spec=spec_of(approvals=[{"step": 2}]), looks=passing_looks)
+    world = World(spec=spec_of(approvals=[{"step": 2, "version": "v2"}]), looks=passing_looks)
     for _ in range(200):
         world.step()
         if world.status.outcome is not None:
@@ -537,10 +551,10 @@ def test_weights_never_go_backwards_except_on_rollback(fail_at: int, weights: li
         steps += [{"setWeight": weight}, {"analyze": {"duration": "3m"}}]
     calls = {"n": 0}
 
-    def looks(world: World) -> LookResult | None:
+    def looks(world: World) -> Evidence | None:
         calls["n"] += 1
         if calls["n"] == fail_at:
-            return LookResult(analysis=AnalysisStatus(verdict=Verdict.FAIL), rollback=("harm",))
+            return Evidence(analysis=AnalysisStatus(verdict=Verdict.FAIL), rollback=("harm",))
         return passing_looks(world)
 
     world = World(spec=spec_of(steps=steps), looks=looks)
@@ -560,6 +574,180 @@ def test_an_approved_analyze_step_passes_at_once_but_harm_still_rolls_back() -> 
     spec = spec_of(approvals=[{"step": 1, "version": "v2"}])
     passed = decide(spec, running(step=1, weight=10, step_started_min=3), observed(share=0.10), at(4))
     assert passed.status.current_step == 2
-    look = LookResult(analysis=analysis(Verdict.FAIL, 4), rollback=("errors: ratio 4",))
-    harmed = decide(spec, running(step=1, weight=10), observed(share=0.10, look=look), at(4.1))
+    look = Evidence(analysis=analysis(Verdict.FAIL, 4), rollback=("errors: ratio 4",))
+    harmed = decide(spec, running(step=1, weight=10), observed(share=0.10, evidence=look), at(4.1))
     assert harmed.status.outcome is not None and harmed.status.outcome.reason == "AnalysisFailed"
+
+
+# --- issue 10: never leave the app without serving pods -----------------------------------------
+
+REPLICAS_PLAN = [{"setWeight": 50}, {"setWeight": 100}, {"approve": {}}]
+
+
+def test_abort_at_100_with_the_replicas_router_brings_the_baseline_back_before_the_candidate_goes() -> None:
+    spec = spec_of(
+        traffic={"replicas": {}}, steps=REPLICAS_PLAN, abort={"reason": "on-call", "version": "v2"}
+    )
+    at_gate = running(step=2, weight=100, steps_hash=steps_hash(spec.steps))
+    # baseline scaled to 0 at the 100% step; the candidate serves with 4 pods
+    gone = observed(share=1.0, baseline_replicas=0, baseline_ready=0)
+    aborted = decide(spec, at_gate, gone, at(20))
+    assert aborted.status.outcome is not None and aborted.status.outcome.result is Result.ABORTED
+    assert aborted.baseline_replicas == 4  # back to its size at the start
+    assert aborted.candidate_replicas == 4  # keeps serving: no baseline pod is Ready yet
+    assert aborted.weight == 100  # nothing to send traffic back to yet
+    assert "traffic stays until the baseline has a Ready pod" in aborted.status.message
+    half = decide(spec, aborted.status, observed(share=0.5, baseline_replicas=4, baseline_ready=2), at(20.5))
+    assert half.baseline_replicas is None  # already asked for
+    assert half.candidate_replicas == 2  # 4 − 2 Ready baseline pods: never fewer than 4 Ready together
+    assert half.weight == 0
+    done = decide(spec, half.status, observed(share=0.0, baseline_replicas=4, baseline_ready=4), at(21))
+    assert done.candidate_replicas == 0
+
+
+def test_rollback_with_a_route_keeps_the_weight_while_the_baseline_has_no_ready_pod() -> None:
+    look = Evidence(analysis=analysis(Verdict.FAIL, 6), rollback=("errors: ratio 4",))
+    rolled = decide(
+        spec_of(), running(step=1, weight=10), observed(share=0.1, evidence=look, baseline_ready=0), at(6)
+    )
+    assert rolled.status.outcome is not None and rolled.status.outcome.result is Result.ROLLED_BACK
+    assert rolled.weight == 10
+    later = decide(spec_of(), rolled.status, observed(share=0.1, baseline_ready=1), at(6.5))
+    assert later.weight == 0
+    past_delay = decide(spec_of(), later.status, observed(share=0.0, baseline_ready=0), at(12))
+    assert past_delay.candidate_replicas is None  # the candidate is not stopped while nothing else serves
+    assert past_delay.status.scaled_down_at is None
+
+
+def test_a_deleted_candidate_rolls_back_and_is_never_promoted_over_the_baseline() -> None:
+    missing = DeploymentState("model-v2", exists=False)
+    decision = decide(spec_of(), running(step=1, weight=10), observed(share=0.1, candidate=missing), at(4))
+    assert decision.status.outcome is not None
+    assert decision.status.outcome.reason == "CandidateMissing"
+    assert "model-v2" in decision.status.outcome.message
+    assert decision.weight == 0
+    assert decision.baseline_replicas is None  # the baseline is at its size: nothing to restore
+
+
+def test_the_baseline_is_scaled_down_only_when_the_candidate_can_take_over() -> None:
+    spec = spec_of(traffic={"replicas": {}}, steps=REPLICAS_PLAN)
+    status = running(step=1, weight=50, steps_hash=steps_hash(spec.steps))
+    unready = DeploymentState("model-v2", replicas=4, ready=1)
+    waiting = decide(spec, status, observed(share=0.2, candidate=unready), at(10))
+    assert waiting.weight == 100
+    assert waiting.candidate_replicas == 4
+    assert waiting.baseline_replicas is None  # 1 of 4 candidate pods Ready: the baseline stays
+    ready = decide(spec, waiting.status, observed(share=0.5), at(10.5))
+    assert ready.baseline_replicas == 0
+
+
+def test_promotion_with_the_replicas_router_keeps_the_baseline_for_the_scale_down_delay() -> None:
+    spec = spec_of(traffic={"replicas": {}}, steps=[{"setWeight": 50}])
+    status = running(step=1, weight=50, steps_hash=steps_hash(spec.steps))
+    promoted = decide(spec, status, observed(share=0.5), at(10))
+    assert promoted.status.outcome is not None and promoted.status.outcome.result is Result.SUCCEEDED
+    assert promoted.baseline_replicas is None  # kept for scaleDown.delay
+    assert promoted.candidate_replicas == 4
+    during = decide(spec, promoted.status, observed(share=0.5), at(14))
+    assert during.baseline_replicas is None
+    after = decide(spec, during.status, observed(share=0.5), at(15.5))
+    assert after.baseline_replicas == 0
+    assert "ScaledDown" in reasons(after)
+
+
+def test_promotion_never_scales_the_baseline_down_under_a_missing_candidate() -> None:
+    spec = spec_of(steps=[{"setWeight": 50}])
+    status = running(step=1, weight=50, steps_hash=steps_hash(spec.steps))
+    promoted = decide(spec, status, observed(share=1.0), at(10)).status
+    assert promoted.outcome is not None and promoted.outcome.result is Result.SUCCEEDED
+    missing = DeploymentState("model-v2", exists=False)
+    later = decide(spec, promoted, observed(share=1.0, candidate=missing), at(20))
+    assert later.baseline_replicas is None
+    assert later.status.scaled_down_at is None
+    assert "scale-down waits: Deployment model-v2 not found" in later.status.message
+
+
+def test_a_rollout_whose_objects_belong_to_another_touches_nothing() -> None:
+    owner = (
+        "Deployment model-v1 belongs to ModelRollout first (created earlier); this rollout touches nothing"
+    )
+    blocked = decide(spec_of(), ModelRolloutStatus(), replace(observed(), conflict=owner), T0)
+    assert blocked.weight is None
+    assert (blocked.baseline_replicas, blocked.candidate_replicas, blocked.scale_to_zero) == (None, None, ())
+    assert blocked.status.candidate_version is None  # not started: no facts recorded
+    conflict = {c.type: c for c in blocked.status.conditions}["Conflict"]
+    assert (conflict.status, conflict.reason) == ("True", "ObjectsClaimed")
+    assert "ModelRollout first" in conflict.message
+    assert "Conflict" in reasons(blocked)
+    freed = decide(spec_of(), blocked.status, observed(ready=False), at(1))
+    assert freed.status.candidate_version == "v2"
+    assert {c.type: c for c in freed.status.conditions}["Conflict"].status == "False"
+
+
+def test_a_replaced_candidate_is_scaled_to_zero_and_forgotten_once_stopped() -> None:
+    v3 = spec_of(candidate={"deployment": "model-v3", "version": "v3"})
+    mid_v2 = running(step=1, weight=10, candidate_deployment="model-v2")
+    started = decide(v3, mid_v2, observed(ready=False), at(5))
+    assert started.status.replaced_candidates == ("model-v2",)
+    assert started.scale_to_zero == ("model-v2",)
+    stopped = replace(observed(ready=False), replaced=(DeploymentState("model-v2", replicas=0, ready=0),))
+    later = decide(v3, started.status, stopped, at(6))
+    assert later.status.replaced_candidates == ()
+    assert later.scale_to_zero == ()
+
+
+def test_with_the_replicas_router_a_step_waits_for_replaced_candidates_to_stop_serving() -> None:
+    spec = spec_of(traffic={"replicas": {}})
+    status = running(step=0, weight=10, replaced_candidates=("model-v0",))
+    serving = replace(observed(share=0.2), replaced=(DeploymentState("model-v0", replicas=0, ready=2),))
+    decision = decide(spec, status, serving, at(2))
+    assert decision.status.current_step == 0
+    assert "model-v0 (2 Ready)" in decision.status.message
+
+
+def test_an_already_ready_candidate_waits_for_the_ready_query() -> None:
+    spec = spec_of(
+        analysis={**spec_of().analysis.to_wire(), "readyQuery": 'vector(0) * count(up{v="{{version}}"})'}
+    )
+    not_asked = decide(spec, ModelRolloutStatus(), observed(), T0)
+    assert not_asked.status.candidate_ready_at is None
+    assert not_asked.weight == 0
+    assert "readyQuery not evaluated yet" in not_asked.status.message
+    false = replace(observed(), ready_query=ReadyQueryResult(ok=False, message="readyQuery 'vector(0)' = 0"))
+    assert decide(spec, ModelRolloutStatus(), false, T0).weight == 0
+    true = replace(observed(), ready_query=ReadyQueryResult(ok=True, message="readyQuery = 1"))
+    assert decide(spec, ModelRolloutStatus(), true, T0).weight == 10
+
+
+def test_an_approval_for_another_candidate_passes_no_gate() -> None:
+    spec = spec_of(approvals=[{"step": 2, "version": "v1"}])
+    decision = decide(spec, running(step=2, weight=10), observed(share=0.1), at(15))
+    assert decision.status.current_step == 2
+
+
+def test_a_metrics_source_error_is_said_in_the_message() -> None:
+    unusable = replace(
+        observed(share=0.1), source_error="spec.analysis.prometheus.bearerTokenSecret: not found"
+    )
+    decision = decide(spec_of(), running(step=0, weight=10), unusable, at(2))
+    assert decision.status.message.endswith(
+        "(metrics: spec.analysis.prometheus.bearerTokenSecret: not found)"
+    )
+
+
+def test_the_rules_run_in_the_order_the_docstring_numbers_them() -> None:
+    numbered = re.findall(r"^(\d+)\. ", decide_module.__doc__ or "", flags=re.MULTILINE)
+    assert [int(n) for n in numbered] == list(range(len(RULES)))
+    for number, rule in enumerate(RULES):
+        assert (rule.__doc__ or "").startswith(f"Rule {number}:"), rule.__name__
+
+
+def test_every_fact_a_decision_records_is_a_status_field() -> None:
+    assert {item.name for item in fields(Facts)} <= set(ModelRolloutStatus.model_fields)
+
+
+def test_a_hold_keeps_looking_so_harm_during_it_still_rolls_back() -> None:
+    status = running(step=1, weight=10, hold="drift at fail level", analysis=analysis(Verdict.PASS, 6))
+    held = decide(spec_of(), status, observed(share=0.1), at(6.5))
+    assert held.status.hold == "drift at fail level"
+    assert held.requeue_after == pytest.approx(35)  # the next window, due at 7m05s

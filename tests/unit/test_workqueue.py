@@ -54,9 +54,20 @@ def test_clock_never_goes_back(clock: Clock) -> None:
 
 
 def test_clock_wait_with_zero_timeout_returns_at_once(clock: Clock) -> None:
+    """Run in a thread: a wait that blocked would leave the thread alive (nobody notifies)."""
     condition = threading.Condition()
-    with condition:
-        clock.wait(condition, 0)
+    before = clock.now()
+
+    def wait_zero() -> float:
+        with condition:
+            clock.wait(condition, 0)
+        return clock.now()
+
+    thread, result = start(wait_zero)
+    assert finished(thread)
+    assert result == [pytest.approx(before, abs=JOIN)]
+    if isinstance(clock, ManualClock):
+        assert not clock.wait_for_waits(1, timeout=0)  # it never began a wait
 
 
 def test_clock_wait_ends_when_notified(clock: Clock) -> None:

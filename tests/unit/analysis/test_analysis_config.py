@@ -44,6 +44,11 @@ def test_the_example_rollout_maps_field_by_field() -> None:
     )
 
 
+# Every query names {{version}} (the schema refuses one that does not: both cohorts would read
+# the same series).
+B, C, INVALID, E, T = (f'{name}{{version="{{{{version}}}}"}}' for name in ("b", "c", "i", "e", "t"))
+
+
 def test_overrides_reach_the_engine() -> None:
     document = yaml.safe_load(EXAMPLE.read_text())
     analysis = document["spec"]["analysis"]
@@ -52,30 +57,30 @@ def test_overrides_reach_the_engine() -> None:
     analysis["metrics"] = [
         {
             "name": "latency",
-            "latency": {"buckets": "b", "maxShift": 0.6, "tailRatio": 2.0, "tailIncrease": 0.01, "slo": 1.0},
+            "latency": {"buckets": B, "maxShift": 0.6, "tailRatio": 2.0, "tailIncrease": 0.01, "slo": 1.0},
         },
         {
             "name": "labels",
             "drift": {
-                "buckets": "c",
+                "buckets": C,
                 "by": "label",
                 "onFail": "rollback",
-                "invalid": "i",
+                "invalid": INVALID,
                 "maxInvalidRatio": 0.05,
             },
         },
-        {"name": "errors", "errorRate": {"errors": "e", "total": "t", "margin": 0.002}},
+        {"name": "errors", "errorRate": {"errors": E, "total": T, "margin": 0.002}},
     ]
     criteria = analysis_criteria(ModelRollout.model_validate(document).spec.analysis)
     assert criteria.alpha == 0.01
     assert criteria.min_evidence == MinEvidence(requests=100, errors=3, predictions=50)
     latency, labels, errors = criteria.metrics
     assert latency == LatencyCriteria(
-        "latency", "b", slo=1.0, max_shift=0.6, tail_ratio=2.0, tail_increase=0.01
+        "latency", B, slo=1.0, max_shift=0.6, tail_ratio=2.0, tail_increase=0.01
     )
     assert latency.pass_below == 0.61  # type: ignore[union-attr]
     assert labels == DriftCriteria(
-        "labels", "c", by="label", on_fail="rollback", invalid_query="i", max_invalid_ratio=0.05
+        "labels", C, by="label", on_fail="rollback", invalid_query=INVALID, max_invalid_ratio=0.05
     )
     assert not labels.numeric  # type: ignore[union-attr]
-    assert errors == ErrorRateCriteria("errors", "e", "t", margin=0.002)
+    assert errors == ErrorRateCriteria("errors", E, T, margin=0.002)

@@ -22,7 +22,8 @@ from analysis import (
     start,
     update,
 )
-from analysis.providers.base import Versions, Window
+from analysis.observations import Window
+from analysis.providers.base import Versions
 from analysis.providers.observations_file import (
     FORMAT,
     Interval,

@@ -1,0 +1,294 @@
+"""deploy/controller on a real API server: the controller runs with exactly the shipped roles.
+
+The manifests are applied as shipped (``kubectl apply -k deploy/controller``, and an overlay
+that only sets the namespace of ``deploy/controller/namespaced``, as its comment tells users
+to). The controller then runs as a process of its own, with the arguments of the shipped
+Deployment and a token of the shipped ServiceAccount, and must take a rollout to the end: its
+roles cover start-up (no CustomResourceDefinition read), informers, status, scaling, the
+HTTPRoute, Events and the leader-election Lease.
+
+Pod Security "restricted", enforced by the shipped namespace, must admit the shipped pod (kwok
+plays the kubelet, so the pods are fake; the admission is the API server's own). And the
+controller's HTTP ports: ``/metrics`` on loopback only, the probes on every interface.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rollouts.controller.app import serves
+from rollouts.local.manifests import http_route, model_deployment
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    HTTP_ROUTES,
+    LEASES,
+    MODEL_ROLLOUTS,
+    NAMESPACES,
+    PODS,
+    Forbidden,
+    Kube,
+    KubeObject,
+    Resource,
+    connect,
+)
+from rollouts.testbed import LocalCluster
+from rollouts.testbed.cluster import free_ports
+from tests.integration.test_cli_commands import ROLLOUTS, route_weights
+from tests.support.controller import phase, rollout_reader, wait_for
+from tests.support.identities import access, service_account_kubeconfig, wait_allowed
+from tests.support.workloads import model_rollout
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CONTROLLER = REPOSITORY / "deploy" / "controller"
+NAMESPACED = CONTROLLER / "namespaced"
+HOME = "model-rollouts"  # the namespace deploy/controller installs into
+ACCOUNT = "model-rollouts-controller"
+SELECTOR = "app.kubernetes.io/name=model-rollouts-controller"
+
+
+@pytest.fixture(scope="module")
+def installed(testbed: LocalCluster, crds: list[str]) -> Iterator[KubeObject]:
+    """deploy/controller applied as shipped; its rendered Deployment."""
+    applied = testbed.kubectl("apply", "-k", str(CONTROLLER))
+    assert applied.returncode == 0, applied.stderr
+    yield rendered_deployment(testbed, CONTROLLER)
+    testbed.kubectl("delete", "-k", str(CONTROLLER), "--wait=false")
+
+
+def rendered_deployment(testbed: LocalCluster, kustomization: Path) -> KubeObject:
+    """The Deployment of a kustomization, as ``kubectl apply -k`` sends it."""
+    built = testbed.kubectl("kustomize", str(kustomization))
+    assert built.returncode == 0, built.stderr
+    return next(doc for doc in yaml.safe_load_all(built.stdout) if doc["kind"] == "Deployment")
+
+
+def shipped_arguments(deployment: KubeObject, namespace: str, metrics: int, health: int) -> list[str]:
+    """The controller container's args, as the kubelet would run them in ``namespace``.
+
+    ``$(POD_NAMESPACE)`` is expanded; the two ports become free ones (several test runs share
+    the machine), every other argument stays as shipped.
+    """
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {"--metrics-port=": metrics, "--health-port=": health}
+    arguments = []
+    for shipped in container["args"]:
+        argument = shipped.replace("$(POD_NAMESPACE)", namespace)
+        for flag, port in ports.items():
+            if argument.startswith(flag):
+                argument = f"{flag}{port}"
+        arguments.append(argument)
+    assert {a.split("=")[0] for a in arguments} >= {"--metrics-port", "--health-port", "--leader-elect"}
+    return arguments
+
+
+@contextmanager
+def controller_process(
+    arguments: list[str], kubeconfig: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``rollouts controller`` with ``arguments`` as a process, stopped with SIGTERM at the end."""
+    env = {**os.environ, "POD_NAME": "test-controller"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(ROLLOUTS), *arguments, "--kubeconfig", str(kubeconfig)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def http_status(url: str) -> int | str:
+    """The HTTP status of a GET, or why there was none."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError) as error:
+        return f"unreachable: {getattr(error, 'reason', error)}"
+
+
+def wait_ready(health: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the controller's /readyz says 200 (leading, caches synced)."""
+
+    def probe() -> KubeObject:
+        assert process.poll() is None, f"the controller exited {process.returncode}:\n{log.read_text()}"
+        return {"status": http_status(f"http://127.0.0.1:{health}/readyz")}
+
+    wait_for(probe, lambda o: o["status"] == 200, 60, "the controller to be ready")
+
+
+def app_with_a_rollout(kube: Kube, namespace: str) -> None:
+    """Baseline (2 replicas), candidate (0), an HTTPRoute on the baseline, a one-step rollout."""
+    kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=2), namespace)
+    kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
+    kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
+    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}]), namespace)
+
+
+def assert_rolled_out(kube: Kube, namespace: str, log: Path) -> None:
+    """The rollout promoted: status, route weights and Events all written by the controller."""
+    wait_for(rollout_reader(kube, "model", namespace), lambda o: phase(o) == "Succeeded", 90, "promotion")
+    wait_for(
+        lambda: {"weights": route_weights(kube, namespace)},
+        lambda o: o["weights"] == {"model-v1": 0, "model-v2": 100},
+        30,
+        "the route to follow",
+    )
+    events = kube.list(EVENTS, namespace).items
+    assert any(e.get("involvedObject", {}).get("kind") == "ModelRollout" for e in events)
+    # An RBAC refusal names the user; other 403s (a namespace being deleted by another test,
+    # seen by a controller watching every namespace) are not about the roles.
+    refused = [line for line in log.read_text().splitlines() if "system:serviceaccount:" in line]
+    assert refused == [], "\n".join(refused)
+
+
+def test_the_controller_pod_is_admitted_under_pod_security_restricted(
+    testbed: LocalCluster, kube: Kube, installed: KubeObject
+) -> None:
+    namespace = kube.get(NAMESPACES, HOME)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The enforcement is real: a pod without the restricted settings is refused here.
+    plain = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    with pytest.raises(Forbidden, match="violates PodSecurity"):
+        kube.create(PODS, plain, HOME, dry_run=True)
+    replicas = installed["spec"]["replicas"]
+    pods = wait_for(
+        lambda: {"items": kube.list(PODS, HOME, label_selector=SELECTOR).items},
+        lambda o: len(o["items"]) == replicas,
+        60,
+        "the controller's pods to be admitted",
+    )
+    for pod in pods["items"]:
+        security = pod["spec"]["securityContext"]
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert security["runAsNonRoot"] is True
+    deployment = kube.get(DEPLOYMENTS, installed["metadata"]["name"], HOME)
+    failures = [
+        c for c in deployment.get("status", {}).get("conditions", []) if c["type"] == "ReplicaFailure"
+    ]
+    assert failures == []
+
+
+def test_the_controller_runs_with_exactly_the_shipped_cluster_roles(
+    testbed: LocalCluster, kube: Kube, namespace: str, installed: KubeObject, tmp_path: Path
+) -> None:
+    token = service_account_kubeconfig(testbed, HOME, ACCOUNT, tmp_path)
+    wait_allowed(token, "list", "modelrollouts", group="rollouts.modelops.io")
+    # What start-up used to need and the role does not grant:
+    assert not access(token, "get", "customresourcedefinitions", group="apiextensions.k8s.io")
+    # Secrets only where a namespace's owners bound the secrets role (none here).
+    assert not access(token, "get", "secrets", namespace)
+    app_with_a_rollout(kube, namespace)
+    metrics, health = free_ports(2)
+    arguments = shipped_arguments(installed, HOME, metrics, health)
+    log = tmp_path / "controller.log"
+    with controller_process(arguments, token, log) as process:
+        wait_ready(health, process, log)
+        assert_rolled_out(kube, namespace, log)
+        # /metrics answers on loopback only; the probes-only port on every interface, and
+        # serves nothing but the probes. (127.0.0.2 is another loopback address: a server
+        # bound to 127.0.0.1 refuses it, one bound to 0.0.0.0 answers.)
+        assert http_status(f"http://127.0.0.1:{metrics}/metrics") == 200
+        assert str(http_status(f"http://127.0.0.2:{metrics}/metrics")).startswith("unreachable")
+        assert http_status(f"http://127.0.0.2:{health}/healthz") == 200
+        assert http_status(f"http://127.0.0.2:{health}/readyz") == 200
+        assert http_status(f"http://127.0.0.2:{health}/metrics") == 404
+        lease = kube.get(LEASES, "model-rollouts-controller", HOME)
+        assert lease["spec"]["holderIdentity"]
+    assert process.returncode == 0, log.read_text()
+
+
+def test_the_secrets_role_is_bound_per_namespace_as_documented(
+    testbed: LocalCluster, namespace: str, installed: KubeObject, tmp_path: Path
+) -> None:
+    token = service_account_kubeconfig(testbed, HOME, ACCOUNT, tmp_path)
+    assert not access(token, "get", "secrets", namespace)
+    # The command in deploy/controller/rbac.yaml and README.md:
+    bound = testbed.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "rolebinding",
+        "model-rollouts-controller-secrets",
+        "--clusterrole=model-rollouts-controller-secrets",
+        f"--serviceaccount={HOME}:{ACCOUNT}",
+    )
+    assert bound.returncode == 0, bound.stderr
+    wait_allowed(token, "get", "secrets", namespace)
+    assert not access(token, "list", "secrets", namespace)
+    assert not access(token, "get", "secrets", "default")
+
+
+def test_the_namespaced_controller_needs_no_cluster_wide_rights_but_reading_nodes(
+    testbed: LocalCluster, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": namespace,
+                "resources": [os.path.relpath(NAMESPACED, overlay)],
+            }
+        )
+    )
+    applied = testbed.kubectl("apply", "-k", str(overlay))
+    assert applied.returncode == 0, applied.stderr
+    try:
+        token = service_account_kubeconfig(testbed, namespace, ACCOUNT, tmp_path)
+        wait_allowed(token, "list", "modelrollouts", namespace, group="rollouts.modelops.io")
+        wait_allowed(token, "list", "nodes")
+        assert not access(token, "list", "modelrollouts", group="rollouts.modelops.io")  # all namespaces
+        assert not access(token, "list", "deployments", "default", group="apps")
+        assert not access(token, "get", "secrets", "default")
+        assert not access(token, "get", "nodes")
+        app_with_a_rollout(kube, namespace)
+        deployment = rendered_deployment(testbed, overlay)
+        metrics, health = free_ports(2)
+        arguments = shipped_arguments(deployment, namespace, metrics, health)
+        assert f"--namespace={namespace}" in arguments
+        log = tmp_path / "controller.log"
+        with controller_process(arguments, token, log) as process:
+            wait_ready(health, process, log)
+            assert_rolled_out(kube, namespace, log)
+        assert process.returncode == 0, log.read_text()
+    finally:
+        testbed.kubectl("delete", "-k", str(overlay), "--wait=false")
+
+
+def test_start_up_learns_what_is_served_by_listing_in_its_scope(
+    testbed: LocalCluster, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    nobody = service_account_kubeconfig(testbed, namespace, "default", tmp_path)  # granted nothing
+    missing = Resource("example.invalid", "v1", "things", "Thing", namespaced=True)
+    with connect(str(nobody)) as unprivileged:
+        assert serves(kube, HTTP_ROUTES, namespace)
+        assert serves(kube, HTTP_ROUTES, None)
+        assert not serves(kube, missing, namespace)  # 404: not installed
+        assert not serves(unprivileged, HTTP_ROUTES, namespace)  # 403: a warning, no informer, no exit
