@@ -10,7 +10,7 @@ How the controller uses it, once per interval::
     from analysis import (AnalysisCriteria, TrafficForecast, start, restore, update, judge,
                           feasibility)
 
-    criteria = rollouts.analysis_config.analysis_criteria(spec.analysis)   # spec -> criteria
+    criteria = rollouts.controller.core.analysis_config.analysis_criteria(spec.analysis)   # spec -> criteria
     state = start(criteria, TrafficForecast(candidate_per_interval, baseline_per_interval,
                                             intervals))                     # first look
     # or, after a restart, from status:

@@ -2,8 +2,9 @@
 
 Why our own dataclasses instead of the spec's pydantic models: this package knows nothing of
 ``rollouts/`` (an import-linter contract enforces it), so it can be used and tested offline on
-plain numbers. ``rollouts.analysis_config`` maps a spec onto these classes; every default lives in
-the spec, so here every field is required except where the statistics own the default.
+plain numbers. ``rollouts.controller.core.analysis_config`` maps a spec onto these classes;
+every default lives in the spec, so here every field is required except where the statistics
+own the default.
 
 Query fields are PromQL templates (``{{version}}``, ``{{interval}}`` and user variables); only the
 providers read them, the statistics never do.

@@ -274,10 +274,13 @@ class PrometheusProvider:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._session = session
+        self.closed = False
+        """True once :meth:`close` released the connections (the source cache closes stale ones)."""
 
     def close(self) -> None:
         """Release the HTTP connections."""
         self._session.close()
+        self.closed = True
 
     # --- the Protocol ------------------------------------------------------------------------
 

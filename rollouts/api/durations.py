@@ -1,26 +1,30 @@
 """Durations as people write them in a ModelRollout: ``"90s"``, ``"15m"``, ``"1h30m"``.
 
-Why strings and not ``datetime.timedelta``: pydantic serialises a timedelta as ISO 8601
-(``"PT15M"``), so a spec read and written back would change under the user's feet. A duration
-stays the string the user wrote; code that needs a number calls :func:`seconds`.
+Why not ``datetime.timedelta``: pydantic serialises a timedelta as ISO 8601 (``"PT15M"``), so a
+spec read and written back would change under the user's feet. A :class:`Duration` *is* the
+string the user wrote (a ``str`` on the wire and in the CRD schema) and carries its length,
+parsed once when the model is validated: code reads ``spec.analysis.interval.seconds`` or
+``.delta`` instead of parsing the same text again at every reconcile.
 
 The accepted grammar is the subset of Go's ``time.ParseDuration`` made of whole hours, minutes
 and seconds, in that order, each at most once. It is written without look-arounds because the
 Kubernetes API server checks CRD patterns with Go's RE2, and CEL's ``duration()`` parses the same
 strings, so the CRD can compare durations (``duration(self.interval) >= duration('10s')``).
 
->>> seconds("1h30m")
+>>> Duration("1h30m").seconds
 5400.0
->>> seconds("90s")
-90.0
+>>> Duration("90s").delta
+datetime.timedelta(seconds=90)
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import timedelta
+from typing import Any
 
-from pydantic import StringConstraints
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 DURATION_PATTERN = r"^([0-9]{1,6}h([0-9]{1,6}m)?([0-9]{1,6}s)?|[0-9]{1,6}m([0-9]{1,6}s)?|[0-9]{1,6}s)$"
 """RE2-compatible pattern shared by the pydantic models and the generated CRD."""
@@ -30,11 +34,33 @@ DURATION_HINT = 'write a duration such as "90s", "15m" or "1h30m" (hours, minute
 _PARTS = re.compile(r"(?P<value>[0-9]+)(?P<unit>[hms])")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
-Duration = Annotated[
-    str,
-    StringConstraints(pattern=DURATION_PATTERN, max_length=24),
-]
-"""A duration string validated against :data:`DURATION_PATTERN`."""
+
+class Duration(str):
+    """A duration string validated against :data:`DURATION_PATTERN`, its length parsed once."""
+
+    seconds: float
+    """The length in seconds."""
+
+    def __new__(cls, text: str) -> Duration:
+        """The duration ``text``; ``ValueError`` outside the grammar (never a silent 0)."""
+        duration = super().__new__(cls, text)
+        duration.seconds = seconds(text)
+        return duration
+
+    @property
+    def delta(self) -> timedelta:
+        """The length as a timedelta."""
+        return timedelta(seconds=self.seconds)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """A string with the pattern (as the CRD declares it), made a Duration once valid."""
+        del source, handler
+        return core_schema.no_info_after_validator_function(
+            cls,
+            core_schema.str_schema(pattern=DURATION_PATTERN, max_length=24),
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
 
 
 def seconds(duration: str) -> float:

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rollouts.api.base import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN
-from rollouts.api.durations import DURATION_HINT, DURATION_PATTERN, seconds
+from rollouts.api.durations import DURATION_HINT, DURATION_PATTERN
 from rollouts.api.resource import API_VERSION, KIND, ModelRollout
 from rollouts.api.spec import VARIABLE_NAME_PATTERN, VARIABLE_VALUE_PATTERN
 
@@ -213,7 +213,7 @@ def _plan_warnings(rollout: ModelRollout) -> list[Problem]:
     weight = 0
     compared_below_full = False
     comparative = [m for m in spec.analysis.metrics if m.guard is None]
-    look_floor = seconds(spec.analysis.interval) + seconds(spec.analysis.warmup)
+    look_floor = spec.analysis.interval.seconds + spec.analysis.warmup.seconds
     for index, step in enumerate(spec.steps):
         if step.set_weight is not None:
             weight = step.set_weight
@@ -229,7 +229,7 @@ def _plan_warnings(rollout: ModelRollout) -> list[Problem]:
                         severity="warning",
                     )
                 )
-            if seconds(step.analyze.duration) < look_floor:
+            if step.analyze.duration.seconds < look_floor:
                 warnings.append(
                     Problem(
                         path=f"spec.steps[{index}].analyze.duration",

@@ -396,7 +396,7 @@ class PrometheusSource(ApiModel):
         )
     )
     timeout: PositiveDuration = Field(
-        default="30s", description="Timeout of one query (more than 0s). Default 30s."
+        default=Duration("30s"), description="Timeout of one query (more than 0s). Default 30s."
     )
     bearer_token_secret: SecretKeyRef | None = Field(
         default=None, description="Send 'Authorization: Bearer <token>' with this Secret key."
@@ -657,9 +657,11 @@ class Analysis(ApiModel):
         default=None,
         description="Prometheus to query; required when metrics or readyQuery are set.",
     )
-    interval: PositiveDuration = Field(default="1m", description="Time between looks (>= 10s). Default 1m.")
+    interval: PositiveDuration = Field(
+        default=Duration("1m"), description="Time between looks (>= 10s). Default 1m."
+    )
     warmup: Duration = Field(
-        default="2m",
+        default=Duration("2m"),
         description="Wait after the candidate is ready before samples count. Default 2m.",
     )
     alpha: Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False), AS_FLOAT] = Field(
@@ -765,14 +767,14 @@ class ScaleDown(ApiModel):
     """What happens to the version that lost."""
 
     delay: Duration = Field(
-        default="5m",
+        default=Duration("5m"),
         description=(
             "Wait before scaling the losing version to 0: the baseline after promotion, the candidate "
             "after a rollback, abort or failure. Default 5m."
         ),
     )
     drain: Duration = Field(
-        default="10s",
+        default=Duration("10s"),
         description="Wait after moving traffic away from a version before scaling it to 0. Default 10s.",
     )
 
@@ -922,11 +924,11 @@ class ModelRolloutSpec(ApiModel):
         default_factory=Analysis, description="How candidate and baseline are compared."
     )
     progress_deadline: PositiveDuration = Field(
-        default="20m",
+        default=Duration("20m"),
         description="Candidate Ready (model loaded, on its device) within this (more than 0s). Default 20m.",
     )
     max_duration: PositiveDuration = Field(
-        default="6h",
+        default=Duration("6h"),
         description="Longest a rollout may take (more than 0s); past it the rollout rolls back. Default 6h.",
     )
     scale_down: ScaleDown = Field(default_factory=ScaleDown, description="Scaling of the losing version.")

@@ -4,7 +4,7 @@ Why: a rollout that was rolled back (or should have been) must be explainable af
 and thresholds must be tried before they go live. The command reads a ModelRollout, takes the
 per-interval counts either from Prometheus over a time range or from an observations file
 (format in docs/analysis.md), and runs the controller's own pipeline over them on a simulated
-clock (:mod:`rollouts.controller.replay`): the same window schedule, the same evidence fold,
+clock (:mod:`rollouts.controller.shell.replay`): the same window schedule, the same evidence fold,
 the same state machine with the plan's steps, analyze durations and ``inconclusive`` policy —
 so the looks, verdicts and the outcome are the ones the controller reaches on the same data.
 It stops where the rollout would end (promotion, rollback); at a gate or a hold the looks go on.
@@ -39,15 +39,14 @@ from analysis.providers.base import MetricsProvider
 from analysis.providers.observations_file import ObservationsFileError, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from analysis.state import DriftState, ErrorRateState, LatencyState
-from rollouts.api.durations import seconds
 from rollouts.api.lint import lint_object, parse_documents
 from rollouts.api.resource import KIND, ModelRollout
 from rollouts.api.status import ModelRolloutStatus, Result
 from rollouts.cli.app import app
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
-from rollouts.controller.observe import MetricsSource
-from rollouts.controller.replay import Replay
-from rollouts.controller.replay import replay as run_replay
+from rollouts.controller.shell.fetch import MetricsSource
+from rollouts.controller.shell.replay import Replay
+from rollouts.controller.shell.replay import replay as run_replay
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -92,7 +91,7 @@ def read_rollout(path: Path, name: str | None) -> ModelRollout:
 
 
 def replay(rollout: ModelRollout, provider: MetricsProvider, windows: Sequence[Window]) -> Replay:
-    """The controller's pipeline over ``windows`` (see rollouts.controller.replay)."""
+    """The controller's pipeline over ``windows`` (see rollouts.controller.shell.replay)."""
     spec = rollout.spec
     source = MetricsSource(provider=provider, variables=dict(spec.analysis.variables))
     return run_replay(spec, source, windows)
@@ -428,13 +427,13 @@ def _provider_and_windows(
             ) from None
     settings = PrometheusSettings(
         url=str(prometheus),
-        timeout=seconds(source.timeout) if source else 30.0,
+        timeout=source.timeout.seconds if source else 30.0,
         bearer_token=token,
         insecure_skip_verify=bool(source and source.tls and source.tls.insecure_skip_verify),
         server_name=source.tls.server_name if source and source.tls else None,
     )
     windows = windows_between(
-        _time(begin, "--start"), _time(end, "--end"), seconds(rollout.spec.analysis.interval)
+        _time(begin, "--start"), _time(end, "--end"), rollout.spec.analysis.interval.seconds
     )
     if not windows:
         raise UnusableInputError("--start to --end is shorter than one analysis interval")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rollouts.cli.app import app
-from rollouts.controller.app import ControllerOptions, build_manager
+from rollouts.controller.shell.app import ControllerOptions, build_manager
 from rollouts.runtime.kube import KubeError, connect
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Outcome

@@ -39,8 +39,9 @@ from rollouts.cli.kube_options import (
 )
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
 from rollouts.cli.views import progress_key, progress_line, rollout_view, rollouts_table
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.informer import object_key
-from rollouts.runtime.kube import MODEL_ROLLOUTS, KubeObject
+from rollouts.runtime.kube import KubeObject
 
 
 def _now() -> datetime:

@@ -1,7 +1,7 @@
 """``rollouts promote|abort|retry|pause|resume``: write an intent into a rollout's spec.
 
 People and pipelines never write status: they state an intent in the spec and the controller
-acts on it. Each command reads the rollout, asks :mod:`rollouts.intents` whether its state
+acts on it. Each command reads the rollout, asks :mod:`rollouts.cli.intents` whether its state
 admits the intent and for the patch (which touches that one field), writes it with
 ``fieldValidation=Strict``, and says what was done and what happens next. A patch whose
 precondition failed (someone changed the spec in between) is rebuilt from a fresh read.
@@ -29,6 +29,19 @@ from pydantic import ValidationError
 from rollouts.api.lint import format_path
 from rollouts.api.resource import ModelRollout
 from rollouts.cli.app import app
+from rollouts.cli.intents import (
+    IntentRefusedError,
+    JsonPatch,
+    MergePatch,
+    abort_needed,
+    abort_patch,
+    approvals_patch,
+    gate_step,
+    paused_patch,
+    remaining_gates,
+    retry_patch,
+    unapproved,
+)
 from rollouts.cli.kube_options import (
     Cluster,
     ClusterCommand,
@@ -43,21 +56,10 @@ from rollouts.cli.kube_options import (
     stdout,
 )
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
-from rollouts.intents import (
-    IntentRefusedError,
-    JsonPatch,
-    MergePatch,
-    abort_needed,
-    abort_patch,
-    approvals_patch,
-    gate_step,
-    paused_patch,
-    remaining_gates,
-    retry_patch,
-    unapproved,
-)
-from rollouts.routers import RouterError, router_for
-from rollouts.runtime.kube import MODEL_ROLLOUTS, Conflict, KubeObject, PatchType
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.routers.base import RouterError, RouterTarget
+from rollouts.routers.registry import router_for
+from rollouts.runtime.kube import Conflict, KubeObject, PatchType
 
 PATCH_ATTEMPTS = 5
 FIELD_MANAGER = "rollouts-cli"
@@ -211,7 +213,13 @@ def _reset_router(target: Cluster, rollout: ModelRollout) -> str:
     """Send all traffic to the baseline now, from here; what was done, in words."""
     spec = rollout.spec
     router = router_for(
-        target.kube, spec.traffic, target.namespace, spec.baseline.deployment, spec.candidate.deployment
+        spec.traffic,
+        RouterTarget(
+            kube=target.kube,
+            namespace=target.namespace,
+            baseline=spec.baseline.deployment,
+            candidate=spec.candidate.deployment,
+        ),
     )
     before = router.get_weight()
     router.reset()

@@ -39,11 +39,10 @@ from kubernetes import config as k8s_config
 from rich.console import Console, RenderableType
 from typer.core import TyperCommand
 
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.kube import (
-    MODEL_ROLLOUTS,
     SELF_SUBJECT_REVIEWS,
     Forbidden,
-    Gone,
     Invalid,
     Kube,
     KubeError,
@@ -54,6 +53,7 @@ from rollouts.runtime.kube import (
     WatchEventType,
     connect,
 )
+from rollouts.runtime.reflector import Listed, Reflection
 
 KUBECTL_PLUGIN = "kubectl-modelrollout"
 """The console script kubectl runs for ``kubectl modelrollout ...`` (found on PATH)."""
@@ -284,31 +284,33 @@ def follow(
     Raises the :class:`KubeError` of the first read (not found, forbidden, no cluster) and of
     any later refusal; a lost connection is retried, announced on stderr, until the deadline.
     """
-    selector = f"metadata.name={name}" if name else None
     items, version = _read(kube, namespace, name)
     for item in items:
         yield Seen("ADDED", item)
+
+    def watch_seconds_now() -> int:
+        if deadline is None:
+            return watch_seconds
+        return max(1, min(watch_seconds, int(deadline - time.monotonic()) + 1))
+
+    reflection = Reflection(
+        kube,
+        MODEL_ROLLOUTS,
+        namespace,
+        field_selector=f"metadata.name={name}" if name else None,
+        resource_version=version,
+        watch_timeout=watch_seconds_now,
+        stopped=lambda: deadline is not None and time.monotonic() >= deadline,
+    )
     delay = RECONNECT_BACKOFF[0]
     while deadline is None or time.monotonic() < deadline:
-        seconds = watch_seconds
-        if deadline is not None:
-            seconds = max(1, min(watch_seconds, int(deadline - time.monotonic()) + 1))
         try:
-            with kube.watch(
-                MODEL_ROLLOUTS,
-                namespace,
-                resource_version=version,
-                field_selector=selector,
-                timeout_seconds=seconds,
-            ) as stream:
-                for event in stream:
-                    version = event.resource_version or version
-                    if event.type != "BOOKMARK":
-                        yield Seen(event.type, event.object)
-            delay = RECONNECT_BACKOFF[0]
-        except Gone:
-            items, version = _read(kube, namespace, name)
-            yield from (Seen("MODIFIED", item) for item in items)
+            for seen in reflection:
+                delay = RECONNECT_BACKOFF[0]
+                if isinstance(seen, Listed):  # after 410 Gone: what exists now
+                    yield from (Seen("MODIFIED", item) for item in seen.items)
+                elif seen.type != "BOOKMARK":
+                    yield Seen(seen.type, seen.object)
         except Unavailable as lost:
             stderr().print(f"warning: {lost}; watching again in {delay:.0f}s", markup=False)
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))

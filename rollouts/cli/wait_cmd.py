@@ -60,8 +60,9 @@ from rollouts.cli.kube_options import (
 )
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
 from rollouts.cli.views import failing_metrics, progress_key, progress_line
-from rollouts.controller.decide import approved
-from rollouts.runtime.kube import MODEL_ROLLOUTS, KubeObject
+from rollouts.controller.core.decide import approved
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.runtime.kube import KubeObject
 
 TIMEOUT_MARGIN = 300.0
 """Default timeout beyond the rollout's maxDuration (which the controller enforces itself)."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from rollouts.api.durations import seconds
+from rollouts.api.durations import Duration
 from rollouts.api.spec import Guardrails, ModelRolloutSpec
 from rollouts.guardrails.accelerators import AcceleratorResources, container_demand
 from rollouts.guardrails.objects import (
@@ -206,15 +206,15 @@ class PreflightReport:
 class _Policy:
     """The parts of a ModelRollout spec that preflight reads."""
 
-    progress_deadline: str
+    progress_deadline: Duration
     guardrails: Guardrails
     largest_slo: float | None
 
     @classmethod
     def from_spec(cls, spec: ModelRolloutSpec | None) -> _Policy:
         if spec is None:
-            default_deadline = str(ModelRolloutSpec.model_fields["progress_deadline"].default)
-            return cls(default_deadline, Guardrails(), None)
+            default_deadline = ModelRolloutSpec.model_fields["progress_deadline"].default
+            return cls(Duration(default_deadline), Guardrails(), None)
         slos = [m.latency.slo for m in spec.analysis.metrics if m.latency and m.latency.slo]
         return cls(spec.progress_deadline, spec.guardrails, max(slos, default=None))
 
@@ -440,7 +440,7 @@ def _liveness_budget(probe: KubeObject) -> int:
 
 def _probes(pair: _Pair) -> Iterator[Finding]:
     """Readiness that cannot say "model loaded", and liveness that can kill a loading model."""
-    deadline = seconds(pair.policy.progress_deadline)
+    deadline = pair.policy.progress_deadline.seconds
     for index, container in _serving_containers(pair):
         name = text(container, "name")
         path = f"{CONTAINERS_PATH}[{index}]"
@@ -481,7 +481,7 @@ def _probes(pair: _Pair) -> Iterator[Finding]:
 
 def _progress_deadline(pair: _Pair) -> Iterator[Finding]:
     """The Deployment gives up on progress before the rollout does."""
-    rollout_deadline = seconds(pair.policy.progress_deadline)
+    rollout_deadline = pair.policy.progress_deadline.seconds
     deployment_deadline = number(
         pair.candidate, "spec", "progressDeadlineSeconds", default=DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT
     )

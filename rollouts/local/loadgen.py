@@ -4,16 +4,9 @@ In the test bed the pods are fake, so nothing routes real traffic by the HTTPRou
 this module does. It sends ``/predict`` requests at a fixed rate (open loop: a slow candidate
 does not slow the schedule, exactly like real clients) and sends each one to the candidate with
 probability *share*, read from a :data:`ShareSource` — a callable returning the candidate's
-share in [0, 1] now. Two pure helpers compute a share from what the cluster says:
-
-- :func:`httproute_share` — Gateway API weights of one rule, ``w_c / (w_b + w_c)``;
-- :func:`replica_share` — no mesh: a Service over both Deployments spreads requests by pod, so
-  the share is the candidate's share of ready replicas.
-
->>> httproute_share(
-...     {"spec": {"rules": [{"backendRefs": [{"name": "v1", "weight": 75}, {"name": "v2", "weight": 25}]}]}},
-...     rule_index=0, baseline_backend="v1", candidate_backend="v2")
-0.25
+share in [0, 1] now. The test bed's source reads the HTTPRoute and applies the router's own
+rule (:func:`rollouts.traffic.gateway_api.backend_share`), so the load follows exactly the share
+the controller reports.
 
 The choice of version and the request features come from seeded generators, so a run is
 reproducible given the shares it saw. Every request is bounded: the generator stops after
@@ -35,7 +28,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -48,48 +40,6 @@ ShareSource = Callable[[], float]
 
 ERROR = "error"
 DROPPED = "dropped"
-
-
-def httproute_share(
-    route: Mapping[str, Any], rule_index: int, baseline_backend: str, candidate_backend: str
-) -> float:
-    """The candidate's share ``w_c / (w_b + w_c)`` in rule ``rule_index`` of an HTTPRoute object.
-
-    A backendRef without ``weight`` weighs 1, as the Gateway API defaults it; refs naming other
-    backends are ignored. Raises ``ValueError`` when the rule or either backend is missing, or
-    both weights are 0 (the route then sends these two backends nothing).
-    """
-    if baseline_backend == candidate_backend:
-        raise ValueError(f"baseline and candidate are the same backend: {baseline_backend}")
-    name = route.get("metadata", {}).get("name", "<unnamed>")
-    rules = route.get("spec", {}).get("rules") or []
-    if not 0 <= rule_index < len(rules):
-        raise ValueError(f"HTTPRoute {name} has {len(rules)} rules; there is no rule {rule_index}")
-    weights: dict[str, int] = {}
-    for ref in rules[rule_index].get("backendRefs") or []:
-        backend = ref.get("name")
-        if backend in (baseline_backend, candidate_backend):
-            weight = ref.get("weight")
-            weights[backend] = weights.get(backend, 0) + (1 if weight is None else int(weight))
-    missing = [backend for backend in (baseline_backend, candidate_backend) if backend not in weights]
-    if missing:
-        raise ValueError(
-            f"rule {rule_index} of HTTPRoute {name} has no backendRef named {', '.join(missing)}"
-        )
-    total = weights[baseline_backend] + weights[candidate_backend]
-    if total == 0:
-        raise ValueError(f"rule {rule_index} of HTTPRoute {name} weighs both backends 0")
-    return weights[candidate_backend] / total
-
-
-def replica_share(baseline_replicas: int, candidate_replicas: int) -> float:
-    """The candidate's share of replicas, ``c / (b + c)``; ``ValueError`` when there are none."""
-    if baseline_replicas < 0 or candidate_replicas < 0:
-        raise ValueError("replica counts cannot be negative")
-    total = baseline_replicas + candidate_replicas
-    if total == 0:
-        raise ValueError("neither version has a replica")
-    return candidate_replicas / total
 
 
 @dataclass(frozen=True)

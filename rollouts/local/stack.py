@@ -30,8 +30,9 @@ from typing import Any
 
 from rollouts.api.resource import API_VERSION, KIND
 from rollouts.api.status import Phase
-from rollouts.controller.app import ControllerOptions, build_manager
-from rollouts.local.loadgen import LoadGenerator, Target, httproute_share
+from rollouts.controller.shell.app import ControllerOptions, build_manager
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.local.loadgen import LoadGenerator, Target
 from rollouts.local.manifests import http_route, model_deployment, service
 from rollouts.local.model_server.config import Device, ServerConfig, Switches
 from rollouts.local.model_servers import ModelServers
@@ -39,7 +40,6 @@ from rollouts.local.prometheus import PrometheusServer, ScrapeTarget
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
-    MODEL_ROLLOUTS,
     NAMESPACES,
     AlreadyExists,
     Kube,
@@ -48,6 +48,7 @@ from rollouts.runtime.kube import (
 )
 from rollouts.runtime.manager import Manager
 from rollouts.testbed.process import deferred_signals, hurried
+from rollouts.traffic.gateway_api import backend_share
 
 CONTROLLER_STOP_SECONDS = 10.0
 """How long :meth:`LocalStack.stop` waits for the controller's in-flight reconciles to end."""
@@ -305,7 +306,7 @@ class LocalStack:
     def route_share(self) -> float:
         """The candidate's share per the HTTPRoute right now (the load generator's router)."""
         route = self.kube.get(HTTP_ROUTES, ROUTE, self.namespace)
-        return httproute_share(route, 0, BASELINE[0], CANDIDATE[0])
+        return backend_share(route, 0, BASELINE[0], CANDIDATE[0])
 
     def set_candidate(self, switches: Switches) -> None:
         """Change the candidate server's behaviour while it runs."""

@@ -1,15 +1,16 @@
 """The Gateway API router: the weights of two backendRefs in one rule of an HTTPRoute.
 
-Weights in an HTTPRoute rule are relative: a backendRef's share is its weight over the sum of
-the rule's weights (a missing weight counts as 1). The router writes ``100 − w`` on the
+The share a rule gives the candidate is :func:`rollouts.traffic.gateway_api.backend_share` — the
+one definition, also used by the test bed's load generator. The router writes ``100 − w`` on the
 baseline's backendRef and ``w`` on the candidate's, so the share is exactly ``w / 100``, and
-touches nothing else in the route.
+touches nothing else in the route. A rule that also sends traffic to a third backend, or lists
+one of the two backends twice, is refused: the router could not make the share what the rollout
+asks for.
 
-Writes are JSON patches that first ``test`` what was read — the names at the two indexes and
-their current weights — so an edit made by someone else between read and write is detected
-(the API server refuses the patch) instead of overwritten; the router then re-reads and tries
-again, a few times. A rule that also sends traffic to a third backend is refused: the
-candidate's share would not be what the rollout asks for.
+Reads come from the target's reader (the controller's HTTPRoute cache). Writes are JSON patches
+that first ``test`` what was read — the names at the two indexes and their current weights — so
+an edit made by someone else since (or a cache that lags) is detected by the API server instead
+of overwritten; the router then reads the route live and tries again, a few times.
 
 Example: rule 0 has backendRefs ``[{name: v1, weight: 90}, {name: v2, weight: 10}]``; the
 candidate's share is 10 / (90 + 10) = 10%. ``set_weight(25)`` sends::
@@ -28,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts.api.spec import Traffic
-from rollouts.routers import RouterError
-from rollouts.runtime.kube import HTTP_ROUTES, Kube, KubeObject, NotFound, PatchTestFailed, PatchType
+from rollouts.routers.base import RouterError, RouterTarget
+from rollouts.runtime.kube import HTTP_ROUTES, KubeObject, PatchTestFailed, PatchType
+from rollouts.traffic.gateway_api import backend_share, rule_refs
 
 PATCH_ATTEMPTS = 3
-DEFAULT_BACKEND_WEIGHT = 1
 
 
 @dataclass(frozen=True)
@@ -43,51 +44,22 @@ class _Refs:
     candidate_index: int
     baseline_weight: int | None
     candidate_weight: int | None
-    other_weight: int
 
 
-def backend_share(route: KubeObject, rule: int, baseline: str, candidate: str) -> float:
-    """The candidate's share of the rule's traffic, from an HTTPRoute object (pure).
-
-    >>> refs = [{"name": "a", "weight": 3}, {"name": "b", "weight": 1}]
-    >>> backend_share({"spec": {"rules": [{"backendRefs": refs}]}}, 0, "a", "b")
-    0.25
-    """
-    refs = _locate(route, rule, baseline, candidate, route_name="")
-    weights = (
-        _effective(refs.baseline_weight),
-        _effective(refs.candidate_weight),
-    )
-    total = weights[0] + weights[1] + refs.other_weight
-    return weights[1] / total if total else 0.0
-
-
-def _effective(weight: int | None) -> int:
-    return DEFAULT_BACKEND_WEIGHT if weight is None else weight
-
-
-def _locate(route: KubeObject, rule: int, baseline: str, candidate: str, route_name: str) -> _Refs:
-    where = f"HTTPRoute {route_name}" if route_name else "HTTPRoute"
-    rules: list[dict[str, Any]] = route.get("spec", {}).get("rules") or []
-    if rule >= len(rules):
-        raise RouterError(f"{where} has {len(rules)} rule(s); spec.traffic.gatewayAPI.rule is {rule}")
-    refs: list[dict[str, Any]] = rules[rule].get("backendRefs") or []
+def _writable(route: KubeObject, rule: int, baseline: str, candidate: str) -> _Refs:
+    """The two backendRefs to write; RouterError when no write can give the asked share."""
+    backend_share(route, rule, baseline, candidate)  # the rule and both backends exist
+    refs = rule_refs(route, rule)
     names = [ref.get("name") for ref in refs]
-    missing = [name for name in (baseline, candidate) if name not in names]
-    if missing:
-        raise RouterError(
-            f"{where} rule {rule} has no backendRef named {', '.join(missing)} "
-            f"(it has: {', '.join(map(str, names))})"
-        )
+    name = route.get("metadata", {}).get("name", "<unnamed>")
+    twice = [backend for backend in (baseline, candidate) if names.count(backend) > 1]
+    if twice:
+        raise RouterError(f"HTTPRoute {name} rule {rule} lists {', '.join(twice)} more than once")
     baseline_index, candidate_index = names.index(baseline), names.index(candidate)
-    others = [
-        _effective(ref.get("weight"))
-        for index, ref in enumerate(refs)
-        if index not in (baseline_index, candidate_index)
-    ]
-    if any(others):
+    others = [ref for index, ref in enumerate(refs) if index not in (baseline_index, candidate_index)]
+    if any(ref.get("weight", 1) for ref in others):
         raise RouterError(
-            f"{where} rule {rule} also sends traffic to other backendRefs; set their weight to 0 or "
+            f"HTTPRoute {name} rule {rule} also sends traffic to other backendRefs; set their weight to 0 or "
             "move them to another rule"
         )
     return _Refs(
@@ -95,7 +67,6 @@ def _locate(route: KubeObject, rule: int, baseline: str, candidate: str, route_n
         candidate_index=candidate_index,
         baseline_weight=refs[baseline_index].get("weight"),
         candidate_weight=refs[candidate_index].get("weight"),
-        other_weight=sum(others),
     )
 
 
@@ -103,52 +74,47 @@ def _locate(route: KubeObject, rule: int, baseline: str, candidate: str, route_n
 class GatewayAPIRouter:
     """Weights on one rule of one HTTPRoute (see the module docstring)."""
 
-    kube: Kube
-    namespace: str
+    target: RouterTarget
     route: str
     rule: int
     baseline_backend: str
     candidate_backend: str
 
     @classmethod
-    def create(
-        cls,
-        kube: Kube,
-        traffic: Traffic,
-        namespace: str,
-        baseline: str,
-        candidate: str,
-        *,
-        replaced: tuple[str, ...] = (),
-    ) -> GatewayAPIRouter:
+    def create(cls, traffic: Traffic, target: RouterTarget) -> GatewayAPIRouter:
         """Build from ``spec.traffic.gatewayAPI`` (the Deployment names are not needed here)."""
-        del baseline, candidate, replaced
         spec = traffic.gateway_api
         if spec is None:
             raise RouterError("spec.traffic.gatewayAPI is not set")
-        return cls(kube, namespace, spec.http_route, spec.rule, spec.baseline_backend, spec.candidate_backend)
+        return cls(target, spec.http_route, spec.rule, spec.baseline_backend, spec.candidate_backend)
 
-    def _read(self) -> tuple[KubeObject, _Refs]:
-        try:
-            route = self.kube.get(HTTP_ROUTES, self.route, self.namespace)
-        except NotFound as missing:
-            raise RouterError(f"HTTPRoute {self.namespace}/{self.route} not found") from missing
-        return route, _locate(route, self.rule, self.baseline_backend, self.candidate_backend, self.route)
+    def _read(self, live: bool = False) -> KubeObject:
+        target = self.target
+        route = (target.get_live if live else target.get)(HTTP_ROUTES, self.route)
+        if route is None:
+            raise RouterError(f"HTTPRoute {target.namespace}/{self.route} not found")
+        return route
 
     def get_weight(self) -> float:
-        """The candidate's configured share of the rule's traffic."""
-        route, _ = self._read()
+        """The candidate's configured share of the rule's traffic.
+
+        A rule this router cannot write (a third backend with weight, a backend listed twice) is
+        an error here too, so status names the problem instead of a share that never moves.
+        """
+        route = self._read()
+        _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
         return backend_share(route, self.rule, self.baseline_backend, self.candidate_backend)
 
     def set_weight(self, weight: int) -> None:
         """Write ``100 − weight`` and ``weight``; a no-op when already there."""
         for attempt in range(PATCH_ATTEMPTS):
-            _, refs = self._read()
+            route = self._read(live=attempt > 0)
+            refs = _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
             if refs.baseline_weight == 100 - weight and refs.candidate_weight == weight:
                 return
             try:
-                self.kube.patch(
-                    HTTP_ROUTES, self.route, self._patch(refs, weight), PatchType.JSON, self.namespace
+                self.target.kube.patch(
+                    HTTP_ROUTES, self.route, self._patch(refs, weight), PatchType.JSON, self.target.namespace
                 )
                 return
             except PatchTestFailed:

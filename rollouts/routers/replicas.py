@@ -3,13 +3,12 @@
 The Service spreads requests over every Ready pod, so the candidate's share of traffic is its
 share of Ready pods: ``ready_c / (ready_b + ready_c + ready_r)``, where ``ready_r`` counts the
 Ready pods of replaced candidates still being stopped (they sit behind the same Service). That
-share is what :meth:`get_weight` reports — it rounds the asked weight, and status shows it as
-``effectiveWeight``.
-
-The sizes themselves come from the controller's replica plan
-(:func:`rollouts.controller.steps.replica_plan`), applied with the rest of a decision, so
-:meth:`set_weight` has nothing left to do. :meth:`reset` scales the candidate to 0 — the one way
-to stop its traffic without a mesh — for ``rollouts abort --direct`` while the controller is down.
+share is what :meth:`ReplicasRouter.get_weight` reports — it rounds the asked weight, and status
+shows it as ``effectiveWeight``. The sizes themselves come from the traffic model's replica plan
+(:mod:`rollouts.traffic.replicas`), applied with the rest of a decision, so
+:meth:`ReplicasRouter.set_weight` has nothing left to do. :meth:`ReplicasRouter.reset` scales the
+candidate to 0 — the one way to stop its traffic without a mesh — for ``rollouts abort
+--direct`` while the controller is down.
 
 A known limit, stated in the README: every Ready candidate pod receives traffic, so checks
 after the readiness probe (readyQuery, accelerator placement) can stop the rollout and roll it
@@ -22,48 +21,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rollouts.api.spec import Traffic
-from rollouts.routers import RouterError
-from rollouts.runtime.kube import DEPLOYMENTS, Kube, NotFound, PatchType
+from rollouts.routers.base import RouterError, RouterTarget
+from rollouts.runtime.kube import DEPLOYMENTS, PatchType
 
 
 @dataclass(frozen=True)
 class ReplicasRouter:
-    """Traffic share = share of Ready pods between two Deployments behind one Service."""
+    """Traffic share = share of Ready pods between the Deployments behind one Service."""
 
-    kube: Kube
-    namespace: str
-    baseline: str
-    candidate: str
-    replaced: tuple[str, ...] = ()
+    target: RouterTarget
 
     @classmethod
-    def create(
-        cls,
-        kube: Kube,
-        traffic: Traffic,
-        namespace: str,
-        baseline: str,
-        candidate: str,
-        *,
-        replaced: tuple[str, ...] = (),
-    ) -> ReplicasRouter:
-        """Build for the Deployments (``spec.traffic.replicas`` has no fields)."""
+    def create(cls, traffic: Traffic, target: RouterTarget) -> ReplicasRouter:
+        """Build for the target's Deployments (``spec.traffic.replicas`` has no fields)."""
         del traffic
-        return cls(kube, namespace, baseline, candidate, replaced)
+        return cls(target)
 
-    def _ready(self, deployment: str, required: bool = True) -> int:
-        try:
-            obj = self.kube.get(DEPLOYMENTS, deployment, self.namespace)
-        except NotFound as missing:
+    def _ready(self, deployment: str, required: bool = True, live: bool = False) -> int:
+        target = self.target
+        obj = (target.get_live if live else target.get)(DEPLOYMENTS, deployment)
+        if obj is None:
             if not required:
                 return 0
-            raise RouterError(f"Deployment {self.namespace}/{deployment} not found") from missing
+            raise RouterError(f"Deployment {target.namespace}/{deployment} not found")
         return int(obj.get("status", {}).get("readyReplicas") or 0)
 
     def get_weight(self) -> float:
         """The candidate's share of Ready pods (replaced candidates' pods count as others)."""
-        baseline, candidate = self._ready(self.baseline), self._ready(self.candidate)
-        others = sum(self._ready(name, required=False) for name in self.replaced)
+        target = self.target
+        baseline, candidate = self._ready(target.baseline), self._ready(target.candidate)
+        others = sum(self._ready(name, required=False) for name in target.replaced)
         total = baseline + candidate + others
         return candidate / total if total else 0.0
 
@@ -78,17 +65,18 @@ class ReplicasRouter:
         ``setWeight: 100`` step) stopping them would leave nothing serving: the error says to
         scale the baseline up first. The controller itself hands over pod by pod.
         """
-        if self._ready(self.baseline, required=False) == 0:
+        target = self.target
+        if self._ready(target.baseline, required=False, live=True) == 0:
             raise RouterError(
-                f"Deployment {self.namespace}/{self.baseline} has no Ready pod: scaling "
-                f"{self.candidate} to 0 would leave nothing serving; scale {self.baseline} up first "
-                f"(kubectl -n {self.namespace} scale deployment {self.baseline} --replicas=N)"
+                f"Deployment {target.namespace}/{target.baseline} has no Ready pod: scaling "
+                f"{target.candidate} to 0 would leave nothing serving; scale {target.baseline} up first "
+                f"(kubectl -n {target.namespace} scale deployment {target.baseline} --replicas=N)"
             )
-        self.kube.patch(
+        target.kube.patch(
             DEPLOYMENTS,
-            self.candidate,
+            target.candidate,
             {"spec": {"replicas": 0}},
             PatchType.MERGE,
-            self.namespace,
+            target.namespace,
             subresource="scale",
         )

@@ -31,8 +31,9 @@ from typing import Literal
 
 import structlog
 
-from rollouts.runtime.kube import Gone, Kube, KubeError, KubeObject, Resource, WatchEvent, WatchStream
+from rollouts.runtime.kube import Kube, KubeError, KubeObject, Resource, WatchEvent, WatchStream
 from rollouts.runtime.ratelimit import ExponentialBackoff
+from rollouts.runtime.reflector import Listed, Reflection
 
 ChangeType = Literal["added", "updated", "deleted"]
 
@@ -243,32 +244,31 @@ class Informer:
     # --- the list+watch loop
 
     def _run(self) -> None:
-        must_list = True
+        reflection = Reflection(
+            self._kube,
+            self.resource,
+            self.namespace,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+            watch_timeout=lambda: self._watch_timeout,
+            stopped=self._stopped.is_set,
+            on_stream=self._watching,
+        )
         while not self._stopped.is_set():
             try:
-                if must_list:
-                    self._relist()
-                    must_list = False
-                self._watch()
+                for seen in reflection:
+                    if isinstance(seen, Listed):
+                        self._relisted(seen)
+                    else:
+                        self._apply(seen)
                 continue
-            except Gone as gone:
-                self._log.info(
-                    "watch expired; relisting", resource_version=self.resource_version, error=str(gone)
-                )
-                must_list = True
             except KubeError as error:
                 self._log.warning("list/watch failed; retrying", error=str(error))
             except Exception:  # a bug (say, a malformed object) must not end the cache's thread
                 self._log.exception("list/watch failed unexpectedly; retrying")
             self._stopped.wait(self._backoff.when("watch"))
 
-    def _relist(self) -> None:
-        listed = self._kube.list(
-            self.resource,
-            self.namespace,
-            label_selector=self._label_selector,
-            field_selector=self._field_selector,
-        )
+    def _relisted(self, listed: Listed) -> None:
         changes = self.store.replace(listed.items)
         self.resource_version = listed.resource_version
         self.relists += 1
@@ -277,29 +277,18 @@ class Informer:
         for change in changes:
             self._notify(change)
 
-    def _watch(self) -> None:
-        stream = self._kube.watch(
-            self.resource,
-            self.namespace,
-            resource_version=self.resource_version,
-            label_selector=self._label_selector,
-            field_selector=self._field_selector,
-            timeout_seconds=self._watch_timeout,
-        )
+    def _watching(self, stream: WatchStream) -> None:
         self._backoff.forget("watch")  # the server answered: the next failure starts the back-off anew
         with self._stream_lock:
             self._stream = stream
         if self._stopped.is_set():  # stop() ran before the stream was registered
             stream.close()
-        try:
-            for event in stream:
-                change = self.store.apply(event)
-                self.resource_version = event.resource_version or self.resource_version
-                if change is not None:
-                    self._notify(change)
-        finally:
-            with self._stream_lock:
-                self._stream = None
+
+    def _apply(self, event: WatchEvent) -> None:
+        change = self.store.apply(event)
+        self.resource_version = event.resource_version or self.resource_version
+        if change is not None:
+            self._notify(change)
 
     def _resync_loop(self, period: float) -> None:
         while not self._stopped.wait(period):

@@ -61,8 +61,6 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from rollouts.api import resource as model_rollout
-
 KubeObject = dict[str, Any]
 """An object as the API server sends it: parsed JSON."""
 
@@ -131,9 +129,6 @@ CUSTOM_RESOURCE_DEFINITIONS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
 )
 HTTP_ROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", namespaced=True)
-MODEL_ROLLOUTS = Resource(
-    model_rollout.GROUP, model_rollout.VERSION, model_rollout.PLURAL, model_rollout.KIND, namespaced=True
-)
 SELF_SUBJECT_REVIEWS = Resource(
     "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False
 )

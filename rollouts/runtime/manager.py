@@ -25,7 +25,7 @@ How the controller plugs in::
 
     manager = Manager(kube, reconciler.reconcile, workers=4, metrics_port=8080,
                       leader_election=LeaderElection(namespace="model-rollouts"))
-    rollouts = manager.informer(MODEL_ROLLOUTS, keys=lambda rollout: [object_key(rollout)])
+    rollouts = manager.informer(RESOURCE, keys=lambda obj: [object_key(obj)])
     rollouts.add_index("deployment", deployments_named_by)        # rollout → "ns/deployment" keys
     manager.informer(DEPLOYMENTS, keys=lambda deployment: [
         object_key(rollout) for rollout in rollouts.store.by_index("deployment", object_key(deployment))])

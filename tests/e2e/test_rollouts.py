@@ -23,9 +23,10 @@ import yaml
 from typer.testing import CliRunner
 
 from rollouts.cli.main import app
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.model_server.config import Device, Switches
 from rollouts.local.stack import CANDIDATE, ROUTE, LocalStack, demo_analysis, demo_rollout
-from rollouts.runtime.kube import DEPLOYMENTS, MODEL_ROLLOUTS, Kube, KubeError, PatchType
+from rollouts.runtime.kube import DEPLOYMENTS, Kube, KubeError, PatchType
 from rollouts.testbed import LocalCluster
 from tests.e2e.conftest import StackFactory, wait_for_share
 from tests.support.controller import WeightRecorder, condition, phase, wait_for

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
-    MODEL_ROLLOUTS,
     Forbidden,
     Kube,
     KubeError,

@@ -27,11 +27,12 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from rollouts.api.resource import ModelRollout
+from rollouts.cli.intents import approvals_patch
 from rollouts.cli.kube_options import follow
 from rollouts.cli.main import app
-from rollouts.intents import approvals_patch
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, PatchTestFailed, PatchType
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, PatchTestFailed, PatchType
 from rollouts.testbed import LocalCluster
 from tests.support.controller import WeightRecorder, phase, rollout_reader, running_controller, wait_for
 from tests.support.workloads import model_rollout

@@ -18,16 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
-from rollouts.runtime.kube import (
-    DEPLOYMENTS,
-    HTTP_ROUTES,
-    MODEL_ROLLOUTS,
-    Forbidden,
-    Kube,
-    KubeObject,
-    connect,
-)
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Forbidden, Kube, KubeObject, connect
 from rollouts.testbed import LocalCluster
 from tests.integration.test_cli_commands import GATED, ROLLOUTS, rollouts, route_weights, stopped_at_gate
 from tests.support.controller import phase, rollout_reader, running_controller, wait_for

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from rollouts.api.timestamps import format_timestamp
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, PatchType
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, PatchType
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.cluster import NodeSpec
 from tests.support.controller import (

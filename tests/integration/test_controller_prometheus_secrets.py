@@ -13,9 +13,10 @@ import json
 
 import pytest
 
-from rollouts.controller.prometheus_source import SECRETS
+from rollouts.controller.shell.prometheus_source import SECRETS
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import model_deployment
-from rollouts.runtime.kube import DEPLOYMENTS, MODEL_ROLLOUTS, Kube
+from rollouts.runtime.kube import DEPLOYMENTS, Kube
 from rollouts.testbed import LocalCluster
 from tests.support.controller import rollout_reader, running_controller, wait_for
 from tests.support.workloads import model_rollout

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.local.prometheus import PrometheusServer
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, MODEL_ROLLOUTS, Kube, KubeObject, PatchType
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, KubeObject, PatchType
 from rollouts.testbed import LocalCluster
 from tests.support.controller import (
     ServingRecorder,

@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rollouts.controller.app import serves
+from rollouts.controller.shell.app import serves
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     EVENTS,
     HTTP_ROUTES,
     LEASES,
-    MODEL_ROLLOUTS,
     NAMESPACES,
     PODS,
     Forbidden,

@@ -23,8 +23,8 @@ import pytest
 
 from analysis import ScalarObservation
 from rollouts.api.spec import PrometheusSource, SecretKeyRef
-from rollouts.controller.prometheus_source import SECRETS, PrometheusProviders, SourceError
-from rollouts.runtime.kube import NAMESPACES, Kube
+from rollouts.controller.shell.prometheus_source import SECRETS, PrometheusProviders, SourceError
+from rollouts.runtime.kube import NAMESPACES, Kube, PatchType
 from rollouts.testbed.pki import CertificateAuthority
 from tests.support.audit import no_file_written
 from tests.support.prometheus import PASSWORD, SERVER_NAME, USER, Secured
@@ -212,3 +212,28 @@ def test_secrets_are_read_from_the_rollouts_namespace_only(
     )
     settings = providers.settings(namespace, same)
     assert settings.bearer_token is not None and "own-token" not in repr(settings)
+
+
+def test_a_rotated_token_replaces_the_provider_and_closes_the_old_one(
+    kube: Kube, namespace: str, providers: PrometheusProviders
+) -> None:
+    """Issue 11: providers were rebuilt on every settings change but never closed or evicted."""
+    put_secret(kube, namespace, "prom-token", {"token": b"first-token"})
+    spec = source("http://127.0.0.1:9", bearerTokenSecret={"name": "prom-token", "key": "token"})
+    first = providers.provider(namespace, spec)
+    assert providers.provider(namespace, spec) is first  # same settings: reused
+    rotated = base64.b64encode(b"second-token").decode()
+    kube.patch(SECRETS, "prom-token", {"data": {"token": rotated}}, PatchType.MERGE, namespace)
+    second = providers.provider(namespace, spec)
+    assert second is not first
+    assert first.closed and not second.closed
+    assert len(providers) == 1
+
+
+def test_at_most_max_sources_providers_are_kept_the_least_recently_used_closed(kube: Kube) -> None:
+    bounded = PrometheusProviders(kube, max_sources=2)
+    made = [bounded.provider("ml", source(f"http://127.0.0.{i}:9090")) for i in (1, 2, 3)]
+    assert len(bounded) == 2
+    assert [provider.closed for provider in made] == [True, False, False]
+    bounded.close()
+    assert all(provider.closed for provider in made)

@@ -8,12 +8,12 @@ import pytest
 import structlog
 
 from rollouts.api.spec import ModelRolloutSpec
-from rollouts.api.status import ModelRolloutStatus
-from rollouts.controller.prometheus_source import PrometheusProviders
-from rollouts.controller.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
-from rollouts.routers import Router
+from rollouts.controller.shell.prometheus_source import PrometheusProviders
+from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.routers.base import Router, RouterTarget
 from rollouts.runtime.informer import Store
-from rollouts.runtime.kube import MODEL_ROLLOUTS, Kube
+from rollouts.runtime.kube import Kube
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -23,7 +23,7 @@ class RouterFactoryError(Exception):
     """An unexpected failure inside a reconcile (not one the reconciler turns into status)."""
 
 
-def broken_router(kube: Kube, spec: ModelRolloutSpec, status: ModelRolloutStatus, namespace: str) -> Router:
+def broken_router(target: RouterTarget, spec: ModelRolloutSpec) -> Router:
     raise RouterFactoryError("the router factory failed")
 
 

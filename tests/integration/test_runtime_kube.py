@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     LEASES,
-    MODEL_ROLLOUTS,
     SELF_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_REVIEWS,
     AlreadyExists,

@@ -1,7 +1,7 @@
 """Run the real controller (manager, informers, reconciler) in the test process, and watch it work.
 
 ``running_controller(kubeconfig)`` starts a :class:`~rollouts.runtime.manager.Manager` built by
-:func:`rollouts.controller.app.build_manager` on a thread and stops it cleanly, so a test can
+:func:`rollouts.controller.shell.app.build_manager` on a thread and stops it cleanly, so a test can
 kill and restart it mid-rollout. :func:`wait_for` polls an object until a condition holds, and
 :class:`WeightRecorder` records every candidate weight an HTTPRoute takes, and
 :class:`ServingRecorder` every total of Ready pods the app has, from watches.
@@ -16,18 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from rollouts.controller.app import ControllerOptions, build_manager
-from rollouts.runtime.kube import (
-    DEPLOYMENTS,
-    HTTP_ROUTES,
-    MODEL_ROLLOUTS,
-    Kube,
-    KubeError,
-    KubeObject,
-    Resource,
-    connect,
-)
+from rollouts.controller.shell.app import ControllerOptions, build_manager
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, KubeError, KubeObject, Resource, connect
 from rollouts.runtime.manager import Manager
+from rollouts.runtime.reflector import Listed, Reflection
 
 
 @contextmanager
@@ -98,7 +91,10 @@ def condition(obj: KubeObject, kind: str) -> dict[str, Any]:
 
 
 class _WatchRecorder:
-    """Lists then watches one kind of object in a namespace on a thread, feeding ``_record``."""
+    """Lists then watches one kind of object in a namespace on a thread, feeding ``_record``.
+
+    The list+watch loop is the runtime's own (rollouts.runtime.reflector).
+    """
 
     def __init__(
         self, kube: Kube, resource: Resource, namespace: str, field_selector: str | None = None
@@ -125,22 +121,22 @@ class _WatchRecorder:
         raise NotImplementedError
 
     def _run(self) -> None:
-        listed = self._kube.list(self._resource, self._namespace, field_selector=self._field_selector)
-        for item in listed.items:
-            self._record(item)
-        version = listed.resource_version
-        while not self._stop.is_set():
-            with self._kube.watch(
-                self._resource,
-                self._namespace,
-                resource_version=version,
-                field_selector=self._field_selector,
-                timeout_seconds=2,
-            ) as stream:
-                for event in stream:
-                    version = event.resource_version or version
-                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                        self._record(event.object if event.type != "DELETED" else _gone(event.object))
+        reflection = Reflection(
+            self._kube,
+            self._resource,
+            self._namespace,
+            field_selector=self._field_selector,
+            watch_timeout=lambda: 2,
+            stopped=self._stop.is_set,
+        )
+        for seen in reflection:
+            if isinstance(seen, Listed):
+                for item in seen.items:
+                    self._record(item)
+            elif seen.type in ("ADDED", "MODIFIED"):
+                self._record(seen.object)
+            elif seen.type == "DELETED":
+                self._record(_gone(seen.object))
 
 
 def _gone(obj: KubeObject) -> KubeObject:

@@ -1,8 +1,8 @@
-"""Ownership of Deployments and route rules between rollouts (rollouts.controller.claims)."""
+"""Ownership of Deployments and route rules between rollouts (rollouts.controller.core.claims)."""
 
 from __future__ import annotations
 
-from rollouts.controller.claims import Claimant, conflict, owned_elsewhere
+from rollouts.controller.core.claims import Claimant, conflict, owned_elsewhere
 
 SHARED = frozenset({"Deployment fraud-v1", "Deployment fraud-v2"})
 

@@ -1,4 +1,4 @@
-"""The intent rules and patches of promote, abort, retry, pause and resume (rollouts.intents), pure.
+"""The intent rules and patches of promote, abort, retry, pause and resume (rollouts.cli.intents), pure.
 
 Each test is a rollout as the API server would return it — spec, generation, status — and
 what the CLI may write for it. That the API server applies these patches as meant (the
@@ -15,7 +15,7 @@ import pytest
 
 from rollouts.api.resource import ModelRollout
 from rollouts.api.timestamps import format_timestamp
-from rollouts.intents import (
+from rollouts.cli.intents import (
     IntentRefusedError,
     abort_needed,
     abort_patch,

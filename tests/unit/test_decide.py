@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import AnalysisStatus, ModelRolloutStatus, Phase, Result, Verdict
 from rollouts.api.timestamps import format_timestamp
-from rollouts.controller import decide as decide_module
-from rollouts.controller.decide import RULES, Facts, decide, derive_phase
-from rollouts.controller.observed import (
+from rollouts.controller.core import decide as decide_module
+from rollouts.controller.core.decide import RULES, Facts, decide, derive_phase
+from rollouts.controller.core.observed import (
     CandidateHealth,
     Decision,
     DeploymentState,
@@ -31,7 +31,8 @@ from rollouts.controller.observed import (
     Observed,
     ReadyQueryResult,
 )
-from rollouts.controller.steps import expected_share, steps_hash
+from rollouts.controller.core.steps import steps_hash
+from rollouts.traffic.registry import traffic_model
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
 
@@ -482,7 +483,7 @@ def test_replicas_router_sizes_by_ratio_and_reports_effective_weight() -> None:
     assert decision.candidate_replicas == 1  # round(4 x 10/90) = 0 → at least 1 → share 1/5
     assert decision.status.effective_weight == pytest.approx(20.0)
     assert decision.status.current_step == 1
-    assert expected_share(spec, 100, 4) == 1.0
+    assert traffic_model(spec.traffic).expected_share(spec, 100, 4) == 1.0
 
 
 def test_phase_is_derived() -> None:
@@ -517,7 +518,7 @@ class World:
             self.spec, self.status, replace(observed(share=self.share), evidence=self.looks(self)), self.now
         )
         self.status = decision.status
-        self.share = expected_share(self.spec, decision.weight, 4)
+        self.share = traffic_model(self.spec.traffic).expected_share(self.spec, decision.weight or 0, 4)
         if not self.weights or self.weights[-1] != decision.weight:
             self.weights.append(decision.weight)
         self.now += timedelta(seconds=decision.requeue_after or 30)
@@ -751,3 +752,12 @@ def test_a_hold_keeps_looking_so_harm_during_it_still_rolls_back() -> None:
     held = decide(spec_of(), status, observed(share=0.1), at(6.5))
     assert held.status.hold == "drift at fail level"
     assert held.requeue_after == pytest.approx(35)  # the next window, due at 7m05s
+
+
+def test_evidence_that_started_over_is_said_in_a_condition_and_an_event() -> None:
+    reset = "the recorded evidence could not be restored (bad state); the analysis started over"
+    fresh = Evidence(analysis=analysis(Verdict.INCONCLUSIVE, 6), reset=reset)
+    decision = decide(spec_of(), running(step=1, weight=10), observed(share=0.1, evidence=fresh), at(6.1))
+    condition = {c.type: c for c in decision.status.conditions}["Analysis"]
+    assert (condition.status, condition.reason, condition.message) == ("Unknown", "EvidenceReset", reset)
+    assert "EvidenceReset" in reasons(decision)

@@ -1,4 +1,4 @@
-"""The evidence fold and the window schedule (rollouts.controller.evidence, .schedule): pure."""
+"""The evidence fold and the window schedule (rollouts.controller.core.evidence, .schedule): pure."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from analysis.observations import RateCounts, RateObservation, Window
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus, Verdict
 from rollouts.api.timestamps import format_timestamp
-from rollouts.controller.evidence import begin, fold, forecast, planned_intervals, step_feasibility
-from rollouts.controller.observed import WindowObservations
-from rollouts.controller.schedule import LOOK_DELAY, MAX_WINDOWS_PER_RECONCILE, due_windows
+from rollouts.controller.core.evidence import begin, fold, forecast, planned_intervals, step_feasibility
+from rollouts.controller.core.observed import WindowObservations
+from rollouts.controller.core.schedule import LOOK_DELAY, MAX_WINDOWS_PER_RECONCILE, due_windows
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from rollouts.local.loadgen import CohortPicker, LoadGenerator, Target, httproute_share, replica_share
+from rollouts.local.loadgen import CohortPicker, LoadGenerator, Target
+from rollouts.traffic.gateway_api import backend_share as httproute_share
 
 BASELINE = Target(version="v1", url="http://127.0.0.1:9001")
 CANDIDATE = Target(version="v2", url="http://127.0.0.1:9002")
@@ -29,10 +30,10 @@ def route(*rules: list[dict[str, Any]]) -> dict[str, Any]:
         ([{"name": "v1", "weight": 100}, {"name": "v2", "weight": 0}], 0.0),
         ([{"name": "v1", "weight": 0}, {"name": "v2", "weight": 100}], 1.0),
         ([{"name": "v1"}, {"name": "v2"}], 0.5),  # the Gateway API default weight is 1
-        ([{"name": "v1", "weight": 3}, {"name": "other", "weight": 50}, {"name": "v2", "weight": 1}], 0.25),
+        ([{"name": "v1", "weight": 3}, {"name": "other", "weight": 50}, {"name": "v2", "weight": 1}], 1 / 54),
         ([{"name": "v1", "weight": 2}, {"name": "v2", "weight": 1}, {"name": "v1", "weight": 1}], 0.25),
     ],
-    ids=["5%", "0%", "100%", "default-weights", "other-backend-ignored", "repeated-backend-summed"],
+    ids=["5%", "0%", "100%", "default-weights", "other-backend-counts", "repeated-backend-summed"],
 )
 def test_httproute_share_is_candidate_weight_over_both(refs: list[dict[str, Any]], share: float) -> None:
     assert httproute_share(route(refs), 0, "v1", "v2") == pytest.approx(share)
@@ -51,7 +52,7 @@ def test_httproute_share_reads_the_named_rule() -> None:
         (-1, [{"name": "v1"}, {"name": "v2"}], "there is no rule -1"),
         (0, [{"name": "v1"}], "no backendRef named v2"),
         (0, [], "no backendRef named v1, v2"),
-        (0, [{"name": "v1", "weight": 0}, {"name": "v2", "weight": 0}], "weighs both backends 0"),
+        (0, [{"name": "v1", "weight": 0}, {"name": "v2", "weight": 0}], "weighs every backend 0"),
     ],
     ids=["rule-out-of-range", "negative-rule", "candidate-missing", "no-backends", "all-zero"],
 )
@@ -65,19 +66,6 @@ def test_httproute_share_rejects_routes_without_a_share(
 def test_httproute_share_rejects_one_backend_for_both_cohorts() -> None:
     with pytest.raises(ValueError, match="same backend"):
         httproute_share(route([{"name": "v1"}]), 0, "v1", "v1")
-
-
-@pytest.mark.parametrize(
-    ("baseline", "candidate", "share"), [(3, 1, 0.25), (4, 0, 0.0), (0, 2, 1.0), (9, 1, 0.1)]
-)
-def test_replica_share_is_candidate_replicas_over_all(baseline: int, candidate: int, share: float) -> None:
-    assert replica_share(baseline, candidate) == pytest.approx(share)
-
-
-@pytest.mark.parametrize(("baseline", "candidate"), [(0, 0), (-1, 2)])
-def test_replica_share_rejects_impossible_counts(baseline: int, candidate: int) -> None:
-    with pytest.raises(ValueError, match="replica"):
-        replica_share(baseline, candidate)
 
 
 @pytest.mark.parametrize("share", [0.05, 0.25, 0.5, 0.9])

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 from analysis import DriftCriteria, ErrorRateCriteria, GuardCriteria, LatencyCriteria, MinEvidence, ScoreRange
-from rollouts.analysis_config import analysis_criteria
 from rollouts.api.resource import ModelRollout
+from rollouts.controller.core.analysis_config import analysis_criteria
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "rollouts" / "gateway-api.yaml"
 

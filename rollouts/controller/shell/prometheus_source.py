@@ -29,6 +29,7 @@ import binascii
 import re
 import ssl
 import threading
+from collections import OrderedDict
 
 from analysis.providers.prometheus import (
     Credential,
@@ -36,13 +37,14 @@ from analysis.providers.prometheus import (
     PrometheusSettings,
     ssl_context,
 )
-from rollouts.api.durations import seconds
 from rollouts.api.spec import PrometheusSource, SecretKeyRef
 from rollouts.runtime.kube import Kube, NotFound, Resource
 from rollouts.runtime.logs import register_secret
 
 SECRETS = Resource("", "v1", "secrets", "Secret", namespaced=True)
 FIELD = "spec.analysis.prometheus"
+MAX_SOURCES = 256
+"""Providers kept at most (one per distinct source): each holds a connection pool."""
 _VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 
 
@@ -54,21 +56,48 @@ class SourceError(Exception):
 
 
 class PrometheusProviders:
-    """One PrometheusProvider per distinct settings, built from specs and Secrets."""
+    """One PrometheusProvider per source, rebuilt when its settings change, bounded in number.
 
-    def __init__(self, kube: Kube) -> None:
+    A source is ``spec.analysis.prometheus`` as written (address, Secret references, TLS) in one
+    namespace. Its settings — with the Secrets' current values — are resolved at every call; when
+    they differ from the cached provider's (a rotated token, a new CA), the old provider is closed
+    and replaced, so connections and credentials of the past are never kept. At most
+    ``max_sources`` providers are kept; the least recently used is closed first. (Before this
+    rule every rotation added a provider and none was ever closed.)
+    """
+
+    def __init__(self, kube: Kube, max_sources: int = MAX_SOURCES) -> None:
         self._kube = kube
-        self._providers: dict[PrometheusSettings, PrometheusProvider] = {}
+        self._max_sources = max_sources
+        self._providers: OrderedDict[tuple[str, str], tuple[PrometheusSettings, PrometheusProvider]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def provider(self, namespace: str, source: PrometheusSource) -> PrometheusProvider:
         """The provider for ``source`` in ``namespace`` (Secrets read now)."""
         settings = self.settings(namespace, source)
+        key = (namespace, source.model_dump_json())
+        stale: list[PrometheusProvider] = []
         with self._lock:
-            provider = self._providers.get(settings)
-            if provider is None:
-                provider = self._providers[settings] = PrometheusProvider(settings)
-            return provider
+            cached = self._providers.get(key)
+            if cached is not None and cached[0] == settings:
+                self._providers.move_to_end(key)
+                return cached[1]
+            if cached is not None:
+                stale.append(cached[1])
+            provider = PrometheusProvider(settings)
+            self._providers[key] = (settings, provider)
+            self._providers.move_to_end(key)
+            while len(self._providers) > self._max_sources:
+                stale.append(self._providers.popitem(last=False)[1][1])
+        for old in stale:
+            old.close()
+        return provider
+
+    def __len__(self) -> int:
+        """How many providers are kept."""
+        return len(self._providers)
 
     def settings(self, namespace: str, source: PrometheusSource) -> PrometheusSettings:
         """Resolve the Secrets of ``source`` into provider settings (SourceError when unusable)."""
@@ -113,7 +142,7 @@ class PrometheusProviders:
                 ) from None
         return PrometheusSettings(
             url=source.address,
-            timeout=seconds(source.timeout),
+            timeout=source.timeout.seconds,
             bearer_token=bearer,
             basic_auth=basic,
             ca_pem=ca_pem,
@@ -124,7 +153,7 @@ class PrometheusProviders:
     def close(self) -> None:
         """Close every provider's connections."""
         with self._lock:
-            for provider in self._providers.values():
+            for _, provider in self._providers.values():
                 provider.close()
             self._providers.clear()
 

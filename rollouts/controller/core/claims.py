@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
+from rollouts.traffic.registry import traffic_model
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,8 @@ def claimed_objects(spec: ModelRolloutSpec) -> frozenset[str]:
     >>> sorted(claimed_objects(spec))
     ['Deployment m-v1', 'Deployment m-v2']
     """
-    objects = {f"Deployment {spec.baseline.deployment}", f"Deployment {spec.candidate.deployment}"}
-    route = spec.traffic.gateway_api
-    if route is not None:
-        objects.add(f"HTTPRoute {route.http_route} rule {route.rule}")
-    return frozenset(objects)
+    deployments = {f"Deployment {spec.baseline.deployment}", f"Deployment {spec.candidate.deployment}"}
+    return frozenset(deployments) | traffic_model(spec.traffic).claimed(spec)
 
 
 def is_active(status: ModelRolloutStatus) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime
 import structlog
 
 from rollouts.api.timestamps import format_timestamp
-from rollouts.controller.observed import Event, EventType
+from rollouts.controller.core.observed import Event, EventType
 from rollouts.runtime.kube import EVENTS, Kube, KubeError, KubeObject
 
 COMPONENT = "model-rollouts-controller"

@@ -24,13 +24,19 @@ from datetime import UTC, datetime
 
 import structlog
 
-from rollouts.controller.prometheus_source import PrometheusProviders
-from rollouts.controller.reconciler import NAMESPACE_INDEX, Caches, Reconciler
+from rollouts.controller.shell.prometheus_source import PrometheusProviders
+from rollouts.controller.shell.reconciler import (
+    DEPLOYMENT_INDEX,
+    NAMESPACE_INDEX,
+    ROUTE_INDEX,
+    Caches,
+    Reconciler,
+)
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.informer import object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
-    MODEL_ROLLOUTS,
     NODES,
     PODS,
     Forbidden,
@@ -122,24 +128,33 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     )
     scope = options.namespace
     rollouts = manager.informer(MODEL_ROLLOUTS, scope, keys=lambda rollout: [object_key(rollout)])
-    rollouts.add_index("deployment", _deployments_of)
-    rollouts.add_index("route", _routes_of)
+    rollouts.add_index(DEPLOYMENT_INDEX, _deployments_of)
+    rollouts.add_index(ROUTE_INDEX, _routes_of)
     rollouts.add_index(NAMESPACE_INDEX, lambda rollout: [_namespace(rollout)])
 
     def keys_by(index: str, value: str) -> list[str]:
         return [object_key(rollout) for rollout in rollouts.store.by_index(index, value)]
 
     deployments = manager.informer(
-        DEPLOYMENTS, scope, keys=lambda deployment: keys_by("deployment", object_key(deployment))
+        DEPLOYMENTS, scope, keys=lambda deployment: keys_by(DEPLOYMENT_INDEX, object_key(deployment))
     )
     pods = manager.informer(PODS, scope, keys=lambda pod: keys_by(NAMESPACE_INDEX, _namespace(pod)))
     pods.add_index(NAMESPACE_INDEX, lambda pod: [_namespace(pod)])
     nodes = manager.informer(NODES, keys=lambda node: [])
+    routes = None
     if serves(kube, HTTP_ROUTES, scope):
-        manager.informer(HTTP_ROUTES, scope, keys=lambda route: keys_by("route", object_key(route)))
+        routes = manager.informer(
+            HTTP_ROUTES, scope, keys=lambda route: keys_by(ROUTE_INDEX, object_key(route))
+        )
     reconciler = Reconciler(
         manager.kube,
-        Caches(rollouts=rollouts.store, deployments=deployments.store, pods=pods.store, nodes=nodes.store),
+        Caches(
+            rollouts=rollouts.store,
+            deployments=deployments.store,
+            pods=pods.store,
+            nodes=nodes.store,
+            routes=routes.store if routes is not None else None,
+        ),
         PrometheusProviders(manager.kube),
         clock=lambda: datetime.now(UTC),
     )

@@ -5,12 +5,12 @@ This is the reconcile's only I/O before the decision. Reads come from the inform
 kinds of Prometheus query: the readyQuery (while the candidate's readiness is judged) and the
 windows that are due (:func:`fetch_windows`). What it fetches is data, failures included (a
 failed query is a ``QueryFailed`` observation, an unusable source a ``source_error``); it
-judges nothing — the evidence fold (:mod:`rollouts.controller.evidence`) and the state machine
-(:mod:`rollouts.controller.decide`) do, purely.
+judges nothing — the evidence fold (:mod:`rollouts.controller.core.evidence`) and the state machine
+(:mod:`rollouts.controller.core.decide`) do, purely.
 
 When an abort intent applies nothing is queried at all: abort acts before any query. An abort
 that arrives while queries run sets ``cancel`` (the informer does, see
-:class:`rollouts.controller.reconciler.AbortSignals`); fetching stops before the next query, so
+:class:`rollouts.controller.shell.reconciler.AbortSignals`); fetching stops before the next query, so
 a slow Prometheus delays an abort by at most one query's timeout, and only complete windows are
 returned.
 """
@@ -24,25 +24,25 @@ from datetime import datetime
 
 from analysis import NoData, Observation, QueryFailed
 from analysis.providers.base import MetricsProvider, Versions
-from rollouts.analysis_config import analysis_criteria
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
-from rollouts.controller.decide import abort_applies, retry_requested
-from rollouts.controller.observed import (
+from rollouts.controller.core.analysis_config import analysis_criteria
+from rollouts.controller.core.decide import abort_applies, retry_requested
+from rollouts.controller.core.observed import (
     CandidateHealth,
     DeploymentState,
     Observed,
     ReadyQueryResult,
     WindowObservations,
 )
-from rollouts.controller.schedule import due_windows
-from rollouts.controller.selectors import matches
+from rollouts.controller.core.schedule import due_windows
+from rollouts.controller.core.selectors import matches
 from rollouts.guardrails.accelerators import AcceleratorResources
 from rollouts.guardrails.pod_health import assess_pod_health
 from rollouts.guardrails.preflight import preflight
 from rollouts.guardrails.readiness import assess_candidate
-from rollouts.routers import Router, RouterError
+from rollouts.routers.base import Router, RouterError
 from rollouts.runtime.kube import KubeError, KubeObject
 
 

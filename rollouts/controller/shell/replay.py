@@ -3,9 +3,9 @@
 Why: a rollout that was rolled back (or should have been) must be explainable after the fact,
 and a plan must be tried before it goes live — with the answer the controller would give, not
 a second implementation's. So the replay runs exactly the reconcile pipeline — the fetch of
-the windows due (:func:`rollouts.controller.observe.fetch_windows`), the evidence fold
-(:func:`rollouts.controller.evidence.assess`) and the state machine
-(:func:`rollouts.controller.decide.decide`), with the plan's steps, analyze durations,
+the windows due (:func:`rollouts.controller.shell.fetch.fetch_windows`), the evidence fold
+(:func:`rollouts.controller.core.evidence.assess`) and the state machine
+(:func:`rollouts.controller.core.decide.decide`), with the plan's steps, analyze durations,
 ``inconclusive`` policy and error budget — and only the world around it is simulated:
 
 - the candidate is ready ``warmup`` before the first window, so the analysis starts exactly at
@@ -29,20 +29,19 @@ from datetime import timedelta
 
 from analysis import AnalysisState, RolloutJudgement
 from analysis.observations import Observation, Window
-from rollouts.api.durations import seconds
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
-from rollouts.controller.decide import decide
-from rollouts.controller.evidence import assess
-from rollouts.controller.observe import MetricsSource, fetch_windows
-from rollouts.controller.observed import (
+from rollouts.controller.core.decide import decide
+from rollouts.controller.core.evidence import assess
+from rollouts.controller.core.observed import (
     CandidateHealth,
     DeploymentState,
     Observed,
     ReadyQueryResult,
 )
-from rollouts.controller.schedule import due_windows
-from rollouts.controller.steps import expected_share
+from rollouts.controller.core.schedule import due_windows
+from rollouts.controller.shell.fetch import MetricsSource, fetch_windows
+from rollouts.traffic.registry import traffic_model
 
 REPLAY_REPLICAS = 4
 """Both Deployments' size in the simulated world."""
@@ -80,7 +79,7 @@ def _world(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> Observed:
         candidate=DeploymentState(spec.candidate.deployment, replicas=REPLAY_REPLICAS, ready=REPLAY_REPLICAS),
         health=CandidateHealth(ready=True),
         ready_query=ReadyQueryResult(ok=True, message="readiness is not replayed"),
-        effective_share=expected_share(spec, weight, REPLAY_REPLICAS),
+        effective_share=traffic_model(spec.traffic).expected_share(spec, weight, REPLAY_REPLICAS),
     )
 
 
@@ -89,7 +88,7 @@ def replay(spec: ModelRolloutSpec, source: MetricsSource, windows: Sequence[Wind
     if not windows:
         return Replay(looks=(), status=ModelRolloutStatus())
     last_end = windows[-1].end
-    now = windows[0].start - timedelta(seconds=seconds(spec.analysis.warmup))
+    now = windows[0].start - spec.analysis.warmup.delta
     status = ModelRolloutStatus()
     looks: list[ReplayedLook] = []
     for _ in range(MAX_DECISIONS):

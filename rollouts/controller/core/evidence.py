@@ -1,9 +1,9 @@
 """The evidence fold: recorded analysis + this reconcile's complete windows → new evidence. Pure.
 
 One function, :func:`fold`, turns what the fetch step observed into what the state machine
-acts on. The reconciler and ``rollouts analyze`` (:mod:`rollouts.controller.replay`) run the
-same pipeline — fetch (:mod:`rollouts.controller.observe`, the only I/O), :func:`assess` (this
-fold), :func:`rollouts.controller.decide.decide` — so the two reach the same looks, verdicts,
+acts on. The reconciler and ``rollouts analyze`` (:mod:`rollouts.controller.shell.replay`) run the
+same pipeline — fetch (:mod:`rollouts.controller.shell.fetch`, the only I/O), :func:`assess` (this
+fold), :func:`rollouts.controller.core.decide.decide` — so the two reach the same looks, verdicts,
 reasons and outcome on the same data. Nothing here does I/O or reads a clock.
 
 The rules, in the order applied:
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from analysis import (
     Action,
@@ -47,12 +47,11 @@ from analysis import (
 )
 from analysis import Verdict as EngineVerdict
 from analysis.observations import HistogramObservation, RateObservation
-from rollouts.analysis_config import analysis_criteria
-from rollouts.api.durations import seconds
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import AnalysisStatus, MetricResult, ModelRolloutStatus, Verdict
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
-from rollouts.controller.observed import Evidence, Observed, WindowObservations
+from rollouts.controller.core.analysis_config import analysis_criteria
+from rollouts.controller.core.observed import Evidence, Observed, WindowObservations
 
 
 def planned_intervals(spec: ModelRolloutSpec) -> int:
@@ -70,8 +69,8 @@ def planned_intervals(spec: ModelRolloutSpec) -> int:
     >>> planned_intervals(spec)
     45
     """
-    interval = seconds(spec.analysis.interval)
-    total = sum(seconds(step.analyze.duration) for step in spec.steps if step.analyze is not None)
+    interval = spec.analysis.interval.seconds
+    total = sum(step.analyze.duration.seconds for step in spec.steps if step.analyze is not None)
     return max(1, int(total // interval))
 
 
@@ -206,8 +205,8 @@ def step_feasibility(
     weight = status.weight or 0
     if step.analyze is None or not 0 < weight < 100 or status.step_started_at is None:
         return None
-    end = parse_timestamp(status.step_started_at) + timedelta(seconds=seconds(step.analyze.duration))
-    intervals = int(max(0.0, (end - now).total_seconds()) // seconds(spec.analysis.interval))
+    end = parse_timestamp(status.step_started_at) + step.analyze.duration.delta
+    intervals = int(max(0.0, (end - now).total_seconds()) // spec.analysis.interval.seconds)
     totals = [(m.baseline_samples or 0) + (m.candidate_samples or 0) for m in analysis.metrics]
     per_interval = max(totals, default=0) / analysis.looks
     if per_interval <= 0:

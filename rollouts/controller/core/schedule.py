@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from analysis.observations import Window
-from rollouts.api.durations import seconds
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
@@ -30,14 +29,14 @@ def analysis_start_time(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> d
         return None
     if status.candidate_ready_at is None or not status.weight:
         return None
-    return parse_timestamp(status.candidate_ready_at) + timedelta(seconds=seconds(spec.analysis.warmup))
+    return parse_timestamp(status.candidate_ready_at) + spec.analysis.warmup.delta
 
 
 def due_windows(spec: ModelRolloutSpec, status: ModelRolloutStatus, now: datetime) -> list[Window]:
     """The intervals whose counts are due now, oldest first (at most MAX_WINDOWS_PER_RECONCILE)."""
     if status.outcome is not None or status.analysis is None or status.analysis.last_look_at is None:
         return []
-    interval = timedelta(seconds=seconds(spec.analysis.interval))
+    interval = spec.analysis.interval.delta
     start = parse_timestamp(status.analysis.last_look_at)
     windows: list[Window] = []
     while start + interval + LOOK_DELAY <= now and len(windows) < MAX_WINDOWS_PER_RECONCILE:
@@ -50,5 +49,5 @@ def next_look_at(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> datetime
     """When the next window becomes due (None when analysis is not running)."""
     if status.outcome is not None or status.analysis is None or status.analysis.last_look_at is None:
         return None
-    interval = timedelta(seconds=seconds(spec.analysis.interval))
+    interval = spec.analysis.interval.delta
     return parse_timestamp(status.analysis.last_look_at) + interval + LOOK_DELAY

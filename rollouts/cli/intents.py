@@ -32,7 +32,7 @@ from rollouts.api.resource import ModelRollout
 from rollouts.api.spec import Abort, Approval, Retry
 from rollouts.api.status import ModelRolloutStatus, Result
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
-from rollouts.controller.decide import abort_applies, approved
+from rollouts.controller.core.decide import abort_applies, approved
 
 JsonPatch = list[dict[str, Any]]
 MergePatch = dict[str, Any]

@@ -10,7 +10,7 @@ Rules, in the order they are applied (the first that ends the reconcile wins):
 
 0. A rollout that names a Deployment or route rule owned by an older active rollout touches
    nothing: no status facts, no router write, no scaling; a ``Conflict`` condition names the
-   owner (see rollouts.controller.claims).
+   owner (see rollouts.controller.core.claims).
 1. A changed candidate (or a retry intent after an ended rollout) starts a new rollout.
 2. An ended rollout only finishes its scale-down after ``scaleDown.delay``.
 3. An abort intent rolls back at once — before anything that needs Prometheus.
@@ -37,20 +37,24 @@ Phases are derived from the resulting facts (:func:`derive_phase`), never branch
 Replicas and serving pods — letting the controller deploy must never leave the app without
 serving pods, whatever the outcome:
 
+The router kind's traffic model (rollouts.traffic) gives the replica plan and the share to
+expect; where the rules differ it is by one property of the model, ``pods_are_traffic`` (every
+Ready pod takes requests, as with the replicas router), never by router kind.
+
 - The baseline is scaled below its current size only while the candidate exists and has the
-  Ready pods the plan gives it (the replicas router's 100% step, the scale-down after a
+  Ready pods the plan gives it (the 100% step when pods are the traffic, the scale-down after a
   promotion); otherwise the baseline is left as it is and the scale-down waits.
 - A rollout that ends other than by promotion brings the baseline back to at least its size at
   the start. Traffic goes back to it (weight 0) once it has a Ready pod; until then the weight
-  stays where it was, so a route never points at a version with nothing to serve. With the
-  replicas router (its pods are its traffic) the candidate shrinks as baseline pods become
+  stays where it was, so a route never points at a version with nothing to serve. When pods
+  are the traffic the candidate shrinks as baseline pods become
   Ready — ``candidate = max(0, b − ready baseline pods)`` — so the two together keep at least b
   Ready pods; the handover needs room for one extra pod, as a Deployment's ``maxSurge: 1``.
-- With the replicas router, promotion keeps the baseline for ``scaleDown.delay`` (its pods still
-  take a share of requests: without a mesh every Ready pod does) unless a ``setWeight: 100``
-  step already scaled it to 0; promotion waits for the candidate's full size, not a 100% share.
+- When pods are the traffic, promotion keeps the baseline for ``scaleDown.delay`` (its pods
+  still take a share of requests) unless a ``setWeight: 100`` step already scaled it to 0;
+  promotion waits for the candidate's full size, not a 100% share.
 - Candidates replaced by a newer candidate are scaled to 0 (``status.replacedCandidates``),
-  and with the replicas router a setWeight step waits until they have no Ready pod, so the
+  and when pods are the traffic a setWeight step waits until they have no Ready pod, so the
   share reported is the share served.
 """
 
@@ -62,7 +66,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from rollouts.api.conditions import ConditionType, Reason
-from rollouts.api.durations import format_seconds, seconds
+from rollouts.api.durations import format_seconds
 from rollouts.api.spec import Approval, ModelRolloutSpec, Step
 from rollouts.api.status import (
     MAX_HISTORY,
@@ -77,16 +81,12 @@ from rollouts.api.status import (
     Verdict,
 )
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
-from rollouts.controller.evidence import begin, step_feasibility
-from rollouts.controller.observed import Decision, DeploymentState, Event, EventType, Evidence, Observed
-from rollouts.controller.schedule import analysis_start_time, next_look_at
-from rollouts.controller.steps import (
-    expected_share,
-    first_weight,
-    replica_plan,
-    resume_index,
-    steps_hash,
-)
+from rollouts.controller.core.evidence import begin, step_feasibility
+from rollouts.controller.core.observed import Decision, DeploymentState, Event, EventType, Evidence, Observed
+from rollouts.controller.core.schedule import analysis_start_time, next_look_at
+from rollouts.controller.core.steps import first_weight, resume_index, steps_hash
+from rollouts.traffic.base import TrafficModel
+from rollouts.traffic.registry import traffic_model
 
 ROUTER_POLL = timedelta(seconds=2)
 READINESS_POLL = timedelta(seconds=5)
@@ -224,6 +224,11 @@ class _Transition:
         return self.facts.onto(self.old)
 
     @property
+    def model(self) -> TrafficModel:
+        """What the rollout's router kind means for shares and replicas."""
+        return traffic_model(self.spec.traffic)
+
+    @property
     def stamp(self) -> str:
         return format_timestamp(self.now)
 
@@ -333,21 +338,21 @@ class _Transition:
         if outcome is not None:
             done = self.scale_down_done(status)
             if outcome.result is Result.SUCCEEDED:
-                final = replica_plan(self.spec, 100, base)
+                final = self.model.replica_plan(self.spec, 100, base)
                 kept = final.baseline or None  # the replicas router's 100% has none: leave it be
                 return self.baseline_down_to(0 if done else kept, final.candidate), final.candidate
             restore = base if observed.baseline.exists and observed.baseline.replicas < base else None
-            if self.spec.traffic.replicas is not None:
+            if self.model.pods_are_traffic:
                 handover = max(0, min(observed.candidate.replicas, base - observed.baseline.ready))
                 return restore, handover if observed.candidate.exists else None
             return restore, (0 if done and baseline_serving(observed) else None)
         if status.candidate_ready_at is None and weight == 0:
-            if self.spec.traffic.replicas is not None:
+            if self.model.pods_are_traffic:
                 return None, 1  # every Ready pod behind the shared Service gets traffic: keep one
-            return None, replica_plan(self.spec, first_weight(self.spec.steps), base).candidate
-        plan = replica_plan(self.spec, weight, base)
+            return None, self.model.replica_plan(self.spec, first_weight(self.spec.steps), base).candidate
+        plan = self.model.replica_plan(self.spec, weight, base)
         baseline: int | None = plan.baseline
-        if self.spec.traffic.replicas is not None and (status.current_step or 0) >= len(self.spec.steps):
+        if self.model.pods_are_traffic and (status.current_step or 0) >= len(self.spec.steps):
             baseline = None  # promoting: the baseline stays until scaleDown.delay after the end
         return self.baseline_down_to(baseline, plan.candidate), plan.candidate
 
@@ -370,7 +375,7 @@ class _Transition:
     def scale_down_time(self, status: ModelRolloutStatus) -> datetime | None:
         if status.outcome is None:
             return None
-        pause = max(seconds(self.spec.scale_down.delay), seconds(self.spec.scale_down.drain))
+        pause = max(self.spec.scale_down.delay.seconds, self.spec.scale_down.drain.seconds)
         return parse_timestamp(status.outcome.at) + timedelta(seconds=pause)
 
 
@@ -597,7 +602,7 @@ def _rule_3_abort(t: _Transition) -> Decision | None:
 def _rule_4_max_duration(t: _Transition) -> Decision | None:
     """Rule 4: past ``maxDuration`` the rollout rolls back; otherwise wake up at that moment."""
     started = t.when(t.status.started_at) or t.now
-    deadline = started + timedelta(seconds=seconds(t.spec.max_duration))
+    deadline = started + t.spec.max_duration.delta
     if t.now < deadline:
         t.wake_at(deadline)
         return None
@@ -640,6 +645,7 @@ def _rule_6_harm(t: _Transition) -> Decision | None:
     t.facts = replace(t.facts, analysis=evidence.analysis)
     _analysis_condition(t)
     if evidence.reset is not None:
+        t.condition(ConditionType.ANALYSIS, "Unknown", Reason.EVIDENCE_RESET, evidence.reset)
         t.event(Reason.EVIDENCE_RESET, evidence.reset, warning=True)
     if evidence.rollback:
         return _end(t, Result.ROLLED_BACK, Reason.ANALYSIS_FAILED, "; ".join(evidence.rollback))
@@ -723,7 +729,7 @@ def _rule_9_readiness(t: _Transition) -> Decision | None:
     spec, observed = t.spec, t.observed
     health = observed.health
     started = t.when(t.status.started_at) or t.now
-    deadline = started + timedelta(seconds=seconds(spec.progress_deadline))
+    deadline = started + spec.progress_deadline.delta
     problems: list[tuple[Reason, str]] = []
     if health.preflight_errors:
         message = "; ".join(health.preflight_errors)
@@ -850,7 +856,7 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
         return _router_wait(t, step.set_weight)
     if step.analyze is not None:
         step_start = t.when(status.step_started_at) or t.now
-        end = step_start + timedelta(seconds=seconds(step.analyze.duration))
+        end = step_start + step.analyze.duration.delta
         _feasibility_condition(t)
         if approved(spec, status, index):
             t.event(Reason.APPROVED, f"step {index} approved: moving on without waiting for a PASS")
@@ -902,7 +908,7 @@ def _router_wait(t: _Transition, weight: int) -> str | None:
     if replaced is not None:
         return replaced
     base = t.status.baseline_replicas or 0
-    want = expected_share(t.spec, weight, base)
+    want = t.model.expected_share(t.spec, weight, base)
     have = t.observed.effective_share
     if have is not None and abs(have - want) <= SHARE_TOLERANCE:
         return None
@@ -914,14 +920,14 @@ def _router_wait(t: _Transition, weight: int) -> str | None:
 
 
 def _full_size_wait(t: _Transition) -> str | None:
-    """Replicas router: promotion waits for the candidate's full size, not a 100% share.
+    """Pods are the traffic: promotion waits for the candidate's full size, not a 100% share.
 
     The baseline's pods stay (and serve) until ``scaleDown.delay`` after the promotion.
     """
     replaced = _replaced_serving(t)
     if replaced is not None:
         return replaced
-    needed = replica_plan(t.spec, 100, t.status.baseline_replicas or 0).candidate
+    needed = t.model.replica_plan(t.spec, 100, t.status.baseline_replicas or 0).candidate
     ready = t.observed.candidate.ready
     if ready >= needed:
         return None
@@ -930,8 +936,8 @@ def _full_size_wait(t: _Transition) -> str | None:
 
 
 def _replaced_serving(t: _Transition) -> str | None:
-    """Replicas router: replaced candidates' Ready pods take traffic the share does not show."""
-    if t.spec.traffic.replicas is None:
+    """Pods are the traffic: replaced candidates' Ready pods take requests too."""
+    if not t.model.pods_are_traffic:
         return None
     serving = [
         f"{state.name} ({state.ready} Ready)"
@@ -949,7 +955,7 @@ def _passed_inside_step(t: _Transition, step_start: datetime) -> bool:
     analysis = t.status.analysis
     if analysis is None or analysis.verdict is not Verdict.PASS or analysis.last_look_at is None:
         return False
-    interval = timedelta(seconds=seconds(t.spec.analysis.interval))
+    interval = t.spec.analysis.interval.delta
     return parse_timestamp(analysis.last_look_at) - interval >= step_start
 
 
@@ -987,7 +993,7 @@ def _promote(t: _Transition) -> Decision:
     if (t.status.weight or 0) < 100:
         t.facts = replace(t.facts, weight=100)
         t.event(Reason.WEIGHT_SET, f"candidate weight {t.old.weight or 0}% → 100%")
-    waiting = _router_wait(t, 100) if t.spec.traffic.replicas is None else _full_size_wait(t)
+    waiting = _router_wait(t, 100) if not t.model.pods_are_traffic else _full_size_wait(t)
     if waiting is not None:
         return t.finish(waiting)
     return _end(

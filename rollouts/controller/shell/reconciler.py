@@ -10,7 +10,7 @@ it never runs twice at once for the same key. The steps:
    nothing else happens.
 2. Find which rollouts of the namespace name the same objects (from the cache, through the
    deployment and route indexes) and whether one of them owns them
-   (rollouts.controller.claims): a rollout that does not own what it names is observed without
+   (rollouts.controller.core.claims): a rollout that does not own what it names is observed without
    Prometheus and decided into a ``Conflict`` condition, with no effect at all.
    Observe (caches, guardrails, router, and Prometheus only when needed).
 3. Check the cache for a newer spec: if an abort arrived while Prometheus was slow, decide
@@ -44,23 +44,26 @@ from rollouts.api.resource import ModelRollout
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import Condition, ModelRolloutStatus
 from rollouts.api.timestamps import format_timestamp
-from rollouts.controller.claims import Claimant, claimed_objects, conflict, is_active, owned_elsewhere
-from rollouts.controller.decide import abort_applies, decide
-from rollouts.controller.events import EventRecorder
-from rollouts.controller.evidence import assess
-from rollouts.controller.observe import MetricsSource, World, observe
-from rollouts.controller.observed import Decision, Event, EventType
-from rollouts.controller.prometheus_source import PrometheusProviders, SourceError
-from rollouts.routers import Router, RouterError, router_for
+from rollouts.controller.core.claims import Claimant, claimed_objects, conflict, is_active, owned_elsewhere
+from rollouts.controller.core.decide import abort_applies, decide
+from rollouts.controller.core.evidence import assess
+from rollouts.controller.core.observed import Decision, Event, EventType
+from rollouts.controller.shell.events import EventRecorder
+from rollouts.controller.shell.fetch import MetricsSource, World, observe
+from rollouts.controller.shell.prometheus_source import PrometheusProviders, SourceError
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.routers.base import ObjectReader, Router, RouterError, RouterTarget
+from rollouts.routers.registry import router_for
 from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
-    MODEL_ROLLOUTS,
+    HTTP_ROUTES,
     Kube,
     KubeError,
     KubeObject,
     NotFound,
     PatchType,
+    Resource,
 )
 from rollouts.runtime.manager import ReconcileResult
 
@@ -109,11 +112,11 @@ class AbortSignals:
 
 
 NAMESPACE_INDEX = "namespace"
-"""The pod cache's index by namespace (set up by rollouts.controller.app)."""
+"""The pod cache's index by namespace (set up by rollouts.controller.shell.app)."""
 DEPLOYMENT_INDEX = "deployment"
-"""The rollout cache's index by ``namespace/deployment`` named (set up by rollouts.controller.app)."""
+"""The rollout cache's index by ``namespace/deployment`` named (set up by rollouts.controller.shell.app)."""
 ROUTE_INDEX = "route"
-"""The rollout cache's index by ``namespace/httproute`` named (set up by rollouts.controller.app)."""
+"""The rollout cache's index by ``namespace/httproute`` named (set up by rollouts.controller.shell.app)."""
 
 Clock = Callable[[], datetime]
 
@@ -126,6 +129,23 @@ class Caches:
     deployments: Store
     pods: Store
     nodes: Store
+    routes: Store | None = None
+    """HTTPRoutes, when the Gateway API is installed and readable (else routers read live)."""
+
+    def reader(self, kube: Kube, namespace: str) -> ObjectReader:
+        """Reads for a router in ``namespace``: from these caches, live for what they lack."""
+        stores = {DEPLOYMENTS: self.deployments, HTTP_ROUTES: self.routes}
+
+        def read(resource: Resource, name: str) -> KubeObject | None:
+            store = stores.get(resource)
+            if store is None:
+                try:
+                    return kube.get(resource, name, namespace)
+                except NotFound:
+                    return None
+            return store.get(name, namespace)
+
+        return read
 
 
 class Reconciler:
@@ -137,7 +157,7 @@ class Reconciler:
         caches: Caches,
         providers: PrometheusProviders,
         clock: Clock,
-        routers: Callable[[Kube, ModelRolloutSpec, ModelRolloutStatus, str], Router] | None = None,
+        routers: Callable[[RouterTarget, ModelRolloutSpec], Router] | None = None,
         *,
         aborts: AbortSignals | None = None,
     ) -> None:
@@ -147,17 +167,8 @@ class Reconciler:
         self._clock = clock
         self._events = EventRecorder(kube)
         self.aborts = aborts or AbortSignals()
-        """Set by the rollouts informer (rollouts.controller.app wires ``rollout_changed``)."""
-        self._routers = routers or (
-            lambda kube, spec, status, namespace: router_for(
-                kube,
-                spec.traffic,
-                namespace,
-                spec.baseline.deployment,
-                spec.candidate.deployment,
-                replaced=status.replaced_candidates,
-            )
-        )
+        """Set by the rollouts informer (rollouts.controller.shell.app wires ``rollout_changed``)."""
+        self._routers = routers or (lambda target, spec: router_for(spec.traffic, target))
 
     def reconcile(self, key: str) -> ReconcileResult:
         """Do all the work for one rollout; raise to be retried with back-off."""
@@ -252,8 +263,16 @@ class Reconciler:
     def _router(
         self, spec: ModelRolloutSpec, status: ModelRolloutStatus, namespace: str
     ) -> tuple[Router | None, str | None]:
+        target = RouterTarget(
+            kube=self._kube,
+            namespace=namespace,
+            baseline=spec.baseline.deployment,
+            candidate=spec.candidate.deployment,
+            replaced=status.replaced_candidates,
+            read=self._caches.reader(self._kube, namespace),
+        )
         try:
-            return self._routers(self._kube, spec, status, namespace), None
+            return self._routers(target, spec), None
         except RouterError as unusable:
             return None, str(unusable)
 

@@ -1,6 +1,6 @@
 """What the reconciler saw, and what the state machine decided: plain, immutable data.
 
-The state machine (:mod:`rollouts.controller.decide`) reads only these types, never a
+The state machine (:mod:`rollouts.controller.core.decide`) reads only these types, never a
 Kubernetes object or a Prometheus response, so every transition is testable with a table.
 The fetch step builds :class:`Observed` from the caches, the guardrails, the router and the
 metrics provider (raw windows); the evidence fold adds :class:`Evidence`; the reconciler
@@ -43,7 +43,7 @@ class DeploymentState:
 
     The replica rules read these to keep the app serving: the baseline is scaled down only while
     the candidate has the Ready pods to replace it, and traffic goes back to the baseline only
-    once it has a Ready pod (see rollouts.controller.decide, "Replicas and serving pods").
+    once it has a Ready pod (see rollouts.controller.core.decide, "Replicas and serving pods").
     """
 
     name: str
@@ -99,7 +99,7 @@ class Observed:
     windows: tuple[WindowObservations, ...] = ()
     """Every metric's observation for each window due now (complete windows only)."""
     evidence: Evidence | None = None
-    """What the evidence fold made of ``windows`` (rollouts.controller.evidence.assess)."""
+    """What the evidence fold made of ``windows`` (rollouts.controller.core.evidence.assess)."""
     replaced: tuple[DeploymentState, ...] = ()
     """Candidates of earlier rollouts (``status.replacedCandidates``) as they are now."""
     conflict: str | None = None

@@ -1,0 +1,40 @@
+"""Step arithmetic: plan hashes, first weights and resume points.
+
+Pure functions over the spec, kept apart from the state machine so each rule can be tested by
+itself with a table of numbers. Replica plans and expected shares belong to the router kind's
+traffic model (:mod:`rollouts.traffic`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from rollouts.api.spec import Step
+
+
+def steps_hash(steps: tuple[Step, ...]) -> str:
+    """A short, stable hash of the plan; a changed hash means the steps were edited."""
+    wire = json.dumps([step.to_wire() for step in steps], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(wire.encode()).hexdigest()[:16]
+
+
+def first_weight(steps: tuple[Step, ...]) -> int:
+    """The first non-zero weight the plan asks for (100 when no step sets one)."""
+    return next((s.set_weight for s in steps if s.set_weight), 100)
+
+
+def resume_index(steps: tuple[Step, ...], current_weight: int) -> int:
+    """Where to continue after the steps were edited, without moving traffic backwards.
+
+    The first setWeight step whose weight is at least the current weight: every gate and
+    analysis at or after the current weight runs again. Past the last such step: the end.
+    """
+    return next(
+        (
+            i
+            for i, step in enumerate(steps)
+            if step.set_weight is not None and step.set_weight >= current_weight
+        ),
+        len(steps),
+    )

@@ -1,0 +1,80 @@
+"""List, then watch from the list's resourceVersion, relisting when the watch expires: one loop.
+
+The reflector of client-go, as a generator every watcher in the project shares — the
+informers' caches, ``rollouts get --watch`` / ``rollouts wait``, and the tests' recorders — so
+the edge cases are handled once: a watch that ends normally (its ``timeoutSeconds`` ran out) is
+resumed from the last resourceVersion seen, bookmarks included; ``410 Gone`` (the version was
+compacted away) lists again and carries on from the new list. Every other error is the caller's:
+an informer backs off and resumes, the CLI reports it; :class:`Reflection` keeps the version to
+resume from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from rollouts.runtime.kube import Gone, Kube, KubeObject, Resource, WatchEvent, WatchStream
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Everything that exists now (a list), and the resourceVersion it was read at."""
+
+    items: list[KubeObject]
+    resource_version: str
+
+
+@dataclass
+class Reflection:
+    """One resource's list+watch (see the module docstring); iterate it for what it sees.
+
+    ``resource_version``: where the next watch starts — empty to list first; updated by every
+    list, event and bookmark, so a caller that caught an error iterates again from there.
+    ``stopped``: asked before each list or watch; True ends the iteration.
+    ``watch_timeout``: seconds for each watch request (a callable: asked anew for each).
+    ``on_stream``: called with each new watch stream, so another thread can close it.
+    """
+
+    kube: Kube
+    resource: Resource
+    namespace: str | None = None
+    label_selector: str | None = None
+    field_selector: str | None = None
+    resource_version: str = ""
+    watch_timeout: Callable[[], int] = lambda: 300
+    stopped: Callable[[], bool] = lambda: False
+    on_stream: Callable[[WatchStream], None] | None = None
+
+    def __iter__(self) -> Iterator[Listed | WatchEvent]:
+        while not self.stopped():
+            if not self.resource_version:
+                listed = self.kube.list(
+                    self.resource,
+                    self.namespace,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                )
+                self.resource_version = listed.resource_version
+                yield Listed(listed.items, listed.resource_version)
+                continue
+            try:
+                yield from self._watch()
+            except Gone:
+                self.resource_version = ""  # compacted away: list again
+
+    def _watch(self) -> Iterator[WatchEvent]:
+        stream = self.kube.watch(
+            self.resource,
+            self.namespace,
+            resource_version=self.resource_version,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            timeout_seconds=self.watch_timeout(),
+        )
+        if self.on_stream is not None:
+            self.on_stream(stream)
+        with stream:
+            for event in stream:
+                self.resource_version = event.resource_version or self.resource_version
+                yield event
