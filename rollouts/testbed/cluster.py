@@ -209,6 +209,7 @@ class LocalCluster:
         self._binaries = binaries
         self._records: list[ProcessRecord] = []
         self._owned: dict[int, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, list[str]] = {}
         self._state: SavedTestbed | None = None
         self._http: _Http | None = None
 
@@ -303,6 +304,25 @@ class LocalCluster:
             stop(reversed(self._records), self._owned)
             self._owned.clear()
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def restart(self, component: str, timeout: float = 60.0) -> None:
+        """Stop one component and start it again with the same flags (a fault for tests).
+
+        Its state survives: etcd keeps its data folder, the API server its certificates. Returns
+        once the API server answers ``/readyz`` again (for any component: the cluster is usable).
+        """
+        records = [record for record in self._records if record.name == component]
+        if not records or component not in self._argv:
+            raise TestbedError(f"test bed {self.name} has no running {component}")
+        with deferred_signals():
+            stop(records, self._owned)
+            self._records = [record for record in self._records if record.name != component]
+            for record in records:
+                self._owned.pop(record.pid, None)
+        self._spawn(component, self._argv[component])
+        self._wait(
+            "kube-apiserver /readyz", lambda: self._ok(f"{self.server}/readyz"), time.monotonic() + timeout
+        )
 
     def running(self) -> list[ProcessRecord]:
         """The components still alive."""
@@ -503,6 +523,7 @@ class LocalCluster:
             )
             self._records.append(started.record)
             self._owned[started.record.pid] = started.popen
+            self._argv[name] = list(argv)
             if self._state is not None:
                 self._state.processes = list(self._records)
                 self._state.save()

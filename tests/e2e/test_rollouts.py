@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from rollouts.cli.main import app
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.model_server.config import Device, Switches
-from rollouts.local.stack import CANDIDATE, ROUTE, LocalStack, demo_analysis, demo_rollout
+from rollouts.local.stack import CANDIDATE, DEMO_QUERIES, ROUTE, LocalStack, demo_analysis, demo_rollout
 from rollouts.runtime.kube import DEPLOYMENTS, Kube, KubeError, PatchType
 from rollouts.testbed import LocalCluster
 from tests.e2e.conftest import StackFactory, wait_for_share
@@ -271,3 +271,24 @@ def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
         aborted = wait_for(_read(stack), lambda o: phase(o) == "Aborted", 20, "the Aborted phase")
     assert took < 15, f"the route reached 0% {took:.1f}s after the abort (one query timeout is 5s)"
     assert aborted["status"]["outcome"]["message"].endswith("on-call: pager")
+
+
+def test_a_misspelt_errors_query_never_lets_a_failing_candidate_through(make_stack: StackFactory) -> None:
+    """Issue 10 item 14: an errors query that matches no series used to count 0 errors, so a
+    typo in the metric name let a 10%-error candidate PASS. Now the metric is NO_DATA, which
+    never promotes — not even under ``inconclusive: promote`` — and says which query is wrong."""
+    stack = make_stack(candidate=Switches(error_rate=0.10))
+    typo = 'model_requets_total{version="{{version}}", code=~"5.."}'
+    errors_only = [{"name": "errors", "errorRate": {"errors": typo, "total": DEMO_QUERIES["total"]}}]
+    analysis = demo_analysis(stack.prometheus_url, ready_query=False, metrics=errors_only)
+    steps = [{"setWeight": 50}, {"analyze": {"duration": "40s"}}, {"setWeight": 100}]
+    stack.create_rollout(demo_rollout(analysis, steps=steps))
+    held = wait_for(
+        _read(stack), lambda o: bool(o.get("status", {}).get("hold")), 180, "the hold at the step end"
+    )
+    status = held["status"]
+    assert phase(held) == "Paused"
+    assert status["weight"] == 50
+    errors = next(metric for metric in status["analysis"]["metrics"] if metric["name"] == "errors")
+    assert errors["verdict"] == "NO_DATA"
+    assert "model_requets_total" in errors["reason"]

@@ -8,6 +8,8 @@ and asserts they never dropped to zero once the app served.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,3 +272,40 @@ def test_the_ready_query_is_asked_even_when_the_candidate_is_ready_at_the_start(
     assert failed["status"]["outcome"]["reason"] == "ProgressDeadlineExceeded"
     assert retried["status"]["weight"] == 0
     assert weights.weights == [0]
+
+
+def test_a_timestamp_the_api_server_accepts_in_lower_case_never_wedges_the_rollout(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    """Issue 10 item 18: ``2026-11-28t13:50:00z`` is a date-time to the API server; it used to
+    raise at every reconcile (no status, ever) and crash ``rollouts get NAME``."""
+    kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=2), namespace)
+    kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
+    kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
+    read = rollout_reader(kube, "model", namespace)
+    with running_controller(testbed.kubeconfig, namespace):
+        kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
+        wait_for(read, lambda o: o.get("status", {}).get("currentStep") == 1, 60, "the approve gate")
+        lower = _now().replace("T", "t").replace("Z", "z")  # after the plan started: it counts
+        _patch(kube, "model", namespace, {"approvals": [{"step": 1, "version": "v2", "requestedAt": lower}]})
+        done = wait_for(read, lambda o: phase(o) == "Succeeded", 60, "promotion past the approved gate")
+    assert done["status"]["stableVersion"] == "v2"
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rollouts.cli.main",
+            "get",
+            "model",
+            "-n",
+            namespace,
+            "--kubeconfig",
+            str(testbed.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr

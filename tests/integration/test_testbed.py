@@ -248,3 +248,19 @@ def test_cli_up_env_down_from_separate_processes(tmp_path: Path) -> None:
     assert run("env", "--name", "cli").returncode == 1
     assert run("check").returncode == 0
     assert (tmp_path / "state" / "logs" / "cli" / "kube-apiserver.log").exists()
+
+
+def test_the_api_server_restarts_with_its_state(
+    testbed: LocalCluster, api_client: ApiClient, namespace: str
+) -> None:
+    """A fault for the safety campaign: kill the API server and start it with the same flags."""
+    core = CoreV1Api(api_client)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "survives"}, "data": {"k": "v"}})
+    before = {record.name: record.pid for record in testbed.running()}
+    testbed.restart("kube-apiserver")
+    after = {record.name: record.pid for record in testbed.running()}
+    assert after["kube-apiserver"] != before["kube-apiserver"]
+    assert {name: pid for name, pid in after.items() if name != "kube-apiserver"} == {
+        name: pid for name, pid in before.items() if name != "kube-apiserver"
+    }
+    assert core.read_namespaced_config_map("survives", namespace).data == {"k": "v"}

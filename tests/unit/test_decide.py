@@ -761,3 +761,17 @@ def test_evidence_that_started_over_is_said_in_a_condition_and_an_event() -> Non
     condition = {c.type: c for c in decision.status.conditions}["Analysis"]
     assert (condition.status, condition.reason, condition.message) == ("Unknown", "EvidenceReset", reset)
     assert "EvidenceReset" in reasons(decision)
+
+
+def test_a_gate_without_metrics_does_not_wake_again_and_again() -> None:
+    """Issue 14: with no metrics, the analysis start (ready + warm-up) lay in the past and was
+    asked for as a wake-up at every reconcile: every 0.5 s, forever, at an approve gate."""
+    spec = spec_of(
+        traffic={"replicas": {}},
+        steps=[{"setWeight": 25}, {"approve": {}}],
+        analysis={"interval": "1m", "warmup": "2m"},
+    )
+    status = running(step=1, weight=25, steps_hash=steps_hash(spec.steps))
+    waiting = decide(spec, status, observed(share=0.2), at(60))
+    assert waiting.status.current_step == 1
+    assert waiting.requeue_after is not None and waiting.requeue_after > 60

@@ -24,8 +24,12 @@ MAX_WINDOWS_PER_RECONCILE = 10
 
 
 def analysis_start_time(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> datetime | None:
-    """When analysis may start: candidate ready + warm-up, at a non-zero weight; else None."""
-    if status.outcome is not None or status.analysis is not None:
+    """When analysis may start: candidate ready + warm-up, at a non-zero weight; else None.
+
+    None too when there is nothing to analyse (no metrics): a time in the past would wake the
+    rollout at once, again and again, while it waits at a gate.
+    """
+    if status.outcome is not None or status.analysis is not None or not spec.analysis.metrics:
         return None
     if status.candidate_ready_at is None or not status.weight:
         return None
