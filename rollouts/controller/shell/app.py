@@ -4,7 +4,7 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 
 - a ModelRollout → itself;
 - a Deployment → the rollouts naming it as baseline or candidate;
-- a Pod → the rollouts of its namespace (readiness and crash guards read pods);
+- a Pod → the rollouts naming the Deployment that owns it (readiness and crash guards read pods);
 - an HTTPRoute → the rollouts routing through it (only when the Gateway API CRD is installed);
 - timers → ``requeue_after`` from each decision (next look, step deadline, scale-down).
 
@@ -18,7 +18,7 @@ are cluster-scoped and which a controller has no business reading (docs/security
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -83,6 +83,42 @@ def _deployments_of(rollout: KubeObject) -> Iterable[str]:
             yield f"{namespace}/{name}"
 
 
+def deployment_of_pod(pod: KubeObject) -> str | None:
+    """``namespace/deployment`` that owns ``pod`` through its ReplicaSet, or None.
+
+    A Deployment's ReplicaSet is named ``<deployment>-<pod-template-hash>`` and its pods carry
+    the hash as a label, so the owner is read off the pod itself, with no lookup.
+
+    >>> deployment_of_pod({"metadata": {"namespace": "ml", "labels": {"pod-template-hash": "5d9f"},
+    ...     "ownerReferences": [{"kind": "ReplicaSet", "name": "fraud-v2-5d9f", "controller": True}]}})
+    'ml/fraud-v2'
+    >>> deployment_of_pod({"metadata": {"namespace": "ml", "name": "standalone"}}) is None
+    True
+    """
+    metadata = pod.get("metadata", {})
+    suffix = f"-{(metadata.get('labels') or {}).get('pod-template-hash', '')}"
+    for owner in metadata.get("ownerReferences") or []:
+        name = str(owner.get("name", ""))
+        if (
+            owner.get("kind") == "ReplicaSet"
+            and owner.get("controller")
+            and name.endswith(suffix)
+            and suffix != "-"
+        ):
+            return f"{_namespace(pod)}/{name[: -len(suffix)]}"
+    return None
+
+
+def _rollouts_of_pod(pod: KubeObject, keys_by: Callable[[str, str], list[str]]) -> list[str]:
+    """The rollouts a Pod change concerns: those naming the Deployment that owns it.
+
+    Not every rollout of the namespace: with a thousand rollouts in one namespace, each Pod event
+    used to queue all of them.
+    """
+    deployment = deployment_of_pod(pod)
+    return [] if deployment is None else keys_by(DEPLOYMENT_INDEX, deployment)
+
+
 def _routes_of(rollout: KubeObject) -> Iterable[str]:
     route = ((rollout.get("spec", {}).get("traffic") or {}).get("gatewayAPI") or {}).get("httpRoute")
     if route:
@@ -138,7 +174,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     deployments = manager.informer(
         DEPLOYMENTS, scope, keys=lambda deployment: keys_by(DEPLOYMENT_INDEX, object_key(deployment))
     )
-    pods = manager.informer(PODS, scope, keys=lambda pod: keys_by(NAMESPACE_INDEX, _namespace(pod)))
+    pods = manager.informer(PODS, scope, keys=lambda pod: _rollouts_of_pod(pod, keys_by))
     pods.add_index(NAMESPACE_INDEX, lambda pod: [_namespace(pod)])
     nodes = manager.informer(NODES, keys=lambda node: [])
     routes = None
