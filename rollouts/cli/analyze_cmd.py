@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,12 +28,10 @@ from rich.table import Table
 
 from analysis import (
     Action,
-    AnalysisState,
     MetricJudgement,
-    RolloutJudgement,
     Verdict,
 )
-from analysis.observations import Observation, Window
+from analysis.observations import Window
 from analysis.providers.base import MetricsProvider
 from analysis.providers.observations_file import ObservationsFileError, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
@@ -45,7 +42,7 @@ from rollouts.api.status import ModelRolloutStatus, Result
 from rollouts.cli.app import app
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
 from rollouts.controller.shell.fetch import MetricsSource
-from rollouts.controller.shell.replay import Replay
+from rollouts.controller.shell.replay import Replay, ReplayedLook
 from rollouts.controller.shell.replay import replay as run_replay
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
@@ -53,17 +50,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 class UnusableInputError(Exception):
     """An input that cannot be analysed: unreadable, invalid, or contradictory options."""
-
-
-@dataclass(frozen=True)
-class Look:
-    """One replayed look: its window, what was observed, and the judgement."""
-
-    number: int
-    window: Window
-    observations: dict[str, Observation]
-    judgement: RolloutJudgement
-    state: AnalysisState
 
 
 def read_rollout(path: Path, name: str | None) -> ModelRollout:
@@ -95,13 +81,6 @@ def replay(rollout: ModelRollout, provider: MetricsProvider, windows: Sequence[W
     spec = rollout.spec
     source = MetricsSource(provider=provider, variables=dict(spec.analysis.variables))
     return run_replay(spec, source, windows)
-
-
-def looks_of(result: Replay) -> list[Look]:
-    """The replayed looks in this command's terms."""
-    return [
-        Look(look.number, look.window, look.observations, look.judgement, look.state) for look in result.looks
-    ]
 
 
 def windows_between(begin: datetime, end: datetime, interval: float) -> list[Window]:
@@ -162,7 +141,9 @@ def outcome_json(status: ModelRolloutStatus) -> dict[str, Any]:
     }
 
 
-def report_json(rollout: ModelRollout, looks: Sequence[Look], status: ModelRolloutStatus) -> dict[str, Any]:
+def report_json(
+    rollout: ModelRollout, looks: Sequence[ReplayedLook], status: ModelRolloutStatus
+) -> dict[str, Any]:
     """Every look, the decision and the plan's outcome, as data for -o json/yaml."""
     return {
         "rollout": rollout.metadata.name,
@@ -184,7 +165,7 @@ def report_json(rollout: ModelRollout, looks: Sequence[Look], status: ModelRollo
     }
 
 
-def decision(looks: Sequence[Look]) -> dict[str, Any]:
+def decision(looks: Sequence[ReplayedLook]) -> dict[str, Any]:
     """What the controller would have done: roll back, hold, or the verdict at the last look."""
     if not looks:
         return {
@@ -228,7 +209,7 @@ def _cell(result: MetricJudgement) -> str:
 
 
 def print_table(
-    console: Console, rollout: ModelRollout, looks: Sequence[Look], status: ModelRolloutStatus
+    console: Console, rollout: ModelRollout, looks: Sequence[ReplayedLook], status: ModelRolloutStatus
 ) -> None:
     """The evidence at every look, then the decision with each metric's reason."""
     table = Table(title=f"{rollout.metadata.name}: evidence at every look (E = log10 E; then the effect)")
@@ -273,7 +254,7 @@ def print_table(
     )
 
 
-def exit_code(looks: Sequence[Look], status: ModelRolloutStatus) -> int:
+def exit_code(looks: Sequence[ReplayedLook], status: ModelRolloutStatus) -> int:
     """0 promoted or PASS, 1 rolled back, 3 anything else (see the module docstring)."""
     if status.outcome is not None and status.outcome.result is Result.SUCCEEDED:
         return EXIT_PASS
@@ -295,7 +276,7 @@ def _shares(counts: Sequence[int]) -> list[float]:
     return [count / total if total else 0.0 for count in counts]
 
 
-def _distribution(axes: Any, looks: Sequence[Look], name: str) -> None:
+def _distribution(axes: Any, looks: Sequence[ReplayedLook], name: str) -> None:
     """Baseline vs candidate: shares per bucket or class, or error rates so far at every look."""
     state = looks[-1].state.metrics[name]
     if isinstance(state, ErrorRateState):
@@ -335,7 +316,7 @@ def _distribution(axes: Any, looks: Sequence[Look], name: str) -> None:
     axes.legend(fontsize=7)
 
 
-def _evidence(axes: Any, looks: Sequence[Look], name: str) -> None:
+def _evidence(axes: Any, looks: Sequence[ReplayedLook], name: str) -> None:
     """The metric's evidence at every look: log10 E against its Holm level, or the effect."""
     numbers = [look.number for look in looks]
     results = [next(r for r in look.judgement.metrics if r.name == name) for look in looks]
@@ -367,7 +348,7 @@ def _evidence(axes: Any, looks: Sequence[Look], name: str) -> None:
     axes.legend(fontsize=7)
 
 
-def draw(rollout: ModelRollout, looks: Sequence[Look], path: Path) -> None:
+def draw(rollout: ModelRollout, looks: Sequence[ReplayedLook], path: Path) -> None:
     """One row per metric: distributions (baseline vs candidate) and the evidence at every look."""
     try:
         import matplotlib  # noqa: PLC0415 - an optional extra, imported only for --plot
@@ -474,7 +455,7 @@ def analyze(
             rollout, observations, prometheus, begin, end, bearer_token_file
         )
         result = replay(rollout, provider, windows)
-        looks = looks_of(result)
+        looks = list(result.looks)
         if plot is not None:
             draw(rollout, looks, plot)
     except UnusableInputError as unusable:

@@ -16,7 +16,6 @@ replicas, the HTTPRoute ``other`` and the Secret ``other-secret``. The admin is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +43,11 @@ from tests.support.workloads import model_rollout
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-RBAC = REPOSITORY / "deploy" / "rbac"
 SECRETS_RESOURCE = "secrets"
 PROMETHEUS = {
     "address": "http://prometheus.monitoring:9090",
     "bearerTokenSecret": {"name": "prom-token", "key": "token"},
 }
-
-
-@pytest.fixture(scope="module")
-def roles(testbed: LocalCluster) -> Iterator[None]:
-    """deploy/rbac applied, until the module's tests are done."""
-    applied = testbed.kubectl("apply", "-k", str(RBAC))
-    assert applied.returncode == 0, applied.stderr
-    yield
-    testbed.kubectl("delete", "-k", str(RBAC))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,18 +29,8 @@ from tests.support.workloads import model_rollout
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-RBAC = REPOSITORY / "deploy" / "rbac"
 CI_SCRIPT = REPOSITORY / "examples" / "ci" / "rollout.sh"
 NEW_CANDIDATE = '{"spec": {"candidate": {"deployment": "model-v3", "version": "v3"}}}'
-
-
-@pytest.fixture(scope="module")
-def roles(testbed: LocalCluster) -> Iterator[None]:
-    """deploy/rbac applied, until the module's tests are done."""
-    applied = testbed.kubectl("apply", "-k", str(RBAC))
-    assert applied.returncode == 0, applied.stderr
-    yield
-    testbed.kubectl("delete", "-k", str(RBAC))
 
 
 @pytest.fixture

@@ -63,13 +63,27 @@ def _now() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
-def _abort(kube: Kube, name: str, namespace: str, version: str = "v2") -> None:
-    _patch(kube, name, namespace, {"abort": {"reason": "on-call", "requestedBy": "test", "version": version}})
+ABORT = {"abort": {"reason": "on-call", "requestedBy": "test", "version": "v2"}}
 
 
-def test_abort_at_full_weight_with_the_replicas_router_brings_the_baseline_back(
-    testbed: LocalCluster, kube: Kube, namespace: str
+@pytest.mark.parametrize(
+    ("ending", "phase_after", "reason"),
+    [
+        (ABORT, "Aborted", "Aborted"),
+        ({"maxDuration": "1s"}, "RolledBack", "MaxDurationExceeded"),  # a rollback, at the gate
+    ],
+    ids=["abort", "rollback"],
+)
+def test_ending_at_full_weight_with_the_replicas_router_brings_the_baseline_back_first(
+    testbed: LocalCluster,
+    kube: Kube,
+    namespace: str,
+    ending: dict[str, Any],
+    phase_after: str,
+    reason: str,
 ) -> None:
+    """Item 1: at 100% the replicas router's baseline is at 0; an abort or a rollback used to
+    leave both Deployments at 0. The baseline comes back, the candidate goes as it serves."""
     kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=4), namespace)
     kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
     read = rollout_reader(kube, "model", namespace)
@@ -80,36 +94,13 @@ def test_abort_at_full_weight_with_the_replicas_router_brings_the_baseline_back(
         kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=FULL_THEN_GATE, route=None), namespace)
         wait_for(read, lambda o: o.get("status", {}).get("currentStep") == 2, 90, "the approve gate at 100%")
         _sized(kube, "model-v1", namespace, 0, "the baseline at 0, as the 100% step promises")
-        _abort(kube, "model", namespace)
-        aborted = wait_for(read, lambda o: phase(o) == "Aborted", 30, "the abort")
+        _patch(kube, "model", namespace, ending)
+        ended = wait_for(read, lambda o: phase(o) == phase_after, 30, f"the rollout {phase_after}")
         _sized(kube, "model-v1", namespace, 4, "the baseline back at its size")
         _sized(kube, "model-v2", namespace, 0, "the candidate stopped once the baseline serves")
         wait_for(read, lambda o: o["status"].get("weight") == 0, 30, "weight 0 once the baseline serves")
     assert serving.lowest is not None and serving.lowest > 0, serving.totals
-    assert aborted["status"]["outcome"]["reason"] == "Aborted"
-
-
-def test_rollback_at_full_weight_with_the_replicas_router_keeps_the_app_serving(
-    testbed: LocalCluster, kube: Kube, namespace: str
-) -> None:
-    """The same path for rollbacks: maxDuration passes at the gate (a hold never keeps GPUs)."""
-    kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=3), namespace)
-    kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
-    read = rollout_reader(kube, "model", namespace)
-    with (
-        ServingRecorder(kube, namespace, ("model-v1", "model-v2")) as serving,
-        running_controller(testbed.kubeconfig, namespace),
-    ):
-        body = model_rollout("model", steps=FULL_THEN_GATE, route=None)
-        kube.create(MODEL_ROLLOUTS, body, namespace)
-        wait_for(read, lambda o: o.get("status", {}).get("currentStep") == 2, 90, "the approve gate at 100%")
-        _sized(kube, "model-v1", namespace, 0, "the baseline at 0")
-        _patch(kube, "model", namespace, {"maxDuration": "1s"})
-        rolled = wait_for(read, lambda o: phase(o) == "RolledBack", 30, "the rollback")
-        _sized(kube, "model-v1", namespace, 3, "the baseline back")
-        _sized(kube, "model-v2", namespace, 0, "the candidate stopped")
-    assert rolled["status"]["outcome"]["reason"] == "MaxDurationExceeded"
-    assert serving.lowest is not None and serving.lowest > 0, serving.totals
+    assert ended["status"]["outcome"]["reason"] == reason
 
 
 def test_a_deleted_candidate_is_noticed_and_the_baseline_keeps_serving(
