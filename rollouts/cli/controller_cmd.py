@@ -1,18 +1,34 @@
-"""``rollouts controller``: run the controller against the current kubeconfig's cluster."""
+"""``rollouts controller``: run the controller against the current kubeconfig's cluster.
+
+An API server that cannot be reached at start-up is waited for, with a capped back-off and a
+log line per try, never a crash: in a cluster the controller often starts while the control
+plane restarts, and an exit would put its pod in CrashLoopBackOff, each restart slower than the
+last (found by the safety campaign, bench/results/safety_campaign.md). A configuration that
+cannot work — no kubeconfig, bad arguments — still exits 3 at once.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
+import structlog
 import typer
 
 from rollouts.cli.app import app
 from rollouts.controller.shell.app import ControllerOptions, build_manager
-from rollouts.runtime.kube import KubeError, connect
+from rollouts.runtime.kube import ConfigError, Kube, Unavailable, connect
 from rollouts.runtime.logs import configure_logging
-from rollouts.runtime.manager import LeaderElection, Outcome
+from rollouts.runtime.manager import LeaderElection, Manager, Outcome
 from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
+from rollouts.runtime.ratelimit import ExponentialBackoff
+
+log = structlog.get_logger(__name__)
+
+STARTUP_BACKOFF = (1.0, 30.0)
+"""First and longest wait between tries to reach the API server at start-up (doubling)."""
 
 
 class LogFormat(StrEnum):
@@ -72,11 +88,6 @@ def controller(
     if health_port is not None and health_port != 0 and health_port == metrics_port:
         typer.echo("error: --health-port must differ from --metrics-port", err=True)
         raise typer.Exit(3)
-    try:
-        kube = connect(kubeconfig, context)
-    except KubeError as unreachable:
-        typer.echo(f"error: {unreachable}", err=True)
-        raise typer.Exit(3) from unreachable
     options = ControllerOptions(
         workers=workers,
         namespace=namespace,
@@ -86,6 +97,24 @@ def controller(
         health_port=health_port,
         health_address=health_bind_address,
     )
-    manager = build_manager(kube, options)
+    try:
+        manager = _started(lambda: connect(kubeconfig, context), options)
+    except ConfigError as unusable:
+        typer.echo(f"error: {unusable}", err=True)
+        raise typer.Exit(3) from unusable
     outcome = manager.run()
     raise typer.Exit(0 if outcome is Outcome.STOPPED else 1)
+
+
+def _started(connecting: Callable[[], Kube], options: ControllerOptions) -> Manager:
+    """Connect and wire the manager, waiting out an unreachable API server (module docstring)."""
+    backoff = ExponentialBackoff(base=STARTUP_BACKOFF[0], cap=STARTUP_BACKOFF[1])
+    while True:
+        try:
+            return build_manager(connecting(), options)
+        except Unavailable as unreachable:
+            wait = backoff.when("startup")
+            log.warning(
+                "API server unreachable at start-up; trying again", error=str(unreachable), seconds=wait
+            )
+            time.sleep(wait)

@@ -462,6 +462,10 @@ class LocalCluster:
                 f"--tls-cert-file={kcm_serving.cert}",
                 f"--tls-private-key-file={kcm_serving.key}",
                 "--controllers=*",
+                # kwok renews the fake nodes' leases; an API server restart (a campaign fault)
+                # stops that for a while, and the default 50 s grace then marked every node
+                # and pod NotReady. Nodes here fail only when a test says so.
+                "--node-monitor-grace-period=10m",
                 "--use-service-account-credentials=false",
                 f"--service-account-private-key-file={sa.key}",
                 f"--root-ca-file={ca.pair.cert}",

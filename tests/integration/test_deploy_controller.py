@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -292,3 +295,98 @@ def test_start_up_learns_what_is_served_by_listing_in_its_scope(
         assert serves(kube, HTTP_ROUTES, None)
         assert not serves(kube, missing, namespace)  # 404: not installed
         assert not serves(unprivileged, HTTP_ROUTES, namespace)  # 403: a warning, no informer, no exit
+
+
+class _Forwarder:
+    """A loopback TCP port that refuses connections until opened, then forwards to ``target``."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._server: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def open(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server.settimeout(0.5)
+        self._start(self._accept)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            sockets = [*self._sockets, *([self._server] if self._server else [])]
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _start(self, target: Callable[..., None], *args: socket.socket) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            self._start(self._pipe, client, upstream)
+            self._start(self._pipe, upstream, client)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_controller_started_before_the_api_server_answers_waits_for_it(
+    testbed: LocalCluster, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """Found by the safety campaign: an API server down at start-up made the controller exit 3
+    (CrashLoopBackOff in a cluster). It now waits, says so, and works once the server answers."""
+    server = urllib.parse.urlsplit(testbed.server)
+    forwarder = _Forwarder((server.hostname or "127.0.0.1", server.port or 443))
+    config = yaml.safe_load(testbed.kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{forwarder.port}"
+    kubeconfig = tmp_path / "late.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    log = tmp_path / "controller.log"
+    app_with_a_rollout(kube, namespace)
+    arguments = ["controller", f"--namespace={namespace}", "--log-format=json"]
+    with controller_process(arguments, kubeconfig, log) as process:
+        wait_for(
+            lambda: {"log": log.read_text()},
+            lambda seen: "API server unreachable at start-up" in seen["log"],
+            30,
+            "the controller to say it waits for the API server",
+        )
+        assert process.poll() is None, log.read_text()
+        forwarder.open()
+        try:
+            done = wait_for(
+                lambda: kube.get(MODEL_ROLLOUTS, "model", namespace),
+                lambda o: o.get("status", {}).get("phase") == "Succeeded",
+                90,
+                "the rollout, once the server answers",
+            )
+        finally:
+            forwarder.close()
+    assert done["status"]["stableVersion"] == "v2"

@@ -93,7 +93,9 @@ def condition(obj: KubeObject, kind: str) -> dict[str, Any]:
 class _WatchRecorder:
     """Lists then watches one kind of object in a namespace on a thread, feeding ``_record``.
 
-    The list+watch loop is the runtime's own (rollouts.runtime.reflector).
+    The list+watch loop is the runtime's own (rollouts.runtime.reflector); an error (the API
+    server restarting, in the safety campaign) resumes the watch from the last resourceVersion
+    seen, so the events on either side of it are all recorded.
     """
 
     def __init__(
@@ -129,14 +131,18 @@ class _WatchRecorder:
             watch_timeout=lambda: 2,
             stopped=self._stop.is_set,
         )
-        for seen in reflection:
-            if isinstance(seen, Listed):
-                for item in seen.items:
-                    self._record(item)
-            elif seen.type in ("ADDED", "MODIFIED"):
-                self._record(seen.object)
-            elif seen.type == "DELETED":
-                self._record(_gone(seen.object))
+        while not self._stop.is_set():
+            try:
+                for seen in reflection:
+                    if isinstance(seen, Listed):
+                        for item in seen.items:
+                            self._record(item)
+                    elif seen.type in ("ADDED", "MODIFIED"):
+                        self._record(seen.object)
+                    elif seen.type == "DELETED":
+                        self._record(_gone(seen.object))
+            except KubeError:
+                self._stop.wait(0.2)  # the API server is restarting: resume from the last version seen
 
 
 def _gone(obj: KubeObject) -> KubeObject:

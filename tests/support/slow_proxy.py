@@ -3,7 +3,10 @@
 Everything it answers comes from the real server behind it; it only waits ``delay`` seconds
 (changeable while it runs) before forwarding each request. Each request it holds back is counted
 and signalled (:meth:`SlowProxy.wait_until_held`), so a test knows a client is waiting on it now
-instead of guessing with a sleep. Loopback only.
+instead of guessing with a sleep. With ``count_authorization`` it also counts the requests that
+carry that exact ``Authorization`` header (the safety campaign proves a planted token was really
+sent). While the upstream is down it answers nothing at all — it closes the connection, as a dead
+server would — rather than a made-up error. Loopback only.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import requests
 class SlowProxy:
     """Forwards GET and POST to ``upstream`` after ``delay`` seconds."""
 
-    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+    def __init__(self, upstream: str, delay: float = 0.0, count_authorization: str | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.delay = delay
+        self.authorized_requests = 0
+        """Requests whose Authorization header was ``count_authorization``."""
         self.held_requests = 0
         self._held = threading.Condition()
         self._closing = threading.Event()
@@ -29,6 +34,11 @@ class SlowProxy:
         class Handler(BaseHTTPRequestHandler):
             def _forward(self, method: str) -> None:
                 proxy._hold()
+                if (
+                    count_authorization is not None
+                    and self.headers.get("Authorization") == count_authorization
+                ):
+                    proxy._count()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {
@@ -38,8 +48,8 @@ class SlowProxy:
                     answer = requests.request(
                         method, proxy.upstream + self.path, data=body, headers=headers, timeout=60
                     )
-                except requests.RequestException as failed:
-                    self.send_error(502, str(failed))
+                except requests.RequestException:
+                    self.close_connection = True  # a dead upstream: no answer at all
                     return
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
@@ -59,6 +69,10 @@ class SlowProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _count(self) -> None:
+        with self._held:
+            self.authorized_requests += 1
 
     def _hold(self) -> None:
         delay = self.delay
