@@ -12,6 +12,7 @@ server would — rather than a made-up error. Loopback only.
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -51,11 +52,12 @@ class SlowProxy:
                 except requests.RequestException:
                     self.close_connection = True  # a dead upstream: no answer at all
                     return
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                with suppress(OSError):  # the client gave up (a killed controller, a timeout)
+                    self.send_response(answer.status_code)
+                    self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                    self.send_header("Content-Length", str(len(answer.content)))
+                    self.end_headers()
+                    self.wfile.write(answer.content)
 
             def do_GET(self) -> None:
                 self._forward("GET")
