@@ -37,7 +37,13 @@ from rollouts.runtime.kube import (
 from rollouts.testbed import LocalCluster
 from tests.integration.test_cli_commands import GATED, rollouts
 from tests.support.controller import wait_for
-from tests.support.identities import grant, service_account_kubeconfig, service_account_subject, wait_allowed
+from tests.support.identities import (
+    deploy_rules,
+    grant,
+    service_account_kubeconfig,
+    service_account_subject,
+    wait_allowed,
+)
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -74,32 +80,7 @@ def pipeline(testbed: LocalCluster, app: str, roles: None, tmp_path: Path) -> Pa
     token = service_account_kubeconfig(testbed, namespace, "pipeline", tmp_path)
     account = service_account_subject(namespace, "pipeline")
     bind_cluster_role(testbed, namespace, "model-rollouts-ci", account)
-    grant(
-        testbed,
-        namespace,
-        "pipeline-deploys",
-        [
-            {
-                "apiGroups": ["apps"],
-                "resources": ["deployments/scale"],
-                "resourceNames": ["model-v1", "model-v2", "model-v3"],
-                "verbs": ["update"],
-            },
-            {
-                "apiGroups": ["gateway.networking.k8s.io"],
-                "resources": ["httproutes"],
-                "resourceNames": ["model"],
-                "verbs": ["patch"],
-            },
-            {
-                "apiGroups": [""],
-                "resources": [SECRETS_RESOURCE],
-                "resourceNames": ["prom-token"],
-                "verbs": ["get"],
-            },
-        ],
-        account,
-    )
+    grant(testbed, namespace, "pipeline-deploys", deploy_rules(secrets=("prom-token",)), account)
     wait_allowed(token, "release", "modelrollouts", namespace, group="rollouts.modelops.io")
     wait_allowed(
         token, "update", "deployments", namespace, group="apps", subresource="scale", name="model-v3"

@@ -23,7 +23,7 @@ from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Forbidden, Kube, Kub
 from rollouts.testbed import LocalCluster
 from tests.integration.test_cli_commands import GATED, ROLLOUTS, rollouts, route_weights, stopped_at_gate
 from tests.support.controller import phase, rollout_reader, running_controller, wait_for
-from tests.support.identities import grant, user_subject, wait_allowed
+from tests.support.identities import deploy_rules, grant, user_subject, wait_allowed
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -45,26 +45,7 @@ def oncall(testbed: LocalCluster, roles: None) -> Path:
 
 def pipeline_deploys(testbed: LocalCluster, namespace: str, ci: Path) -> None:
     """What the pipeline's deploy step holds: scaling its Deployments, patching its HTTPRoute."""
-    grant(
-        testbed,
-        namespace,
-        "pipeline-deploys",
-        [
-            {
-                "apiGroups": ["apps"],
-                "resources": ["deployments/scale"],
-                "resourceNames": ["model-v1", "model-v2", "model-v3"],
-                "verbs": ["update", "patch"],
-            },
-            {
-                "apiGroups": ["gateway.networking.k8s.io"],
-                "resources": ["httproutes"],
-                "resourceNames": ["model"],
-                "verbs": ["patch"],
-            },
-        ],
-        user_subject("pipeline"),
-    )
+    grant(testbed, namespace, "pipeline-deploys", deploy_rules(), user_subject("pipeline"))
     wait_allowed(ci, "patch", "httproutes", namespace, group="gateway.networking.k8s.io", name="model")
     wait_allowed(ci, "update", "deployments", namespace, group="apps", subresource="scale", name="model-v3")
 

@@ -28,7 +28,7 @@ from analysis import (
 from analysis.criteria import MetricCriteria
 from analysis.observations import Window
 from analysis.providers import prometheus as prometheus_module
-from analysis.providers.base import Versions
+from analysis.providers.base import ScalarResult, Versions
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 
 MARKER = "PLANTED-7f3a9c-secret-from-the-server"
@@ -170,13 +170,18 @@ def test_no_answer_text_reaches_a_message(hostile: HostileServer, answer: str) -
         assert all(f"HTTP {code}" in text(result) and host in text(result) for result in results)
 
 
-def test_prometheus_error_types_are_kept_other_text_is_not(hostile: HostileServer) -> None:
-    hostile.answer = ANSWERS["400 json"]
-    provider = PrometheusProvider(PrometheusSettings(hostile.url, timeout=5))
+def ask_up(settings: PrometheusSettings) -> ScalarResult:
+    """``up`` asked once of a fresh provider with ``settings``, its connections closed after."""
+    provider = PrometheusProvider(settings)
     try:
-        got = provider.scalar("up", END, {})
+        return provider.scalar("up", END, {})
     finally:
         provider.close()
+
+
+def test_prometheus_error_types_are_kept_other_text_is_not(hostile: HostileServer) -> None:
+    hostile.answer = ANSWERS["400 json"]
+    got = ask_up(PrometheusSettings(hostile.url, timeout=5))
     assert isinstance(got, QueryFailed)
     host = hostile.url.removeprefix("http://")
     assert got.message == f"HTTP 400: bad_data from {host} (query up)"
@@ -186,11 +191,7 @@ def test_a_redirect_is_not_followed(hostile: HostileServer) -> None:
     target = HostileServer()
     try:
         hostile.answer = _http("307 Temporary Redirect", b"", f"Location: {target.url}/api/v1/query")
-        provider = PrometheusProvider(PrometheusSettings(hostile.url, timeout=5, bearer_token=TOKEN))
-        try:
-            got = provider.scalar("up", END, {})
-        finally:
-            provider.close()
+        got = ask_up(PrometheusSettings(hostile.url, timeout=5, bearer_token=TOKEN))
         assert isinstance(got, QueryFailed)
         assert "HTTP 307" in got.message
         assert len(hostile.requests) == 1
@@ -204,11 +205,7 @@ def test_an_oversized_answer_is_refused_unread(
 ) -> None:
     monkeypatch.setattr(prometheus_module, "MAX_ANSWER_BYTES", 1024)
     hostile.answer = _http("200 OK", MARKER.encode() * 200)
-    provider = PrometheusProvider(PrometheusSettings(hostile.url, timeout=5))
-    try:
-        got = provider.scalar("up", END, {})
-    finally:
-        provider.close()
+    got = ask_up(PrometheusSettings(hostile.url, timeout=5))
     assert isinstance(got, QueryFailed)
     assert "larger than" in got.message
     assert MARKER not in got.message
@@ -220,11 +217,7 @@ def test_an_oversized_answer_is_refused_unread(
     ids=["header injection", "space", "non-ascii"],
 )
 def test_a_token_no_header_can_carry_is_never_sent_nor_quoted(hostile: HostileServer, token: str) -> None:
-    provider = PrometheusProvider(PrometheusSettings(hostile.url, timeout=5, bearer_token=token))
-    try:
-        got = provider.scalar("up", END, {})
-    finally:
-        provider.close()
+    got = ask_up(PrometheusSettings(hostile.url, timeout=5, bearer_token=token))
     assert isinstance(got, QueryFailed)
     assert "bearer token" in got.message
     assert MARKER not in got.message

@@ -100,7 +100,7 @@ from rollouts.runtime.kube import (
 )
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.process import start_process, stop_process
-from tests.support.controller import ServingRecorder, WeightRecorder, _WatchRecorder
+from tests.support.controller import ServingRecorder, WeightRecorder, _WatchRecorder, wait_for
 from tests.support.slow_proxy import SlowProxy
 from tests.support.workloads import model_rollout
 
@@ -844,11 +844,12 @@ def _rollout_body(scenario: ScenarioPlan, address: str) -> KubeObject:
 
 
 def _wait_ready(kube: Kube, namespace: str, name: str, replicas: int) -> None:
-    deadline = time.monotonic() + 60
-    while int(kube.get(DEPLOYMENTS, name, namespace).get("status", {}).get("readyReplicas") or 0) < replicas:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Deployment {namespace}/{name} not Ready within 60s")
-        time.sleep(0.2)
+    wait_for(
+        lambda: kube.get(DEPLOYMENTS, name, namespace),
+        lambda d: int(d.get("status", {}).get("readyReplicas") or 0) >= replicas,
+        60,
+        f"Deployment {namespace}/{name} Ready",
+    )
 
 
 def run_scenario(env: Environment, scenario: ScenarioPlan) -> Tally:

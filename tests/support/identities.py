@@ -80,6 +80,31 @@ def wait_allowed(
         time.sleep(0.1)
 
 
+def deploy_rules(secrets: tuple[str, ...] = ()) -> list[KubeObject]:
+    """What a pipeline's own deploy step holds in its namespace, and no more: scaling the app's
+    Deployments, patching its HTTPRoute, reading the named Secrets. Naming those objects in a
+    rollout needs exactly these rights (the admission policy asks the authorizer)."""
+    rules: list[KubeObject] = [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/scale"],
+            "resourceNames": ["model-v1", "model-v2", "model-v3"],
+            "verbs": ["update", "patch"],
+        },
+        {
+            "apiGroups": ["gateway.networking.k8s.io"],
+            "resources": ["httproutes"],
+            "resourceNames": ["model"],
+            "verbs": ["patch"],
+        },
+    ]
+    if secrets:
+        rules.append(
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": list(secrets), "verbs": ["get"]}
+        )
+    return rules
+
+
 def grant(
     testbed: LocalCluster,
     namespace: str,
