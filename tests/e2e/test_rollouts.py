@@ -191,7 +191,11 @@ def _controller_process(kubeconfig: Path, namespace: str, log: Path) -> Iterator
 
 
 def _label_continuously(kube: Kube, namespace: str, stop: threading.Event) -> None:
-    """Another writer bumping the rollout's resourceVersion, so the controller's writes conflict."""
+    """Another writer bumping the rollout's resourceVersion, so the controller's writes may conflict.
+
+    Whether one of them meets a 409 here depends on timing; the 409 itself and its handling are
+    proven deterministically in tests/integration/test_reconciler_conflicts.py.
+    """
     count = 0
     while not stop.is_set():
         count += 1
@@ -245,9 +249,6 @@ def test_controller_killed_mid_step_resumes_at_the_same_step(
         writer.join(timeout=5)
     assert phase(done) == "Succeeded", done["status"]["outcome"]
     assert recorder.weights == [0, 25, 50, 100]
-    assert "conflict" in log.read_text().lower() or "modified" in log.read_text().lower(), (
-        "no 409 was provoked"
-    )
 
 
 def test_abort_while_prometheus_is_slow_acts_within_one_reconcile(
