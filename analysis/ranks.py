@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from analysis.sequential import always_valid_p, log_mixture_e, one_sided_radius
 
@@ -76,8 +76,13 @@ class StratumRanks:
 
     @property
     def p_two_sided(self) -> FloatArray:
-        """Fixed-horizon two-sided p (display only; decisions use the mixture)."""
-        return np.asarray(2.0 * norm.sf(np.abs(self.z)), dtype=np.float64)
+        """Fixed-horizon two-sided p (display only; decisions use the mixture).
+
+        ``2 * ndtr(-|z|)`` is ``2 * scipy.stats.norm.sf(|z|)``: scipy.special's normal CDF gives
+        the same numbers without importing scipy.stats, which alone cost the controller ~60 MB
+        of resident memory at start.
+        """
+        return np.asarray(2.0 * ndtr(-np.abs(self.z)), dtype=np.float64)
 
 
 def stratum_ranks(candidate: npt.ArrayLike, baseline: npt.ArrayLike) -> StratumRanks:

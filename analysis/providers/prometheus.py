@@ -57,7 +57,7 @@ import socket
 import ssl
 import warnings
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +82,7 @@ from analysis.observations import (
     Window,
 )
 from analysis.providers.base import ScalarResult, Versions
+from analysis.providers.unresponsive import Unresponsive
 from analysis.templates import TemplateError, render
 
 _NO_RETRIES = Retry(total=0, read=False, redirect=False)
@@ -245,14 +246,26 @@ class _QueryError(Exception):
     """Internal: a query failed; carries the message for QueryFailed."""
 
 
+class _QueryTimeoutError(_QueryError):
+    """Internal: a query got no answer within the timeout."""
+
+
+QueryObserver = Callable[[str], None]
+"""Told of every query, with its result: ``success``, ``error``, ``timeout``, or ``skipped``
+(not sent: the source timed out recently, analysis.providers.unresponsive)."""
+
+
 Series = list[tuple[dict[str, str], list[tuple[float, float]]]]
 
 
 class PrometheusProvider:
     """The MetricsProvider for Prometheus (see the module docstring for the counting rules)."""
 
-    def __init__(self, settings: PrometheusSettings) -> None:
+    def __init__(self, settings: PrometheusSettings, on_query: QueryObserver | None = None) -> None:
         self._settings = settings
+        self._on_query = on_query
+        self._unresponsive = Unresponsive(settings.timeout)
+        """A source that timed out is left alone for a while (analysis.providers.unresponsive)."""
         self._base = settings.url.rstrip("/")
         self._headers, self._unusable = _auth_headers(settings)
         session = requests.Session()
@@ -464,9 +477,36 @@ class PrometheusProvider:
         Every message names the host and the query, never anything the server sent (module
         docstring).
         """
-        host = self._settings.host
         if self._unusable:
-            raise _QueryError(f"cannot query Prometheus at {host}: {self._unusable}")
+            raise _QueryError(f"cannot query Prometheus at {self._settings.host}: {self._unusable}")
+        wait = self._unresponsive.wait_left()
+        if wait is not None:
+            self._told("skipped")
+            raise _QueryError(
+                f"Prometheus at {self._settings.host} timed out before and is asked again in "
+                f"{math.ceil(wait)}s (query {query})"
+            )
+        try:
+            result = self._send(query, at)
+        except _QueryTimeoutError:
+            self._unresponsive.timed_out()
+            self._told("timeout")
+            raise
+        except _QueryError:
+            self._unresponsive.answered()
+            self._told("error")
+            raise
+        self._unresponsive.answered()
+        self._told("success")
+        return result
+
+    def _told(self, result: str) -> None:
+        if self._on_query is not None:
+            self._on_query(result)
+
+    def _send(self, query: str, at: float) -> Any:
+        """Send one instant query (see :meth:`_query`)."""
+        host = self._settings.host
         params = {"query": query, "time": f"{at:.3f}", "timeout": f"{self._settings.timeout:g}s"}
         try:
             with warnings.catch_warnings():
@@ -485,11 +525,11 @@ class PrometheusProvider:
                     status = response.status_code
                     body = _read_capped(response)
         except requests.Timeout:
-            raise _QueryError(f"timed out after {self._settings.timeout:g}s: {query}") from None
+            raise _QueryTimeoutError(f"timed out after {self._settings.timeout:g}s: {query}") from None
         except requests.RequestException as unreachable:
             reason = _cause(unreachable)
             if reason == _TIMED_OUT:
-                raise _QueryError(f"timed out after {self._settings.timeout:g}s: {query}") from None
+                raise _QueryTimeoutError(f"timed out after {self._settings.timeout:g}s: {query}") from None
             raise _QueryError(f"cannot query Prometheus at {host}: {reason}") from None
         if body is None:
             raise _QueryError(

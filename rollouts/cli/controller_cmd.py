@@ -18,8 +18,11 @@ import structlog
 import typer
 
 from rollouts.cli.app import app
+from rollouts.controller.core import shards
+from rollouts.controller.core.shards import SHARD_LABEL, validate_shard
 from rollouts.controller.shell.app import ControllerOptions, build_manager
 from rollouts.runtime.kube import ConfigError, Kube, Unavailable, connect
+from rollouts.runtime.leader import LeaseTiming
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Manager, Outcome
 from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
@@ -58,8 +61,28 @@ def controller(
     leader_elect: Annotated[bool, typer.Option(help="Campaign for a Lease; only the holder acts.")] = False,
     lease_namespace: Annotated[str, typer.Option(help="Namespace of the leader-election Lease.")] = "default",
     lease_name: Annotated[
-        str, typer.Option(help="Name of the leader-election Lease.")
-    ] = "model-rollouts-controller",
+        str | None,
+        typer.Option(
+            help="Name of the leader-election Lease (default: model-rollouts-controller, with "
+            "'-SHARD' appended under --shard: one Lease per shard)."
+        ),
+    ] = None,
+    lease_duration: Annotated[
+        float, typer.Option(help="Seconds a standby waits on an unrenewed Lease before taking it over.")
+    ] = LeaseTiming.lease_duration,
+    renew_deadline: Annotated[
+        float, typer.Option(help="Seconds the leader may fail to renew before it stops acting.")
+    ] = LeaseTiming.renew_deadline,
+    retry_period: Annotated[
+        float, typer.Option(help="Seconds between Lease tries.")
+    ] = LeaseTiming.retry_period,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Reconcile only rollouts labelled {SHARD_LABEL}=SHARD (default: only rollouts without "
+            "that label). Run one controller Deployment per shard; see docs/runtime.md."
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(help="Serve /metrics (and /healthz, /readyz) on this port, at --metrics-bind-address."),
@@ -88,10 +111,20 @@ def controller(
     if health_port is not None and health_port != 0 and health_port == metrics_port:
         typer.echo("error: --health-port must differ from --metrics-port", err=True)
         raise typer.Exit(3)
+    try:
+        shard = validate_shard(shard) if shard is not None else None
+        timing = LeaseTiming(lease_duration, renew_deadline, retry_period)
+    except ValueError as unusable:
+        typer.echo(f"error: {unusable}", err=True)
+        raise typer.Exit(3) from unusable
+    election = LeaderElection(
+        namespace=lease_namespace, name=lease_name or shards.lease_name(shard), timing=timing
+    )
     options = ControllerOptions(
         workers=workers,
         namespace=namespace,
-        leader_election=LeaderElection(namespace=lease_namespace, name=lease_name) if leader_elect else None,
+        shard=shard,
+        leader_election=election if leader_elect else None,
         metrics_port=metrics_port,
         metrics_address=metrics_bind_address,
         health_port=health_port,

@@ -19,6 +19,19 @@ The protocol is the API server's own:
 Handlers receive a :class:`Change` per add, update and delete, serially, on the informer's
 thread (and on the resync thread, never at the same time): they must be quick — map the object
 to rollout keys and enqueue them. Objects in the cache are shared: treat them as read-only.
+
+**Keeping less than the cluster has.** A cache of every pod of a cluster grows with the
+cluster, not with what the controller manages. A ``transform`` says what to keep of each
+object: a smaller copy (managedFields and unread fields dropped), or None — keep nothing. It is
+applied to listed items page by page, and to every watch event; an object it drops is removed
+from the cache if it was there (reported as deleted), exactly as the API server reports an
+object leaving a label-selector watch. A transform that depends on changing state (which pods
+are wanted) makes the cache incomplete for what it newly wants: objects dropped earlier do not
+come back by themselves. :meth:`Informer.relist` asks for a fresh list and returns a ticket;
+:meth:`Informer.relisted` says when a list that *started after* the ticket was taken is in the
+cache — the only moment the cache is complete for what was wanted when the ticket was taken.
+Requests made while a list is pending or running are served together by the next list, so a
+thousand requests at once cost at most two lists.
 """
 
 from __future__ import annotations
@@ -31,7 +44,15 @@ from typing import Literal
 
 import structlog
 
-from rollouts.runtime.kube import Kube, KubeError, KubeObject, Resource, WatchEvent, WatchStream
+from rollouts.runtime.kube import (
+    Kube,
+    KubeError,
+    KubeObject,
+    ObjectTransform,
+    Resource,
+    WatchEvent,
+    WatchStream,
+)
 from rollouts.runtime.ratelimit import ExponentialBackoff
 from rollouts.runtime.reflector import Listed, Reflection
 
@@ -134,6 +155,13 @@ class Store:
             self._put(key, event.object)
         return Change("added", event.object) if old is None else Change("updated", event.object, old)
 
+    def discard(self, key: str) -> Change | None:
+        """Remove ``key`` if cached (a transform no longer keeps it); the deletion, or None."""
+        with self._lock:
+            if key not in self._objects:
+                return None
+            return Change("deleted", self._remove(key))
+
     # --- internals (the caller holds the lock)
 
     def _put(self, key: str, obj: KubeObject) -> None:
@@ -173,6 +201,7 @@ class Informer:
         resync_period: float | None = None,
         watch_timeout: int = 300,
         backoff: ExponentialBackoff | None = None,
+        transform: ObjectTransform | None = None,
     ) -> None:
         self._kube = kube
         self.resource = resource
@@ -184,6 +213,15 @@ class Informer:
         self._watch_timeout = watch_timeout
         self._backoff = backoff or ExponentialBackoff(base=0.8, cap=30.0)
         self._handlers: list[Handler] = []
+        self._list_handlers: list[Callable[[], None]] = []
+        self._transform = transform
+        self._relists_asked = 0
+        """Tickets handed out by :meth:`relist`."""
+        self._listing_covers = 0
+        """The tickets the list in progress (or the last one) serves: those taken before it began."""
+        self._listed_covers = 0
+        """The tickets served by the last list that is in the cache."""
+        self._closed_for_relist = False
         self._deliver = threading.Lock()
         self._stopped = threading.Event()
         self._synced = threading.Event()
@@ -206,6 +244,40 @@ class Informer:
     def add_index(self, name: str, values: IndexFunc) -> None:
         """Index the cache; see :meth:`Store.add_index`."""
         self.store.add_index(name, values)
+
+    def add_list_handler(self, handler: Callable[[], None]) -> None:
+        """Call ``handler()`` after each list is in the cache (and its changes were handled)."""
+        self._list_handlers.append(handler)
+
+    # --- relisting on demand
+
+    def relist(self) -> int:
+        """Ask for a fresh list soon; a ticket for :meth:`relisted`.
+
+        Ends the current watch (the list and a new watch follow on the informer's thread).
+        Cheap to call many times: every ticket taken before the next list starts is served by it.
+        """
+        with self._stream_lock:
+            self._relists_asked += 1
+            ticket = self._relists_asked
+            if self._stream is not None:
+                self._closed_for_relist = True
+                self._stream.close()
+        return ticket
+
+    def relisted(self, ticket: int) -> bool:
+        """Whether a list that started after ``ticket`` was taken is in the cache."""
+        with self._stream_lock:
+            return self._listed_covers >= ticket
+
+    def _relist_wanted(self) -> bool:
+        with self._stream_lock:
+            return self._relists_asked > self._listing_covers
+
+    def _listing(self) -> None:
+        with self._stream_lock:
+            self._listing_covers = self._relists_asked
+            self._closed_for_relist = False
 
     # --- lifecycle
 
@@ -253,6 +325,9 @@ class Informer:
             watch_timeout=lambda: self._watch_timeout,
             stopped=self._stopped.is_set,
             on_stream=self._watching,
+            transform=self._transform,
+            relist_wanted=self._relist_wanted,
+            before_list=self._listing,
         )
         while not self._stopped.is_set():
             try:
@@ -262,30 +337,56 @@ class Informer:
                     else:
                         self._apply(seen)
                 continue
-            except KubeError as error:
-                self._log.warning("list/watch failed; retrying", error=str(error))
-            except Exception:  # a bug (say, a malformed object) must not end the cache's thread
-                self._log.exception("list/watch failed unexpectedly; retrying")
+            except Exception as error:  # a bug (say, a malformed object) must not end the cache's thread
+                if self._cut_for_relist():
+                    continue  # the watch broke because relist() closed it: list now, no back-off
+                if isinstance(error, KubeError):
+                    self._log.warning("list/watch failed; retrying", error=str(error))
+                else:
+                    self._log.exception("list/watch failed unexpectedly; retrying")
             self._stopped.wait(self._backoff.when("watch"))
 
     def _relisted(self, listed: Listed) -> None:
         changes = self.store.replace(listed.items)
         self.resource_version = listed.resource_version
         self.relists += 1
+        with self._stream_lock:
+            self._listed_covers = self._listing_covers
         self._log.info("listed", objects=len(listed.items), resource_version=listed.resource_version)
         self._synced.set()
         for change in changes:
             self._notify(change)
+        for handler in self._list_handlers:
+            try:
+                handler()
+            except Exception:  # a handler's bug must not stop the cache
+                self._log.exception("list handler failed")
+
+    def _cut_for_relist(self) -> bool:
+        """Whether the last failure is :meth:`relist` closing the watch (then forgotten)."""
+        with self._stream_lock:
+            cut, self._closed_for_relist = self._closed_for_relist, False
+            return cut and self._relists_asked > self._listing_covers
 
     def _watching(self, stream: WatchStream) -> None:
         self._backoff.forget("watch")  # the server answered: the next failure starts the back-off anew
         with self._stream_lock:
             self._stream = stream
+            if self._relists_asked > self._listing_covers:  # relist() ran before it was registered
+                self._closed_for_relist = True
+                stream.close()
         if self._stopped.is_set():  # stop() ran before the stream was registered
             stream.close()
 
     def _apply(self, event: WatchEvent) -> None:
-        change = self.store.apply(event)
+        if self._transform is not None and event.type != "BOOKMARK":
+            kept = self._transform(event.object)
+            if kept is None:
+                change = self.store.discard(object_key(event.object))
+            else:
+                change = self.store.apply(WatchEvent(event.type, kept))
+        else:
+            change = self.store.apply(event)
         self.resource_version = event.resource_version or self.resource_version
         if change is not None:
             self._notify(change)

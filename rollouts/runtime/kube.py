@@ -50,7 +50,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +68,10 @@ JsonPatch = list[dict[str, Any]]
 """RFC 6902 operations, e.g. ``[{"op": "test", "path": "/spec/x", "value": 1}, ...]``."""
 
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+ObjectTransform = Callable[[KubeObject], KubeObject | None]
+"""What a cache keeps of an object: a (smaller) copy, or None to keep nothing of it."""
+
 FieldValidation = Literal["Strict", "Warn", "Ignore"]
 Propagation = Literal["Foreground", "Background", "Orphan"]
 Subresource = Literal["status", "scale"]
@@ -393,6 +397,13 @@ class WatchStream:
 WriteGuard = Callable[[], bool]
 """Asked before every write; False refuses the write with :class:`NotLeader`."""
 
+RequestObserver = Callable[[str, str], None]
+"""Told of every request sent: ``(method, code)``, the code being the HTTP status as text, or
+``"<error>"`` when no answer came (client-go's ``rest_client_requests_total`` labels)."""
+
+NO_ANSWER = "<error>"
+"""The code a :data:`RequestObserver` is given for a request that got no HTTP answer."""
+
 
 @dataclass(frozen=True)
 class _WriteOptions:
@@ -416,11 +427,17 @@ class Kube:
 
     ``write_guard`` is asked before every create, replace, patch and delete: the manager sets
     it to the leader elector's ``still_leader`` so a replica that lost its Lease cannot write.
+    ``on_request`` is told of every request sent, reads, writes and watches alike (the manager
+    counts them into its ``rest_client_requests_total``); it must be quick and must not raise.
+    ``field_manager`` names the writer of every write that does not name one itself, so an
+    object's ``managedFields`` tell which controller (which shard) wrote it last.
     """
 
     api_client: k8s_client.ApiClient
     timeout: Timeout = field(default_factory=Timeout)
     write_guard: WriteGuard | None = None
+    on_request: RequestObserver | None = None
+    field_manager: str | None = None
 
     @property
     def server(self) -> str:
@@ -429,7 +446,15 @@ class Kube:
 
     def guarded(self, write_guard: WriteGuard) -> Kube:
         """The same client, refusing writes whenever ``write_guard()`` is False."""
-        return Kube(self.api_client, self.timeout, write_guard)
+        return replace(self, write_guard=write_guard)
+
+    def managed_as(self, field_manager: str) -> Kube:
+        """The same client, writing as ``field_manager`` unless a write names another."""
+        return replace(self, field_manager=field_manager)
+
+    def observed(self, on_request: RequestObserver) -> Kube:
+        """The same client, telling ``on_request(method, code)`` of every request it sends."""
+        return replace(self, on_request=on_request)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -458,25 +483,31 @@ class Kube:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        transform: ObjectTransform | None = None,
     ) -> ObjectList:
         """Every matching object (all namespaces when ``namespace`` is None), fetched in pages.
 
         Items get ``apiVersion`` and ``kind`` filled in (the server omits them in lists), so an
-        item looks the same as the object from :meth:`get` or a watch.
+        item looks the same as the object from :meth:`get` or a watch. ``transform`` is applied
+        to each item as its page arrives (None drops the item), so a list of many large objects
+        never sits in memory whole: at most one page of them does.
         """
         call = _Call("list", resource, namespace)
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": str(page_size)}
         items: list[KubeObject] = []
         while True:
             page = self._json("GET", call, resource.path(namespace), query=query)
-            items += page.get("items") or []
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                kept = item if transform is None else transform(item)
+                if kept is not None:
+                    items.append(kept)
             metadata = page.get("metadata", {})
+            del page  # the raw page can go before the next one arrives
             if not metadata.get("continue"):
                 break
             query["continue"] = metadata["continue"]
-        for item in items:
-            item.setdefault("apiVersion", resource.api_version)
-            item.setdefault("kind", resource.kind)
         return ObjectList(items=items, resource_version=str(metadata.get("resourceVersion", "")))
 
     def watch(
@@ -523,7 +554,7 @@ class Kube:
         """Create ``body`` (namespace from the argument, else from its metadata); the stored object."""
         namespace = (namespace or _metadata(body).get("namespace")) if resource.namespaced else None
         call = _Call("create", resource, namespace, _metadata(body).get("name"))
-        options = _WriteOptions(field_manager, field_validation, dry_run)
+        options = _WriteOptions(field_manager or self.field_manager, field_validation, dry_run)
         return self._json("POST", call, resource.path(namespace), query=options.query(), body=body)
 
     def replace(
@@ -540,7 +571,7 @@ class Kube:
         metadata = _metadata(body)
         namespace = metadata.get("namespace") if resource.namespaced else None
         call = _Call("update", resource, namespace, metadata.get("name"))
-        options = _WriteOptions(field_manager, field_validation, dry_run)
+        options = _WriteOptions(field_manager or self.field_manager, field_validation, dry_run)
         path = resource.path(namespace, metadata["name"], subresource)
         return self._json("PUT", call, path, query=options.query(), body=body)
 
@@ -567,6 +598,7 @@ class Kube:
             raise TypeError(
                 f"{patch_type.name} patch must be {'a list' if patch_type is PatchType.JSON else 'an object'}"
             )
+        field_manager = field_manager or self.field_manager
         if patch_type is PatchType.APPLY and not field_manager:
             raise ValueError("server-side apply needs a field_manager")
         if force and patch_type is not PatchType.APPLY:
@@ -647,9 +679,13 @@ class Kube:
                 *request, _request_timeout=(timeout.connect, timeout.read)
             )
         except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as error:
+            if self.on_request is not None:
+                self.on_request(method, NO_ANSWER)
             cause = getattr(error, "reason", None) or error  # MaxRetryError wraps the real cause
             raise Unavailable(f"no answer from {self.server}: {cause}", **call.context()) from error
         response: urllib3.BaseHTTPResponse = rest_response.response
+        if self.on_request is not None:
+            self.on_request(method, str(response.status))
         if 200 <= response.status < 300:
             return response
         try:

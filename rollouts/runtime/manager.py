@@ -2,16 +2,23 @@
 
 Why one place ties the runtime together: the order matters and is easy to get wrong.
 
-1. **Elect.** With leader election on, nothing else starts until this replica holds the Lease;
-   a standby replica only campaigns (and reports ready, so a Deployment roll-out of the
-   controller is not blocked by it).
-2. **Cache.** Informers start and the workers wait until every cache has synced, so no
-   reconcile acts on a half-filled cache (a missing Deployment would look deleted).
-3. **Reconcile.** ``workers`` threads take keys from the :class:`WorkQueue` and call
-   ``reconcile(key)``. A result with ``requeue_after`` schedules the key again (the rollout's
-   timers: next analysis window, step deadline); an exception is logged and the key retried
-   with per-key back-off; a success resets the back-off. The queue guarantees one key is never
-   reconciled by two workers at once.
+1. **Cache.** Informers start at once, on every replica, leader or standby, and their handlers
+   queue keys; a standby's caches therefore stay synced while it stands by ("warm standby"), so
+   a new leader reconciles at once instead of spending a full list of the cluster first. The
+   queue collects keys (deduplicated) that nobody takes until this replica leads.
+2. **Elect.** With leader election on, the replica campaigns meanwhile. A standby does nothing
+   but cache and campaign: no reconcile runs, and no write could leave it anyway (the write
+   guard below refuses every write of a replica that does not hold the Lease). It reports ready
+   once its caches have synced — "ready" means "could lead now", so a roll-out of the controller
+   Deployment waits for the new replica to be warm before stopping an old one.
+3. **Reconcile.** Only when *both* hold — this replica leads and every cache has synced, in
+   either order (:func:`may_reconcile`) — do ``workers`` threads start taking keys from the
+   :class:`WorkQueue` and call ``reconcile(key)``: no reconcile acts on a half-filled cache (a
+   missing Deployment would look deleted). The keys queued while standing by are the whole
+   fleet in scope, so every rollout is reconciled once right after a takeover. A result with
+   ``requeue_after`` schedules the key again (the rollout's timers: next analysis window, step
+   deadline); an exception is logged and the key retried with per-key back-off; a success
+   resets the back-off. The queue guarantees one key is never reconciled by two workers at once.
 4. **Stop.** On SIGTERM/SIGINT or :meth:`Manager.stop`: stop handing out keys, let in-flight
    reconciles finish, stop the caches, then release the Lease — last, so no write can follow it.
    When the Lease is *lost* instead, the same happens without the release and :meth:`Manager.run`
@@ -19,6 +26,11 @@ Why one place ties the runtime together: the order matters and is easy to get wr
 
 Writes go through :attr:`Manager.kube`, which asks the elector's ``still_leader()`` before every
 write and refuses with :class:`~rollouts.runtime.kube.NotLeader` once the Lease may be lost.
+That check cannot cover a write already past it when the process is paused (SIGSTOP, a long GC,
+a frozen VM) and sent after a successor took over; so every write the controller makes also
+carries a precondition that any successor's write to the same object invalidates (a
+resourceVersion, JSON-patch ``test`` ops): the stale write meets a 409 instead of landing after
+the successor's, and its retry meets the guard (docs/runtime.md, "High availability").
 Every log line inside a reconcile carries ``key`` (``namespace/name``) via structlog's context.
 
 How the controller plugs in::
@@ -46,13 +58,18 @@ from types import FrameType
 import structlog
 
 from rollouts.runtime.informer import Change, Informer
-from rollouts.runtime.kube import Kube, KubeObject, Resource
+from rollouts.runtime.kube import Kube, KubeObject, ObjectTransform, Resource
 from rollouts.runtime.leader import LeaderElector, LeaseTiming, default_identity
-from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK, ControllerMetrics, MetricsServer
+from rollouts.runtime.metrics import (
+    ALL_INTERFACES,
+    LOOPBACK,
+    ControllerMetrics,
+    MetricsServer,
+)
 from rollouts.runtime.workqueue import WorkQueue
 
 SYNC_POLL = 0.1
-"""Seconds between checks that every cache has synced (only while starting to lead)."""
+"""Seconds between checks that every cache has synced (only while starting)."""
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +98,24 @@ class LeaderElection:
     name: str = "model-rollouts-controller"
     identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or default_identity())
     timing: LeaseTiming = field(default_factory=LeaseTiming)
+
+
+def may_reconcile(*, leading: bool, synced: bool) -> bool:
+    """Whether workers may take keys: this replica leads *and* every cache has synced.
+
+    Either may come first: a standby syncs while it campaigns (a warm standby), and a replica
+    that wins the Lease before its caches are full waits for them.
+    """
+    return leading and synced
+
+
+def is_ready(*, ended: bool, synced: bool, leading: bool, serving: bool) -> bool:
+    """``/readyz``: a standby once its caches synced (it could lead now), a leader once it serves.
+
+    Never while stopping or after losing the Lease. A leader between winning the Lease and
+    starting its workers is not ready yet, for a moment.
+    """
+    return not ended and synced and (serving or not leading)
 
 
 class Outcome(Enum):
@@ -114,6 +149,8 @@ class Manager:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.queue = queue or WorkQueue()
+        self.metrics = ControllerMetrics(lambda: len(self.queue), self.queue.waiting, self.still_leader)
+        kube = kube.observed(self.metrics.count_request)  # every request counted: informers, Lease too
         self._raw_kube = kube
         self._reconcile = reconcile
         self._worker_count = workers
@@ -126,6 +163,7 @@ class Manager:
         self._stopping = False
         self._lost = False
         self._leading = leader_election is None
+        self._synced = False
         self._serving = False
         self._elector = (
             LeaderElector(
@@ -142,7 +180,6 @@ class Manager:
         )
         self.kube = kube.guarded(self.still_leader) if self._elector is not None else kube
         """The client for the reconciler: every write first checks :meth:`still_leader`."""
-        self.metrics = ControllerMetrics(lambda: len(self.queue), self.queue.waiting, self.still_leader)
         self.metrics_server: MetricsServer | None = None
         """Serving while :meth:`run` runs, if a metrics port was given (with the probes too)."""
         self.health_server: MetricsServer | None = None
@@ -159,8 +196,12 @@ class Manager:
         label_selector: str | None = None,
         field_selector: str | None = None,
         resync_period: float | None = None,
+        transform: ObjectTransform | None = None,
     ) -> Informer:
-        """Cache ``resource`` and enqueue ``keys(obj)`` for every object that changes."""
+        """Cache ``resource`` and enqueue ``keys(obj)`` for every object that changes.
+
+        ``transform``: what the cache keeps of each object (see rollouts.runtime.informer).
+        """
         informer = Informer(
             self._raw_kube,
             resource,
@@ -168,6 +209,7 @@ class Manager:
             label_selector=label_selector,
             field_selector=field_selector,
             resync_period=resync_period,
+            transform=transform,
         )
 
         def enqueue(change: Change) -> None:
@@ -185,11 +227,16 @@ class Manager:
         return self._elector.still_leader() if self._elector is not None else True
 
     def ready(self) -> bool:
-        """Standing by as a candidate, or leading with synced caches and workers running."""
+        """Standing by with synced caches, or leading with workers running (:func:`is_ready`)."""
         with self._state:
-            if self._stopping or self._lost:
-                return False
-            return self._serving or not self._leading
+            return is_ready(
+                ended=self._ended(), synced=self._synced, leading=self._leading, serving=self._serving
+            )
+
+    def synced(self) -> bool:
+        """Whether every informer has listed once (on a standby too: its caches are warm)."""
+        with self._state:
+            return self._synced
 
     def stop(self) -> None:
         """Ask :meth:`run` to shut down (thread-safe; what SIGTERM and SIGINT do)."""
@@ -216,10 +263,14 @@ class Manager:
         if self._health_port is not None:
             self.health_server = MetricsServer(None, self.ready, self._health_port, self._health_address)
         try:
+            for informer in self._informers:
+                informer.start()  # leader or standby: a standby keeps its caches warm
             if self._elector is not None:
                 log.info("campaigning for leadership", identity=self._elector.identity)
                 self._elector.start()
-            if self._wait_until(lambda: self._leading) and self._sync_caches():
+            if self._sync_caches() and self._wait_until(
+                lambda: may_reconcile(leading=self._leading, synced=self._synced)
+            ):
                 workers = [
                     threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
                     for index in range(self._worker_count)
@@ -238,14 +289,16 @@ class Manager:
                 signal.signal(signum, handler)
 
     def _sync_caches(self) -> bool:
-        """Start the informers and wait until all have synced; False if stopped meanwhile."""
-        for informer in self._informers:
-            informer.start()
+        """Wait until every (started) informer has synced; False if stopped or the Lease lost first."""
         while not all(informer.has_synced() for informer in self._informers):
             self._wait_until(lambda: False, timeout=SYNC_POLL)
             if self._ended():
                 return False
-        log.info("caches synced", informers=len(self._informers))
+        with self._state:
+            self._synced = True
+            leading = self._leading
+            self._state.notify_all()
+        log.info("caches synced", informers=len(self._informers), leading=leading)
         return True
 
     def _shut_down(self, workers: list[threading.Thread]) -> None:

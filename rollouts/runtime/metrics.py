@@ -3,9 +3,20 @@
 Why: an operator must see whether the controller keeps up (queue depth, reconcile duration),
 fails (reconcile errors) and which replica leads — and the kubelet must probe it. A server
 serves ``/healthz`` (200 while the process runs) and ``/readyz`` (200 when the manager says
-ready: standing by, or leading with synced caches; 503 while it starts to lead or shuts down),
-and, given the metrics, ``/metrics`` (Prometheus text). Each manager has its own registry, so
-several managers in one process (tests) never collide on metric names.
+ready: standing by with synced caches, or leading with workers running; 503 while its caches
+fill, while it starts to lead or shuts down), and, given the metrics, ``/metrics`` (Prometheus
+text). Each manager has its own registry, so several managers in one process (tests) never
+collide on metric names.
+
+What the controller costs is counted too: every request to the API server
+(``rest_client_requests_total{code,method}``, client-go's name, so dashboards made for Go
+controllers work) — the manager hands its Kube client :meth:`ControllerMetrics.count_request` —
+and every query sent to Prometheus (``modelrollouts_prometheus_queries_total{result}``, labelled
+by outcome only: a label per rollout or namespace would grow with the fleet). Reconciles are
+counted by the duration histogram (``modelrollouts_reconcile_duration_seconds_count``).
+
+Prometheus queries are sent deep inside a reconcile, by providers the controller builds once;
+the controller hands them :meth:`ControllerMetrics.count_prometheus_query`.
 
 Where it listens is a security decision (docs/security.md): ``/metrics`` has no
 authentication, so the metrics server binds to the loopback interface unless told otherwise,
@@ -61,6 +72,29 @@ class ControllerMetrics:
             "Reconciles that raised (and were retried).",
             registry=self.registry,
         )
+        self.rest_client_requests = Counter(
+            "rest_client_requests",
+            "Requests sent to the Kubernetes API server, by HTTP status code ('<error>': no answer) "
+            "and method; watches count once, when they start.",
+            ["code", "method"],
+            registry=self.registry,
+        )
+        self.prometheus_queries = Counter(
+            "modelrollouts_prometheus_queries",
+            "Queries sent to Prometheus by the analysis, by result: success, error (an HTTP error, "
+            "a refusal, no connection, an answer that is no API result), timeout, or skipped (not "
+            "sent: that Prometheus timed out recently and is left alone for a back-off).",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def count_request(self, method: str, code: str) -> None:
+        """Count one request to the API server (the Kube client's ``on_request``)."""
+        self.rest_client_requests.labels(code=code, method=method).inc()
+
+    def count_prometheus_query(self, result: str) -> None:
+        """Count one query to Prometheus: ``success``, ``error``, ``timeout`` or ``skipped``."""
+        self.prometheus_queries.labels(result=result).inc()
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -7,6 +7,11 @@ resumed from the last resourceVersion seen, bookmarks included; ``410 Gone`` (th
 compacted away) lists again and carries on from the new list. Every other error is the caller's:
 an informer backs off and resumes, the CLI reports it; :class:`Reflection` keeps the version to
 resume from.
+
+Two hooks serve caches that keep only part of what they see (rollouts.runtime.informer): a
+``transform`` applied to listed items page by page (so a list of 20,000 pods is never held
+whole), and ``relist_wanted``/``before_list``, with which the informer asks for a fresh list
+while a watch is healthy and learns exactly when that list starts.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from rollouts.runtime.kube import Gone, Kube, KubeObject, Resource, WatchEvent, WatchStream
+from rollouts.runtime.kube import (
+    Gone,
+    Kube,
+    KubeObject,
+    ObjectTransform,
+    Resource,
+    WatchEvent,
+    WatchStream,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,11 @@ class Reflection:
     ``stopped``: asked before each list or watch; True ends the iteration.
     ``watch_timeout``: seconds for each watch request (a callable: asked anew for each).
     ``on_stream``: called with each new watch stream, so another thread can close it.
+    ``transform``: applied to listed items as each page arrives (None drops one); watch events
+    are yielded as the server sent them — what a dropped update means is the caller's to say.
+    ``relist_wanted``: asked before each watch; True lists again first (and the watch after the
+    list starts from the new list's version).
+    ``before_list``: called just before each list request, on the iterating thread.
     """
 
     kube: Kube
@@ -45,15 +63,21 @@ class Reflection:
     watch_timeout: Callable[[], int] = lambda: 300
     stopped: Callable[[], bool] = lambda: False
     on_stream: Callable[[WatchStream], None] | None = None
+    transform: ObjectTransform | None = None
+    relist_wanted: Callable[[], bool] = lambda: False
+    before_list: Callable[[], None] | None = None
 
     def __iter__(self) -> Iterator[Listed | WatchEvent]:
         while not self.stopped():
-            if not self.resource_version:
+            if not self.resource_version or self.relist_wanted():
+                if self.before_list is not None:
+                    self.before_list()
                 listed = self.kube.list(
                     self.resource,
                     self.namespace,
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
+                    transform=self.transform,
                 )
                 self.resource_version = listed.resource_version
                 yield Listed(listed.items, listed.resource_version)

@@ -23,7 +23,7 @@ import structlog
 
 from rollouts.runtime.informer import object_key
 from rollouts.runtime.kube import LEASES, Kube, NotLeader, PatchType
-from rollouts.runtime.leader import LeaseTiming
+from rollouts.runtime.leader import LeaderElector, LeaseTiming
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Manager, Outcome, ReconcileResult
 
@@ -164,7 +164,7 @@ def test_only_the_leader_reconciles_and_the_standby_takes_over_on_stop(kube: Kub
         wait_until(lambda: any(manager.still_leader() for manager in managers.values()))
         leader, standby = ("one", "two") if managers["one"].still_leader() else ("two", "one")
         assert reconciles[leader].wait_for(bool)
-        assert managers[standby].ready()  # a standby is ready: it must not block a roll-out
+        wait_until(managers[standby].ready)  # a warm standby is ready: it must not block a roll-out
         assert reconciles[standby].calls == []
         assert not managers[standby].still_leader()
         with pytest.raises(NotLeader):
@@ -175,6 +175,37 @@ def test_only_the_leader_reconciles_and_the_standby_takes_over_on_stop(kube: Kub
         assert managers[standby].still_leader()
     assert reconciles[leader].keys() == reconciles[standby].keys() == [f"{namespace}/rollout"]
     assert first_outcome == [Outcome.STOPPED]
+
+
+def test_a_standby_keeps_its_caches_warm_and_reconciles_only_once_it_leads(
+    kube: Kube, namespace: str
+) -> None:
+    kube.create(LEASES, lease("before", namespace))
+    holder = LeaderElector(kube, namespace, "controller", "holder", timing=FAST)
+    holder.start()
+    assert holder.wait_until_leading(WAIT)
+    reconcile = Recorder()
+    manager = Manager(
+        kube, reconcile, leader_election=LeaderElection(namespace, "controller", "standby", FAST)
+    )
+    cache = manager.informer(LEASES, namespace, keys=lambda obj: [object_key(obj)], label_selector=SELECTOR)
+    try:
+        with running(manager):
+            wait_until(manager.ready)  # ready as a standby only once its caches synced
+            assert manager.synced()
+            assert not manager.still_leader()
+            assert cache.store.get("before", namespace) is not None
+            kube.create(LEASES, lease("while-standing-by", namespace))
+            wait_until(lambda: cache.store.get("while-standing-by", namespace) is not None)  # watching too
+            assert reconcile.calls == []
+            assert len(manager.queue) == 2  # the whole scope, queued for when it leads
+
+            holder.stop()  # releases the Lease: the standby takes over with its caches full
+            expected = {f"{namespace}/before", f"{namespace}/while-standing-by"}
+            assert reconcile.wait_for(lambda calls: {key for _, key in calls} == expected)
+            assert manager.still_leader()
+    finally:
+        holder.stop()
 
 
 def test_losing_the_lease_stops_the_workers_and_ends_run(kube: Kube, namespace: str) -> None:

@@ -10,6 +10,14 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 
 Nodes are cached (accelerator capacity) but trigger nothing by themselves.
 
+The caches keep only what rollouts read (rollouts.controller.shell.trim), and pods only of the
+Deployments rollouts name (rollouts.controller.shell.pod_scope, which also says when those pods
+are known), so memory follows the rollouts, not the cluster.
+
+Shards (rollouts.controller.core.shards): every rollout in scope is cached, so the claims rule
+sees rollouts of other shards, but only this controller's shard's rollouts are queued, and a
+key is reconciled only while the cache still places its rollout in this shard.
+
 Start-up asks nothing of the cluster that the shipped roles (deploy/controller) do not grant:
 whether the Gateway API is installed is learned by listing HTTPRoutes in the watched scope —
 the informer needs that ``list`` anyway — never by reading CustomResourceDefinitions, which
@@ -24,6 +32,8 @@ from datetime import UTC, datetime
 
 import structlog
 
+from rollouts.controller.core.shards import field_manager, in_shard
+from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import (
     DEPLOYMENT_INDEX,
@@ -33,6 +43,7 @@ from rollouts.controller.shell.reconciler import (
     Reconciler,
 )
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.controller.shell.trim import drop_bookkeeping, trim_deployment, trim_node
 from rollouts.runtime.informer import object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
@@ -68,6 +79,9 @@ class ControllerOptions:
     health_port: int | None = None
     """A port serving /healthz and /readyz only, for the kubelet (None: probes on the metrics port)."""
     health_address: str = ALL_INTERFACES
+    shard: str | None = None
+    """Reconcile only rollouts labelled with this shard (None: the unlabelled ones);
+    rollouts.controller.core.shards. Its writes name it as their field manager."""
 
 
 def _namespace(obj: KubeObject) -> str:
@@ -81,32 +95,6 @@ def _deployments_of(rollout: KubeObject) -> Iterable[str]:
         name = (spec.get(side) or {}).get("deployment")
         if name:
             yield f"{namespace}/{name}"
-
-
-def deployment_of_pod(pod: KubeObject) -> str | None:
-    """``namespace/deployment`` that owns ``pod`` through its ReplicaSet, or None.
-
-    A Deployment's ReplicaSet is named ``<deployment>-<pod-template-hash>`` and its pods carry
-    the hash as a label, so the owner is read off the pod itself, with no lookup.
-
-    >>> deployment_of_pod({"metadata": {"namespace": "ml", "labels": {"pod-template-hash": "5d9f"},
-    ...     "ownerReferences": [{"kind": "ReplicaSet", "name": "fraud-v2-5d9f", "controller": True}]}})
-    'ml/fraud-v2'
-    >>> deployment_of_pod({"metadata": {"namespace": "ml", "name": "standalone"}}) is None
-    True
-    """
-    metadata = pod.get("metadata", {})
-    suffix = f"-{(metadata.get('labels') or {}).get('pod-template-hash', '')}"
-    for owner in metadata.get("ownerReferences") or []:
-        name = str(owner.get("name", ""))
-        if (
-            owner.get("kind") == "ReplicaSet"
-            and owner.get("controller")
-            and name.endswith(suffix)
-            and suffix != "-"
-        ):
-            return f"{_namespace(pod)}/{name[: -len(suffix)]}"
-    return None
 
 
 def _rollouts_of_pod(pod: KubeObject, keys_by: Callable[[str, str], list[str]]) -> list[str]:
@@ -148,9 +136,18 @@ def serves(kube: Kube, resource: Resource, namespace: str | None) -> bool:
 def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     """A manager with every informer, trigger and the reconciler wired in (not started)."""
     holder: list[Reconciler] = []
+    shard = options.shard
+    kube = kube.managed_as(field_manager(shard))  # managedFields name the shard that wrote
+
+    def mine(rollout: KubeObject | None) -> bool:
+        return rollout is not None and in_shard(rollout.get("metadata", {}).get("labels"), shard)
 
     def reconcile(key: str) -> ReconcileResult:
-        return holder[0].reconcile(key)
+        namespace, name = key.split("/", 1)
+        if not mine(rollouts.store.get(name, namespace)):
+            return ReconcileResult()  # gone, or moved to another shard since it was queued
+        with structlog.contextvars.bound_contextvars(shard=shard or "default"):
+            return holder[0].reconcile(key)
 
     manager = Manager(
         kube,
@@ -163,24 +160,48 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         health_address=options.health_address,
     )
     scope = options.namespace
-    rollouts = manager.informer(MODEL_ROLLOUTS, scope, keys=lambda rollout: [object_key(rollout)])
+    # Every rollout in scope is cached (claims across shards), only this shard's are queued.
+    rollouts = manager.informer(
+        MODEL_ROLLOUTS,
+        scope,
+        keys=lambda rollout: [object_key(rollout)] if mine(rollout) else [],
+        transform=drop_bookkeeping,
+    )
     rollouts.add_index(DEPLOYMENT_INDEX, _deployments_of)
     rollouts.add_index(ROUTE_INDEX, _routes_of)
     rollouts.add_index(NAMESPACE_INDEX, lambda rollout: [_namespace(rollout)])
 
     def keys_by(index: str, value: str) -> list[str]:
-        return [object_key(rollout) for rollout in rollouts.store.by_index(index, value)]
+        return [object_key(rollout) for rollout in rollouts.store.by_index(index, value) if mine(rollout)]
 
     deployments = manager.informer(
-        DEPLOYMENTS, scope, keys=lambda deployment: keys_by(DEPLOYMENT_INDEX, object_key(deployment))
+        DEPLOYMENTS,
+        scope,
+        keys=lambda deployment: keys_by(DEPLOYMENT_INDEX, object_key(deployment)),
+        transform=trim_deployment,
     )
-    pods = manager.informer(PODS, scope, keys=lambda pod: _rollouts_of_pod(pod, keys_by))
+    pod_scope = PodScope(rollouts.store, DEPLOYMENT_INDEX, _deployments_of)  # pods rollouts name
+    rollouts.add_handler(pod_scope.rollout_changed)
+    pods = manager.informer(
+        PODS, scope, keys=lambda pod: _rollouts_of_pod(pod, keys_by), transform=pod_scope.transform
+    )
     pods.add_index(NAMESPACE_INDEX, lambda pod: [_namespace(pod)])
-    nodes = manager.informer(NODES, keys=lambda node: [])
+
+    def pods_known(deployments: list[str]) -> None:  # rollouts waiting for these pods look again
+        for deployment in deployments:
+            for key in keys_by(DEPLOYMENT_INDEX, deployment):
+                manager.queue.add(key)
+
+    pod_scope.attach(pods, on_known=pods_known)
+    pods.add_list_handler(pod_scope.listed)
+    nodes = manager.informer(NODES, keys=lambda node: [], transform=trim_node)
     routes = None
     if serves(kube, HTTP_ROUTES, scope):
         routes = manager.informer(
-            HTTP_ROUTES, scope, keys=lambda route: keys_by(ROUTE_INDEX, object_key(route))
+            HTTP_ROUTES,
+            scope,
+            keys=lambda route: keys_by(ROUTE_INDEX, object_key(route)),
+            transform=drop_bookkeeping,
         )
     reconciler = Reconciler(
         manager.kube,
@@ -188,12 +209,15 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             rollouts=rollouts.store,
             deployments=deployments.store,
             pods=pods.store,
+            pods_known=pod_scope.known,
             nodes=nodes.store,
             routes=routes.store if routes is not None else None,
         ),
-        PrometheusProviders(manager.kube),
+        PrometheusProviders(manager.kube, on_query=manager.metrics.count_prometheus_query),
         clock=lambda: datetime.now(UTC),
+        accepts=mine,  # checked again on what is read, live or cached
     )
     rollouts.add_handler(reconciler.aborts.rollout_changed)  # an abort cancels queries in flight
+    rollouts.add_handler(reconciler.freshness.rollout_changed)  # when the cache may be read
     holder.append(reconciler)
     return manager

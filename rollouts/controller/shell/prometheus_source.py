@@ -35,6 +35,7 @@ from analysis.providers.prometheus import (
     Credential,
     PrometheusProvider,
     PrometheusSettings,
+    QueryObserver,
     ssl_context,
 )
 from rollouts.api.spec import PrometheusSource, SecretKeyRef
@@ -64,11 +65,17 @@ class PrometheusProviders:
     and replaced, so connections and credentials of the past are never kept. At most
     ``max_sources`` providers are kept; the least recently used is closed first. (Before this
     rule every rotation added a provider and none was ever closed.)
+
+    Every query a provider sends is told to ``on_query`` (the controller counts them in
+    ``modelrollouts_prometheus_queries_total``; None: not told).
     """
 
-    def __init__(self, kube: Kube, max_sources: int = MAX_SOURCES) -> None:
+    def __init__(
+        self, kube: Kube, max_sources: int = MAX_SOURCES, on_query: QueryObserver | None = None
+    ) -> None:
         self._kube = kube
         self._max_sources = max_sources
+        self._on_query = on_query
         self._providers: OrderedDict[tuple[str, str], tuple[PrometheusSettings, PrometheusProvider]] = (
             OrderedDict()
         )
@@ -86,7 +93,7 @@ class PrometheusProviders:
                 return cached[1]
             if cached is not None:
                 stale.append(cached[1])
-            provider = PrometheusProvider(settings)
+            provider = PrometheusProvider(settings, self._on_query)
             self._providers[key] = (settings, provider)
             self._providers.move_to_end(key)
             while len(self._providers) > self._max_sources:

@@ -3,11 +3,12 @@
 One ``reconcile("namespace/name")`` does all the work for one rollout; the manager guarantees
 it never runs twice at once for the same key. The steps:
 
-1. Read the rollout from the API server (not the cache: status is the only memory, and a
-   cache that has not yet seen our last status write would replay an older decision) and
-   parse it. An invalid spec (possible when the CRD was installed by an older version, or
-   with validation off) is reported in a ``SpecValid`` condition naming the field, and
-   nothing else happens.
+1. Read the rollout from the cache when it is known to hold the newest version this process
+   has written or read, else from the API server (status is the only memory, and a cache that
+   has not yet seen our last status write would replay an older decision: see
+   rollouts.controller.shell.freshness), and parse it. An invalid spec (possible when the
+   CRD was installed by an older version, or with validation off) is reported in a
+   ``SpecValid`` condition naming the field, and nothing else happens.
 2. Find which rollouts of the namespace name the same objects (from the cache, through the
    deployment and route indexes) and whether one of them owns them
    (rollouts.controller.core.claims): a rollout that does not own what it names is observed without
@@ -50,6 +51,7 @@ from rollouts.controller.core.evidence import assess
 from rollouts.controller.core.observed import Decision, Event, EventType
 from rollouts.controller.shell.events import EventRecorder
 from rollouts.controller.shell.fetch import MetricsSource, World, observe
+from rollouts.controller.shell.freshness import CacheFreshness
 from rollouts.controller.shell.prometheus_source import PrometheusProviders, SourceError
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.routers.base import ObjectReader, Router, RouterError, RouterTarget
@@ -58,6 +60,7 @@ from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
+    Conflict,
     Kube,
     KubeError,
     KubeObject,
@@ -120,6 +123,10 @@ ROUTE_INDEX = "route"
 
 Clock = Callable[[], datetime]
 
+PODS_UNKNOWN_RETRY = 5.0
+"""Seconds before a rollout whose pods the cache does not hold yet looks again, should the pod
+scope's notice (rollouts.controller.shell.pod_scope) not come first."""
+
 
 @dataclass(frozen=True)
 class Caches:
@@ -131,6 +138,9 @@ class Caches:
     nodes: Store
     routes: Store | None = None
     """HTTPRoutes, when the Gateway API is installed and readable (else routers read live)."""
+    pods_known: Callable[[str, str], bool] = lambda namespace, deployment: True
+    """Whether ``pods`` holds every pod of ``namespace``'s Deployment (the default: a pod cache
+    that keeps all pods). rollouts.controller.shell.pod_scope says when a filtered cache does."""
 
     def reader(self, kube: Kube, namespace: str) -> ObjectReader:
         """Reads for a router in ``namespace``: from these caches, live for what they lack."""
@@ -160,23 +170,27 @@ class Reconciler:
         routers: Callable[[RouterTarget, ModelRolloutSpec], Router] | None = None,
         *,
         aborts: AbortSignals | None = None,
+        accepts: Callable[[KubeObject], bool] = lambda rollout: True,
     ) -> None:
         self._kube = kube
+        self._accepts = accepts
+        """Whether this controller reconciles a rollout as read (its shard: app passes the rule)."""
         self._caches = caches
         self._providers = providers
         self._clock = clock
         self._events = EventRecorder(kube)
         self.aborts = aborts or AbortSignals()
         """Set by the rollouts informer (rollouts.controller.shell.app wires ``rollout_changed``)."""
+        self.freshness = CacheFreshness()
+        """Told by the rollouts informer what the cache holds (app wires ``rollout_changed``)."""
         self._routers = routers or (lambda target, spec: router_for(spec.traffic, target))
 
     def reconcile(self, key: str) -> ReconcileResult:
         """Do all the work for one rollout; raise to be retried with back-off."""
         namespace, name = key.split("/", 1)
-        try:
-            obj = self._kube.get(MODEL_ROLLOUTS, name, namespace)
-        except NotFound:
-            return ReconcileResult()
+        obj = self._read(key, namespace, name)
+        if obj is None or not self._accepts(obj):
+            return ReconcileResult()  # gone, or (read live) moved to another shard since queued
         # Restores what was bound before (the manager binds the key too): a failed reconcile's
         # log line, written by the manager after this returns, still carries the key.
         cancel = self.aborts.begin(key)
@@ -185,6 +199,18 @@ class Reconciler:
                 return self._reconcile(obj, namespace, cancel)
         finally:
             self.aborts.end(key)
+
+    def _read(self, key: str, namespace: str, name: str) -> KubeObject | None:
+        cached = self._caches.rollouts.get(name, namespace)
+        if cached is not None and self.freshness.trusted(key):
+            return cached
+        try:
+            live = self._kube.get(MODEL_ROLLOUTS, name, namespace)
+        except NotFound:
+            self.freshness.forget(key)
+            return None
+        self.freshness.read_live(key, _version(live), _cached_version(cached))
+        return live
 
     def _reconcile(self, obj: KubeObject, namespace: str, cancel: threading.Event) -> ReconcileResult:
         now = self._clock()
@@ -195,6 +221,11 @@ class Reconciler:
             return ReconcileResult()
         spec = rollout.spec
         status = rollout.status or ModelRolloutStatus()
+        if not self._pods_known(spec, namespace) and not abort_applies(spec, status):
+            # Not a blind view: no decision until the cache holds this rollout's pods (an abort
+            # reads no pod). The pod scope enqueues the key when they are in; this is a fallback.
+            log.info("waiting for the pod cache to hold this rollout's pods")
+            return ReconcileResult(requeue_after=PODS_UNKNOWN_RETRY)
         generation = int(obj.get("metadata", {}).get("generation") or 0)
         me = _claimant(obj, spec, status)
         others = self._claimants(spec, namespace)
@@ -229,6 +260,10 @@ class Reconciler:
             now=now,
         )
         return ReconcileResult(requeue_after=decision.requeue_after)
+
+    def _pods_known(self, spec: ModelRolloutSpec, namespace: str) -> bool:
+        known = self._caches.pods_known
+        return known(namespace, spec.baseline.deployment) and known(namespace, spec.candidate.deployment)
 
     def _claimants(self, spec: ModelRolloutSpec, namespace: str) -> list[Claimant]:
         """The other rollouts of the namespace naming this one's Deployments or route."""
@@ -332,18 +367,39 @@ class Reconciler:
             self._events.record(obj, event, now)
 
     def _scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        """Size ``deployment`` through its ``scale`` subresource, on the version as read.
+
+        The patch carries the Deployment's resourceVersion as read (from the cache), which the
+        API server checks as a precondition: a write prepared before someone else's — a
+        successor that took the Lease while this replica was paused mid-write, a person's
+        ``kubectl scale`` — meets a 409 instead of landing after it. The Deployment is then read
+        live and the write tried again, a few times (a lagging cache is the usual cause); each
+        try passes the write guard again, so a replica that lost the Lease meanwhile stops.
+        """
         current = self._caches.deployments.get(deployment, namespace)
-        if current is None or current.get("spec", {}).get("replicas") == replicas:
-            return
-        log.info("scaling", deployment=deployment, replicas=replicas)
-        self._kube.patch(
-            DEPLOYMENTS,
-            deployment,
-            {"spec": {"replicas": replicas}},
-            PatchType.MERGE,
-            namespace,
-            subresource="scale",
-        )
+        attempts = 3
+        for attempt in range(attempts):
+            if current is None or current.get("spec", {}).get("replicas") == replicas:
+                return
+            log.info("scaling", deployment=deployment, replicas=replicas)
+            read = current["metadata"]["resourceVersion"]
+            try:
+                self._kube.patch(
+                    DEPLOYMENTS,
+                    deployment,
+                    {"metadata": {"resourceVersion": read}, "spec": {"replicas": replicas}},
+                    PatchType.MERGE,
+                    namespace,
+                    subresource="scale",
+                )
+                return
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+            try:
+                current = self._kube.get(DEPLOYMENTS, deployment, namespace)
+            except NotFound:
+                return
 
     def _write_status(self, obj: KubeObject, old: ModelRolloutStatus, new: ModelRolloutStatus) -> None:
         if new.to_wire() == old.to_wire():
@@ -359,7 +415,10 @@ class Reconciler:
             "spec": obj.get("spec", {}),
             "status": new.to_wire(),
         }
-        self._kube.replace(MODEL_ROLLOUTS, body, subresource="status")
+        written = self._kube.replace(MODEL_ROLLOUTS, body, subresource="status")
+        metadata = obj["metadata"]
+        cached = self._caches.rollouts.get(metadata["name"], metadata["namespace"])
+        self.freshness.wrote(object_key(obj), _version(written), _cached_version(cached))
 
     def _report_invalid(self, obj: KubeObject, invalid: ValidationError, now: datetime) -> None:
         problems = [f"{format_path(tuple(e['loc']))}: {e['msg']}" for e in invalid.errors()]
@@ -393,3 +452,11 @@ def _claimant(obj: KubeObject, spec: ModelRolloutSpec, status: ModelRolloutStatu
         objects=claimed_objects(spec),
         active=is_active(status),
     )
+
+
+def _version(obj: KubeObject) -> str:
+    return str(obj["metadata"]["resourceVersion"])
+
+
+def _cached_version(cached: KubeObject | None) -> str | None:
+    return None if cached is None else _version(cached)

@@ -1,0 +1,149 @@
+"""Pods of Deployments no rollout names are not cached, and never make a blind view.
+
+Against a real kube-apiserver, controller-manager and kwok: the informer's relist on demand
+(rollouts.runtime.informer) and the controller's pod scope (rollouts.controller.shell.pod_scope).
+The safety case: a Deployment whose pods crash-loop while no rollout names it — the controller
+has dropped them — then a rollout for it is created; the controller must see the crash loop in
+its very first decision, never "no pods".
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.local.manifests import model_deployment
+from rollouts.runtime.informer import Change, Informer
+from rollouts.runtime.kube import DEPLOYMENTS, LEASES, PODS, Kube, KubeObject, PatchType
+from rollouts.runtime.ratelimit import ExponentialBackoff
+from rollouts.testbed import LocalCluster
+from tests.support.controller import _WatchRecorder, condition, rollout_reader, running_controller, wait_for
+from tests.support.workloads import model_rollout
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
+
+WAIT = 60.0  # seconds before calling a test hung; never a speed assertion
+CRASH_LOOP = "model-rollouts.modelops.io/crash-loop"
+
+
+def lease(name: str) -> dict[str, Any]:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": {}}
+
+
+@pytest.fixture
+def filtered(kube: Kube, namespace: str) -> Iterator[tuple[Informer, set[str], queue.Queue[Change]]]:
+    """An informer of Leases that keeps only those named in a set the test changes."""
+    wanted: set[str] = set()
+    lock = threading.Lock()
+
+    def keep(obj: KubeObject) -> KubeObject | None:
+        with lock:
+            return obj if obj["metadata"]["name"] in wanted else None
+
+    changes: queue.Queue[Change] = queue.Queue()
+    informer = Informer(
+        kube, LEASES, namespace, backoff=ExponentialBackoff(base=0.1, cap=1.0), transform=keep
+    )
+    informer.add_handler(changes.put)
+    yield informer, wanted, changes
+    informer.stop()
+
+
+def test_a_relist_brings_what_a_transform_dropped_and_a_dropped_update_removes_it(
+    kube: Kube, namespace: str, filtered: tuple[Informer, set[str], queue.Queue[Change]]
+) -> None:
+    informer, wanted, changes = filtered
+    kube.create(LEASES, lease("a"), namespace)
+    kube.create(LEASES, lease("b"), namespace)
+    listed = threading.Event()
+    informer.add_list_handler(listed.set)
+    informer.start()
+    assert informer.wait_for_sync(WAIT)
+    assert len(informer.store) == 0  # nothing wanted: nothing kept
+
+    wanted.add("a")  # wanted first, then the ticket (the pod scope's order)
+    ticket = informer.relist()
+    listed.clear()
+    while not informer.relisted(ticket):
+        assert listed.wait(WAIT), "no relist came"
+        listed.clear()
+    assert [obj["metadata"]["name"] for obj in informer.store.list()] == ["a"]
+    assert informer.relists == 2
+    added = changes.get(timeout=WAIT)
+    assert (added.type, added.object["metadata"]["name"]) == ("added", "a")
+
+    # Many requests while one list is pending are served together.
+    tickets = [informer.relist() for _ in range(50)]
+    listed.clear()
+    while not informer.relisted(tickets[-1]):
+        assert listed.wait(WAIT), "no relist came"
+        listed.clear()
+    assert informer.relists <= 4
+
+    wanted.discard("a")  # no longer wanted: its next event takes it out of the cache
+    kube.patch(LEASES, "a", {"spec": {"holderIdentity": "x"}}, PatchType.MERGE, namespace)
+    gone = changes.get(timeout=WAIT)
+    assert (gone.type, gone.object["metadata"]["name"]) == ("deleted", "a")
+    assert len(informer.store) == 0
+
+
+class ReadyConditions(_WatchRecorder):
+    """Every (reason, message) the rollout's Ready condition took, in order, from a watch."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+        super().__init__(kube, MODEL_ROLLOUTS, namespace, field_selector=f"metadata.name={name}")
+        self.seen: list[tuple[str, str]] = []
+
+    def _record(self, obj: KubeObject) -> None:
+        ready = condition(obj, "Ready")
+        said = (str(ready.get("reason", "")), str(ready.get("message", "")))
+        if ready and (not self.seen or self.seen[-1] != said):
+            self.seen.append(said)
+
+
+def crash_looping(kube: Kube, namespace: str) -> bool:
+    pods = kube.list(PODS, namespace, label_selector="version=v2").items
+    return bool(pods) and all(
+        status.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
+        for pod in pods
+        for status in pod.get("status", {}).get("containerStatuses", [{}])
+    )
+
+
+def test_a_rollout_created_after_its_pods_crash_sees_them_in_its_first_decision(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=1), namespace)
+    candidate = model_deployment("model-v2", "v2", replicas=1)
+    candidate["spec"]["template"]["metadata"]["labels"][CRASH_LOOP] = "true"
+    kube.create(DEPLOYMENTS, candidate, namespace)
+    with running_controller(testbed.kubeconfig, namespace) as manager:
+        wait_for(lambda: {"ok": crash_looping(kube, namespace)}, lambda o: o["ok"], WAIT, "a crash loop")
+        pods = next(informer for informer in manager._informers if informer.resource == PODS)
+        assert pods.wait_for_sync(WAIT)
+        # No rollout names them yet: the controller's cache holds none of these pods.
+        assert len(pods.store) == 0
+        with ReadyConditions(kube, namespace, "model") as ready:
+            kube.create(
+                MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}], route=None), namespace
+            )
+            failing = wait_for(
+                rollout_reader(kube, "model", namespace),
+                lambda o: condition(o, "Ready").get("reason") == "CandidateFailing",
+                WAIT,
+                "the crash loop reported",
+            )
+        assert "CrashLoopBackOff" in condition(failing, "Ready")["message"]
+        # Never decided blind: the very first decision already names the pod's crash loop (a
+        # crash before the rollout started is "not ready", one after it "failing"), where a view
+        # without the pods would have said only that the Deployment is not available.
+        first_reason, first_message = ready.seen[0]
+        assert "CrashLoopBackOff" in first_message, ready.seen
+        assert first_reason in ("CandidateNotReady", "CandidateFailing"), ready.seen
+        assert {pod["metadata"]["labels"]["version"] for pod in pods.store.list()} == {"v1", "v2"}
+        assert "managedFields" not in pods.store.list()[0]["metadata"]
