@@ -21,7 +21,6 @@ import datetime
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 # The engine lives with the tests (tests/support); run from anywhere, import from the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model, revision
 from rollouts.local.prometheus import PrometheusServer
 from rollouts.runtime.kube import connect
 from rollouts.testbed import ClusterConfig, LocalCluster, find_binaries, install_crds
@@ -37,48 +37,6 @@ from rollouts.testbed.process import exit_on_signals
 from tests.support.campaign import Environment, Fault, Invariant, ScenarioPlan, Tally, run_campaign
 
 RESULTS = Path(__file__).parent / "results" / "safety_campaign.md"
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (the machine otherwise)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def revision() -> str:
-    """The commit of this checkout, marked when the code under test has uncommitted changes."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            [
-                "git",
-                "--no-optional-locks",
-                "-C",
-                str(repo),
-                "status",
-                "--porcelain",
-                "--",
-                "rollouts",
-                "analysis",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return f"{commit} with uncommitted changes in rollouts/ or analysis/" if changed else commit
 
 
 def scenario_line(scenario: ScenarioPlan, tally: Tally) -> str:

@@ -3,11 +3,11 @@
 What it builds (issue 14): kwok nodes, N rollouts in namespaces of up to 100, half on the replicas
 router and half on the Gateway API HTTPRoute router, each with a baseline Deployment (1 pod), a
 candidate Deployment (0 pods until the controller sizes it) and continuous analysis (an error
-rate and a latency histogram, a look every 10 s) against a real Prometheus that scrapes a small
-exporter process serving per-rollout request, error and latency counters. The plan is
-``setWeight 20, approve, setWeight 50, approve, setWeight 100``: every rollout waits at two gates,
-so it stays active and keeps looking while the numbers are taken. The controller runs as a
-process (``rollouts controller --metrics-port``), as in a cluster.
+rate and a latency histogram, a look every ``--interval`` seconds, 10 by default) against a
+real Prometheus that scrapes a small exporter process serving per-rollout request, error and
+latency counters. The plan is ``setWeight 20, approve, setWeight 50, approve, setWeight 100``:
+every rollout waits at two gates, so it stays active and keeps looking while the numbers are
+taken. The controller runs as a process (``rollouts controller --metrics-port``), as in a cluster.
 
 What it measures, every timestamp taken client-side from watches:
 
@@ -24,17 +24,29 @@ What it measures, every timestamp taken client-side from watches:
   whole run and over the steady phase, and Prometheus queries per look
   (``modelrollouts_prometheus_queries_total`` / looks counted) in the steady phase;
 - controller CPU per rollout per analysis interval in the steady phase (all rollouts at their
-  second gate, looking every 10 s);
-- reconcile errors (``modelrollouts_reconcile_errors_total``) and error lines in the log.
+  second gate, looking every interval);
+- reconcile errors (``modelrollouts_reconcile_errors_total``) and error lines in the log;
+- with ``--failover`` (part of ``--smoke``): the controller runs with ``--leader-elect`` and the
+  default lease timings (15 s lease: what users get). After the measured phases (the hanging
+  rollout deleted) a second controller process starts as a warm standby and, once its /readyz
+  is 200 (caches synced), the leader gets SIGKILL: seconds from the kill to the Lease's holder
+  changing (a watch on the Lease), to the first status write by the successor, and to every
+  rollout having had a status write by it (each looks every interval, so each writes). Then a
+  fresh standby starts and gets ready, and the leader gets SIGTERM: seconds to the successor's
+  first status write (the handover). A status write is the successor's when its
+  resourceVersion follows that of the Lease's takeover (all in one etcd, whose revisions order
+  every write), never a late write of the leader before it.
 
 Rows go into a markdown table (``bench/results/scale.md`` by default), one per N, replacing an
 earlier row for the same N; the file names the machine and each row its date::
 
     .venv/bin/python bench/scale.py --rollouts 100
     .venv/bin/python bench/scale.py --rollouts 300 --steady 60
-    .venv/bin/python bench/scale.py --smoke --out /tmp/scale.md    # 5 rollouts, ~2 minutes (CI)
+    .venv/bin/python bench/scale.py --rollouts 1000 --failover
+    .venv/bin/python bench/scale.py --smoke --out /tmp/scale.md    # 5 rollouts, ~3 minutes (CI)
 
-Exit status: 0 when the row is complete and the controller logged no error, 1 otherwise.
+Exit status: 0 when the row is complete and no controller logged an error (nor exited other
+than 0 on SIGTERM), 1 otherwise.
 Everything runs on this machine: the test bed, Prometheus and the bench share its CPUs with the
 controller, so lags include their contention (the results file says how many cores there were).
 """
@@ -42,6 +54,7 @@ controller, so lags include their contention (the results file says how many cor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -49,6 +62,7 @@ import os
 import platform
 import queue
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -66,15 +80,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.machine import cpu_model, memory_gib, revision
 from rollouts.api.resource import API_VERSION, KIND, ModelRollout
 from rollouts.api.timestamps import parse_timestamp
 from rollouts.cli.intents import IntentRefusedError, approvals_patch, gate_step
+from rollouts.controller.core.shards import DEFAULT_LEASE
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, free_port
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
+    LEASES,
     NAMESPACES,
     Kube,
     KubeError,
@@ -85,8 +102,15 @@ from rollouts.runtime.kube import (
     Resource,
     connect,
 )
+from rollouts.runtime.leader import LeaseTiming, current_holder
 from rollouts.runtime.reflector import Listed, Reflection
-from rollouts.testbed import ClusterConfig, LocalCluster, find_binaries, install_crds
+from rollouts.testbed import (
+    FLEET_CONTROLLER_MANAGER_ARGS,
+    ClusterConfig,
+    LocalCluster,
+    find_binaries,
+    install_crds,
+)
 from rollouts.testbed.cluster import NodeSpec
 from rollouts.testbed.process import exit_on_signals, start_process, stop_process
 
@@ -95,7 +119,7 @@ SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount", names
 LABEL = "bench.modelops.io/scale"
 CANDIDATE_LABEL = "bench.modelops.io/candidate"
 PER_NAMESPACE = 100
-INTERVAL = 10.0
+DEFAULT_INTERVAL = 10.0
 """Seconds between looks (the smallest the API allows)."""
 LOOK_DELAY = 5.0
 """rollouts.controller.core.schedule.LOOK_DELAY: a window is due this long after it ends."""
@@ -105,9 +129,21 @@ REQUESTS_PER_SECOND = 20
 FRACTIONS = (("0.05", 0.5), ("0.1", 0.8), ("0.25", 0.95), ("0.5", 0.99), ("+Inf", 1.0))
 HANG = "scale-hang"
 """Namespace (and rollout name) of the rollout whose Prometheus never answers."""
+LEASE_NAMESPACE = "default"
+"""Where ``rollouts controller --leader-elect`` keeps its Lease by default (--lease-namespace)."""
+LEASE = LeaseTiming()
+"""The default lease timings (``rollouts controller`` flags left alone): what users get."""
+LEADER, STANDBY, FRESH = "scale-leader", "scale-standby", "scale-fresh"
+"""Identities ($POD_NAME) of the first leader, its warm standby and the fresh standby after it."""
+FAILOVER_COLUMNS = (
+    "failover (SIGKILL) → holder changed s",
+    "failover → first status s",
+    "failover → all reconciled s",
+    "handover (SIGTERM) → first status s",
+)
 COLUMNS = (
     "date",
-    "N (replicas + Gateway API)",
+    "N (replicas + Gateway API); interval; workers",
     "at 2nd gate",
     "candidate available → status s p50 / p99 / max",
     "approval → status s p50 / p99 / max",
@@ -119,6 +155,7 @@ COLUMNS = (
     "API calls / reconcile (run; steady)",
     "Prometheus queries / look",
     "reconciles",
+    *FAILOVER_COLUMNS,
     "errors",
     "wall s",
 )
@@ -203,7 +240,9 @@ def namespace_of(index: int) -> str:
     return f"scale-{index // PER_NAMESPACE:03d}"
 
 
-def rollout_body(name: str, router: str, prometheus: str, timeout: str = "10s") -> KubeObject:
+def rollout_body(
+    name: str, router: str, prometheus: str, interval: float, timeout: str = "10s"
+) -> KubeObject:
     traffic: dict[str, Any] = (
         {"gatewayAPI": {"httpRoute": name, "baselineBackend": f"{name}-v1", "candidateBackend": f"{name}-v2"}}
         if router == "gatewayAPI"
@@ -222,7 +261,7 @@ def rollout_body(name: str, router: str, prometheus: str, timeout: str = "10s") 
             "progressDeadline": "30m",
             "analysis": {
                 "prometheus": {"address": prometheus, "timeout": timeout},
-                "interval": f"{INTERVAL:g}s",
+                "interval": f"{interval:g}s",
                 "warmup": "0s",
                 "variables": {"rollout": name},
                 "metrics": [
@@ -283,10 +322,24 @@ def available(deployment: KubeObject) -> bool:
 # --- watching -------------------------------------------------------------------------------------
 
 
-def reflect(kube: Kube, resource: Resource, selector: str, stop: threading.Event) -> Iterator[KubeObject]:
-    """Every state of every object matching ``selector`` in all namespaces, until ``stop``."""
+def reflect(
+    kube: Kube,
+    resource: Resource,
+    selector: str | None,
+    stop: threading.Event,
+    *,
+    namespace: str | None = None,
+    field_selector: str | None = None,
+) -> Iterator[KubeObject]:
+    """Every state of every object matching the selectors (all namespaces by default), until ``stop``."""
     reflection = Reflection(
-        kube, resource, label_selector=selector, watch_timeout=lambda: 30, stopped=stop.is_set
+        kube,
+        resource,
+        namespace=namespace,
+        label_selector=selector,
+        field_selector=field_selector,
+        watch_timeout=lambda: 30,
+        stopped=stop.is_set,
     )
     while not stop.is_set():
         try:
@@ -303,6 +356,8 @@ def reflect(kube: Kube, resource: Resource, selector: str, stop: threading.Event
 class Record:
     """What the watches saw, with client-side times (time.time())."""
 
+    interval: float = DEFAULT_INTERVAL
+    """Seconds between looks (the rollouts' analysis.interval)."""
     phase: str = "ramp"
     candidate_available: dict[str, float] = field(default_factory=dict)
     candidate_status: dict[str, float] = field(default_factory=dict)
@@ -313,7 +368,27 @@ class Record:
     look_lags: dict[str, list[float]] = field(default_factory=dict)
     looks_in_phase: dict[str, int] = field(default_factory=dict)
     hang_analysis_at: float | None = None
+    statuses: dict[str, Any] = field(default_factory=dict)
+    """The last status seen of each rollout, to tell a status write from other changes."""
+    tracking_writes: bool = False
+    """Whether :attr:`status_writes` collects (the failover phase)."""
+    status_writes: list[tuple[int, float, str]] = field(default_factory=list)
+    """(resourceVersion, time seen, key) of each status write seen while tracking, in order seen."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def first_writes_after(self, resource_version: int) -> dict[str, float]:
+        """When each rollout's first status write with a later resourceVersion was seen.
+
+        Every object of the test bed lives in one etcd, whose revisions order all writes: a
+        write after the Lease's takeover (its resourceVersion) is the new holder's, never a
+        late write of the one before it (SIGKILLed, or finishing its reconciles on SIGTERM).
+        """
+        with self.lock:
+            first: dict[str, float] = {}
+            for version, seen, key in self.status_writes:
+                if version > resource_version:
+                    first.setdefault(key, seen)
+            return first
 
 
 class Watches:
@@ -355,6 +430,10 @@ class Watches:
                     if analysis and record.hang_analysis_at is None:
                         record.hang_analysis_at = now
                     continue
+                if status != record.statuses.get(key):
+                    record.statuses[key] = status
+                    if record.tracking_writes:
+                        record.status_writes.append((int(metadata["resourceVersion"]), now, key))
                 if status.get("candidateReadyAt"):
                     record.candidate_status.setdefault(key, now)
                 step = status.get("currentStep")
@@ -370,7 +449,7 @@ class Watches:
                     record.looks[key] = looks
                     last_due = parse_timestamp(analysis["lastLookAt"]).timestamp() + LOOK_DELAY
                     record.look_lags.setdefault(record.phase, []).extend(
-                        now - (last_due - back * INTERVAL) for back in range(new)
+                        now - (last_due - back * record.interval) for back in range(new)
                     )
                     record.looks_in_phase[record.phase] = record.looks_in_phase.get(record.phase, 0) + new
                 first_gate = step == FIRST_GATE and not status.get("outcome")
@@ -425,15 +504,60 @@ class Approver:
             time.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
 
+class LeaseWatch:
+    """The controller's Lease, watched from a thread: each state's resourceVersion, time seen, holder."""
+
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._seen: list[tuple[int, float, str]] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+
+    def holder(self) -> str | None:
+        """The holder last seen (None before the first state)."""
+        with self._lock:
+            return self._seen[-1][2] if self._seen else None
+
+    def taken(self, identity: str) -> tuple[int, float] | None:
+        """The resourceVersion and time seen of the first state held by ``identity`` (one per process)."""
+        with self._lock:
+            return next(((version, seen) for version, seen, holder in self._seen if holder == identity), None)
+
+    def _run(self) -> None:
+        leases = reflect(
+            self._kube,
+            LEASES,
+            None,
+            self._stop,
+            namespace=LEASE_NAMESPACE,
+            field_selector=f"metadata.name={DEFAULT_LEASE}",
+        )
+        for lease in leases:
+            now = time.time()
+            holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+            with self._lock:
+                self._seen.append((int(lease["metadata"]["resourceVersion"]), now, holder))
+
+
 # --- the controller as a process ------------------------------------------------------------------
 
 
 class Controller:
-    """``rollouts controller`` for the whole cluster, /metrics on a loopback port, JSON log."""
+    """``rollouts controller`` for the whole cluster, /metrics on a loopback port, JSON log.
 
-    def __init__(self, kubeconfig: Path, log: Path, workers: int) -> None:
+    Given an ``identity``, with ``--leader-elect`` (default Lease, default timings) as that
+    ``$POD_NAME``.
+    """
+
+    def __init__(self, kubeconfig: Path, log: Path, workers: int, identity: str | None = None) -> None:
         self.port = free_port()
         self.log = log
+        self.identity = identity
         self.process = start_process(
             [
                 sys.executable,
@@ -444,8 +568,10 @@ class Controller:
                 f"--metrics-port={self.port}",
                 f"--workers={workers}",
                 "--log-format=json",
+                *(["--leader-elect"] if identity is not None else []),
             ],
             log,
+            env=None if identity is None else {**os.environ, "POD_NAME": identity},
         )
 
     def metrics(self) -> dict[str, float]:
@@ -498,6 +624,18 @@ class Controller:
         """SIGTERM, then SIGKILL after 40 s; the exit status."""
         return stop_process(self.process, 40)
 
+    def send(self, signum: signal.Signals) -> float:
+        """Send ``signum`` to the process (by its pid) and return when, as time.time()."""
+        sent = time.time()
+        os.kill(self.process.pid, signum)
+        return sent
+
+    def exited(self, timeout: float) -> int | None:
+        """The exit status once it exits on its own within ``timeout`` (else it is stopped)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+        return stop_process(self.process, 40)  # reaped; a no-op once it exited
+
 
 # --- the run --------------------------------------------------------------------------------------
 
@@ -531,6 +669,107 @@ def ratio(numerator: float, denominator: float, digits: int = 2) -> str:
     return f"{numerator / denominator:.{digits}f}" if denominator else "n/a"
 
 
+def seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+@dataclass
+class Failover:
+    """What the failover phase measured, seconds from the signal (None: not seen in time)."""
+
+    holder_changed: float | None = None
+    first_status: float | None = None
+    all_reconciled: float | None = None
+    handover: float | None = None
+    errors: int = 0
+    """Error lines of the successors' logs, successors that failed to get ready or exit 0."""
+
+    def cells(self) -> list[str]:
+        """The table cells, in FAILOVER_COLUMNS order."""
+        measured = (self.holder_changed, self.first_status, self.all_reconciled, self.handover)
+        return [seconds(value) for value in measured]
+
+
+def measure_failover(
+    kube: Kube,
+    *,
+    record: Record,
+    leader: Controller,
+    start: Callable[[str], Controller],
+    keys: set[str],
+    say: Callable[[str], None],
+) -> Failover:
+    """SIGKILL the leader with a warm standby ready, then SIGTERM the successor with a fresh one.
+
+    ``start(identity)`` starts a controller with leader election (the caller stops what is
+    left). Times are client-side from watches: the Lease's holder changing, and status writes
+    whose resourceVersion follows the takeover's (:meth:`Record.first_writes_after`).
+    """
+    result = Failover()
+    lease = LeaseWatch(kube)
+    try:
+        wait(lambda: lease.holder() == leader.identity, 30, "the leader's Lease")
+        standby = start(STANDBY)
+        if not wait(standby.ready, 120 + len(keys) * 0.2, "the standby's caches"):
+            result.errors += 1
+            return result
+        with record.lock:
+            record.phase = "failover"
+            record.tracking_writes = True
+        say("a warm standby ready (caches synced); SIGKILL to the leader")
+        killed = leader.send(signal.SIGKILL)
+        leader.exited(10)
+        wait(lambda: lease.taken(STANDBY) is not None, LEASE.lease_duration + 60, "the standby's takeover")
+        taken = lease.taken(STANDBY)
+        if taken is not None:
+            result.holder_changed = taken[1] - killed
+            version = taken[0]
+
+            def every_rollout_written() -> bool:
+                return keys <= record.first_writes_after(version).keys()
+
+            wait(every_rollout_written, 60 + 3 * record.interval + len(keys) * 0.1, "every rollout's status")
+            written = {key: at for key, at in record.first_writes_after(version).items() if key in keys}
+            if written:
+                result.first_status = min(written.values()) - killed
+            if len(written) == len(keys):
+                result.all_reconciled = max(written.values()) - killed
+        say(
+            f"failover: holder changed after {seconds(result.holder_changed)}s, first status after "
+            f"{seconds(result.first_status)}s, every rollout's after {seconds(result.all_reconciled)}s"
+        )
+        fresh = start(FRESH)
+        if not wait(fresh.ready, 120 + len(keys) * 0.2, "the fresh standby's caches"):
+            result.errors += 1
+            return result
+        say("a fresh standby ready; SIGTERM to the leader")
+        terminated = standby.send(signal.SIGTERM)
+
+        def successor_wrote() -> bool:
+            taken = lease.taken(FRESH)
+            return taken is not None and bool(record.first_writes_after(taken[0]))
+
+        if wait(successor_wrote, 60 + 2 * record.interval, "the successor's first status"):
+            taken = lease.taken(FRESH)
+            assert taken is not None
+            result.handover = min(record.first_writes_after(taken[0]).values()) - terminated
+        code = standby.exited(40)
+        if code != 0:
+            result.errors += 1
+            say(f"the leader exited {code} on SIGTERM")
+        say(f"handover: first status after {seconds(result.handover)}s")
+        code = fresh.stop()
+        if code != 0:
+            result.errors += 1
+            say(f"the last leader exited {code} on SIGTERM")
+        result.errors += standby.error_lines() + fresh.error_lines()
+        return result
+    finally:
+        lease.close()
+        with record.lock:
+            record.tracking_writes = False
+
+
 def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
     """One benchmark run of ``args.rollouts`` rollouts; the table row and whether it is clean."""
     count: int = args.rollouts
@@ -546,7 +785,13 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         print(f"[{time.monotonic() - began:6.0f}s] {text}", flush=True)
 
     cluster = LocalCluster(
-        ClusterConfig(nodes=nodes, state_root=root / "state", log_dir=root / "testbed-logs"), find_binaries()
+        ClusterConfig(
+            nodes=nodes,
+            state_root=root / "state",
+            log_dir=root / "testbed-logs",
+            controller_manager_args=FLEET_CONTROLLER_MANAGER_ARGS,
+        ),
+        find_binaries(),
     )
     exporter_port = free_port()
     exporter = None
@@ -555,7 +800,14 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
     )
     silent = SilentPrometheus()
     controller: Controller | None = None
+    successors: list[Controller] = []
     watches: Watches | None = None
+
+    def successor(identity: str) -> Controller:
+        started = Controller(cluster.kubeconfig, root / f"controller-{identity}.log", args.workers, identity)
+        successors.append(started)
+        return started
+
     try:
         cluster.start()
         client = cluster.api_client()
@@ -583,16 +835,24 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
 
         wait(baselines_ready, 120 + count * 0.6, "the baselines")
         say("baselines available; starting the controller")
-        controller = Controller(cluster.kubeconfig, root / "controller.log", args.workers)
+        controller = Controller(
+            cluster.kubeconfig, root / "controller.log", args.workers, LEADER if args.failover else None
+        )
         wait(controller.ready, 120, "the controller's readiness")
-        record = Record()
+        if args.failover:
+            wait(
+                lambda: current_holder(kube, DEFAULT_LEASE, LEASE_NAMESPACE) == LEADER,
+                60,
+                "the controller's Lease",
+            )
+        record = Record(interval=args.interval)
         approver = Approver(kube, record, rate=max(5.0, count / 30.0))
         watches = Watches(kube, record, approver.gate_reached)
         cpu_start = controller.cpu_seconds()
         for index in indices:
             kube.create(
                 MODEL_ROLLOUTS,
-                rollout_body(rollout_name(index), router_of(index), prometheus.url),
+                rollout_body(rollout_name(index), router_of(index), prometheus.url, args.interval),
                 namespace_of(index),
             )
         say(f"{count} rollouts created; waiting for each at its second gate")
@@ -614,7 +874,8 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         after = controller.metrics()
         cpu_after = controller.cpu_seconds()
 
-        kube.create(MODEL_ROLLOUTS, rollout_body(HANG, "replicas", silent.url, timeout="30s"), HANG)
+        hanging_body = rollout_body(HANG, "replicas", silent.url, args.interval, timeout="30s")
+        kube.create(MODEL_ROLLOUTS, hanging_body, HANG)
         say("a rollout whose Prometheus hangs created; waiting for its analysis to start")
 
         def hanging() -> bool:
@@ -623,7 +884,7 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
 
         hang_started = wait(hanging, 120 + count * 0.5, "the hanging rollout's analysis")
         if hang_started:
-            time.sleep(INTERVAL + LOOK_DELAY)  # its first look is due: a worker now waits on it
+            time.sleep(args.interval + LOOK_DELAY)  # its first look is due: a worker now waits on it
         with record.lock:
             record.phase = "hang" if hang_started else "no hang"
         say(f"hang phase for {steady:.0f}s")
@@ -633,16 +894,27 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         final = controller.metrics()
         cpu_end = controller.cpu_seconds()
         rss, peak = controller.memory_mb()
-        watches.close()
         errors = int(final.get("modelrollouts_reconcile_errors_total", 0)) + controller.error_lines()
         # A worker waits on the hanging Prometheus for up to its timeout, and a stopping controller
         # lets in-flight reconciles finish: end the hang first, so SIGTERM is a clean stop.
         silent.close()
-        code = controller.stop()
+        failover = Failover()
+        if args.failover:
+            with contextlib.suppress(NotFound):  # its Prometheus is gone: keep it out of the failover
+                kube.delete(MODEL_ROLLOUTS, HANG, HANG)
+            keys = {f"{namespace_of(index)}/{rollout_name(index)}" for index in indices}
+            failover = measure_failover(
+                kube, record=record, leader=controller, start=successor, keys=keys, say=say
+            )
+            errors += failover.errors
+            controller.stop()  # SIGKILLed by now, unless the failover phase stopped short
+        else:
+            code = controller.stop()
+            if code != 0:
+                errors += 1
+                say(f"the controller exited {code} on SIGTERM")
         controller = None
-        if code != 0:
-            errors += 1
-            say(f"the controller exited {code} on SIGTERM")
+        watches.close()
 
         requests_run = final.get("rest_client_requests_total", 0.0)
         reconciles_run = final.get("modelrollouts_reconcile_duration_seconds_count", 0.0)
@@ -655,11 +927,11 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         queries_steady = after.get("modelrollouts_prometheus_queries_total", 0.0) - before.get(
             "modelrollouts_prometheus_queries_total", 0.0
         )
-        intervals = count * steady / INTERVAL
+        intervals = count * steady / args.interval
         with record.lock:
             row = [
                 datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-                f"{count} ({count - count // 2} + {count // 2})",
+                f"{count} ({count - count // 2} + {count // 2}); {args.interval:g} s; {args.workers}",
                 f"{len(record.at_second_gate)}",
                 spread(lags(record.candidate_available, record.candidate_status)),
                 spread(lags(record.approval_written, record.approval_status)),
@@ -671,67 +943,29 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
                 f"{ratio(requests_run, reconciles_run)}; {ratio(requests_steady, reconciles_steady)}",
                 ratio(queries_steady, steady_looks, 1),
                 f"{reconciles_run:.0f}",
+                *(failover.cells() if args.failover else ["n/a"] * len(FAILOVER_COLUMNS)),
                 f"{errors}",
                 f"{time.monotonic() - began:.0f}",
             ]
-        complete = "n/a" not in row and len(record.at_second_gate) >= count
+        measured = (
+            row
+            if args.failover
+            else [cell for cell, name in zip(row, COLUMNS, strict=True) if name not in FAILOVER_COLUMNS]
+        )
+        complete = "n/a" not in measured and len(record.at_second_gate) >= count
         say(f"done: {' | '.join(row)}")
         return row, complete and errors == 0
     finally:
         if watches is not None:
             watches.close()
-        if controller is not None:
-            controller.stop()
+        for left in [controller, *successors]:
+            if left is not None:
+                left.stop()  # a no-op for one already stopped
         if exporter is not None:
             stop_process(exporter)
         silent.close()
         prometheus.stop()
         cluster.stop()
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def memory_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 2**20
-    return 0.0
-
-
-def revision() -> str:
-    """The commit of this checkout, marked when rollouts/ or analysis/ have uncommitted changes."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            [
-                "git",
-                "--no-optional-locks",
-                "-C",
-                str(repo),
-                "status",
-                "--porcelain",
-                "--",
-                "rollouts",
-                "analysis",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return f"{commit} with uncommitted changes" if changed else commit
 
 
 def write_table(path: Path, row: list[str], command: str, code: str) -> str:
@@ -741,6 +975,9 @@ def write_table(path: Path, row: list[str], command: str, code: str) -> str:
         lines = path.read_text().splitlines()
         for line in lines:
             cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if len(cells) == len(COLUMNS) - len(FAILOVER_COLUMNS) and cells[0][:2] == "20":
+                at = COLUMNS.index(FAILOVER_COLUMNS[0])  # a row from before the failover columns
+                cells[at:at] = ["n/a"] * len(FAILOVER_COLUMNS)
             if len(cells) == len(COLUMNS) and cells[0][:2] == "20":
                 rows[cells[1].split()[0]] = cells
     rows[row[1].split()[0]] = row
@@ -748,7 +985,7 @@ def write_table(path: Path, row: list[str], command: str, code: str) -> str:
         "# Scale: N active rollouts on one controller",
         "",
         "Written by `bench/scale.py` (issue 14); the module docstring says what is built and how each",
-        "number is taken. Each rollout: replicas or Gateway API router, analysis every 10 s (error",
+        "number is taken. Each rollout: replicas or Gateway API router, analysis every interval (error",
         "rate and latency, ~6 Prometheus queries a look) against a real Prometheus, plan",
         "`setWeight 20, approve, setWeight 50, approve, setWeight 100`; approvals written like",
         "`rollouts promote`, paced (max(5, N/30) a second), not as one burst. Lags are client-side",
@@ -757,12 +994,22 @@ def write_table(path: Path, row: list[str], command: str, code: str) -> str:
         "answers (query timeout 30 s). CPU per rollout per interval and the second API ratio are from",
         "the steady phase (every rollout at its second gate, looking); RSS at the end (peak).",
         "",
+        "Failover and handover (with `--failover`, else n/a): the controller runs with `--leader-elect`",
+        f"and the default lease timings — lease {LEASE.lease_duration:g} s, renew deadline "
+        f"{LEASE.renew_deadline:g} s, retry period {LEASE.retry_period:g} s, what",
+        "users get. After the measured phases a second controller process starts as a warm standby;",
+        "once its /readyz is 200 (caches synced) the leader gets SIGKILL: seconds from the kill to the",
+        "Lease's holder changing, to the first status write by the successor, and to every rollout",
+        "having had one (each looks every interval, so each writes). Then a fresh standby starts, gets",
+        "ready, and the leader gets SIGTERM: seconds to the successor's first status write. A write",
+        "counts as the successor's when its resourceVersion follows the Lease takeover's (one etcd).",
+        "",
         f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), {memory_gib():.0f} GiB memory, "
         f"{platform.system()} {platform.release()}. Everything — etcd, kube-apiserver,",
-        "kube-controller-manager (default client QPS 20, which paces the Deployments), kube-scheduler,",
-        "kwok, Prometheus, the exporter, the bench's watches and the controller (2 workers) — shares",
-        "these CPUs, and other engineers' jobs were running on the machine at the same time: the lags",
-        "include that contention. Last command: `" + command + "`; code: " + code + ".",
+        "kube-controller-manager (client QPS raised to 400 for thousands of Deployments), kube-scheduler,",
+        "kwok, Prometheus, the exporter, the bench's watches and the controller — shares",
+        "these CPUs (nothing else is assumed idle): the lags include that contention. Last command:",
+        "`" + command + "`; code: " + code + ".",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
@@ -787,14 +1034,24 @@ def main() -> int:
     parser.add_argument("--rollouts", type=int, default=100, help="N, the rollouts (default 100)")
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of each measured phase (60)")
     parser.add_argument("--workers", type=int, default=2, help="controller workers (default 2)")
-    parser.add_argument("--smoke", action="store_true", help="5 rollouts, 20 s phases: the CI setting")
+    parser.add_argument(
+        "--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between looks (default 10)"
+    )
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="with leader election: SIGKILL the leader (warm standby), then SIGTERM its successor",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="5 rollouts, 20 s phases, --failover: the CI setting"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     parser.add_argument(
         "--revision", default=None, help="what code ran (default: git commit of the checkout)"
     )
     args = parser.parse_args()
     if args.smoke:
-        args.rollouts, args.steady = 5, 20.0
+        args.rollouts, args.steady, args.failover = 5, 20.0, True
     command = ".venv/bin/python bench/scale.py " + shlex.join(sys.argv[1:])
     root = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     print(f"logs (kept): {root}", flush=True)

@@ -40,10 +40,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import model_deployment
 from rollouts.runtime.kube import DEPLOYMENTS, NAMESPACES, PODS, AlreadyExists, Kube, PatchType, connect
-from rollouts.testbed import ClusterConfig, LocalCluster, find_binaries, install_crds
+from rollouts.testbed import (
+    FLEET_CONTROLLER_MANAGER_ARGS,
+    ClusterConfig,
+    LocalCluster,
+    find_binaries,
+    install_crds,
+)
 from rollouts.testbed.cluster import DEFAULT_NODES, NodeSpec, free_ports
 from rollouts.testbed.process import exit_on_signals
 from tests.support.workloads import model_rollout
@@ -262,7 +269,7 @@ def measure(
             state_root=root / "state",
             log_dir=root / "testbed-logs",
             timeout=180.0,
-            controller_manager_args=("--kube-api-qps=400", "--kube-api-burst=800"),
+            controller_manager_args=FLEET_CONTROLLER_MANAGER_ARGS,
         ),
         find_binaries(),
     )
@@ -313,17 +320,6 @@ def _import_rss(code: Path | None) -> float:
         check=True,
     )
     return float(out.stdout.strip())
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (the machine otherwise)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(

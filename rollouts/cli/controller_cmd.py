@@ -5,13 +5,19 @@ log line per try, never a crash: in a cluster the controller often starts while 
 plane restarts, and an exit would put its pod in CrashLoopBackOff, each restart slower than the
 last (found by the safety campaign, bench/results/safety_campaign.md). A configuration that
 cannot work — no kubeconfig, bad arguments — still exits 3 at once.
+
+Every request carries the User-Agent ``model-rollouts-controller/VERSION (IDENTITY)``, IDENTITY
+being the leader-election identity ($POD_NAME in a cluster), so the API server's audit log
+tells which replica made each write (docs/runtime.md, "High availability").
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from importlib import metadata
 from typing import Annotated
 
 import structlog
@@ -22,7 +28,7 @@ from rollouts.controller.core import shards
 from rollouts.controller.core.shards import SHARD_LABEL, validate_shard
 from rollouts.controller.shell.app import ControllerOptions, build_manager
 from rollouts.runtime.kube import ConfigError, Kube, Unavailable, connect
-from rollouts.runtime.leader import LeaseTiming
+from rollouts.runtime.leader import LeaseTiming, default_identity
 from rollouts.runtime.logs import configure_logging
 from rollouts.runtime.manager import LeaderElection, Manager, Outcome
 from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
@@ -32,6 +38,17 @@ log = structlog.get_logger(__name__)
 
 STARTUP_BACKOFF = (1.0, 30.0)
 """First and longest wait between tries to reach the API server at start-up (doubling)."""
+
+USER_AGENT_PRODUCT = "model-rollouts-controller"
+
+
+def user_agent(identity: str) -> str:
+    """``model-rollouts-controller/0.1.0 (IDENTITY)``: the controller's version and identity."""
+    try:
+        version = metadata.version("model-rollouts")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{USER_AGENT_PRODUCT}/{version} ({identity})"
 
 
 class LogFormat(StrEnum):
@@ -117,8 +134,12 @@ def controller(
     except ValueError as unusable:
         typer.echo(f"error: {unusable}", err=True)
         raise typer.Exit(3) from unusable
+    identity = os.environ.get("POD_NAME") or default_identity()
     election = LeaderElection(
-        namespace=lease_namespace, name=lease_name or shards.lease_name(shard), timing=timing
+        namespace=lease_namespace,
+        name=lease_name or shards.lease_name(shard),
+        identity=identity,
+        timing=timing,
     )
     options = ControllerOptions(
         workers=workers,
@@ -131,7 +152,7 @@ def controller(
         health_address=health_bind_address,
     )
     try:
-        manager = _started(lambda: connect(kubeconfig, context), options)
+        manager = _started(lambda: connect(kubeconfig, context, user_agent=user_agent(identity)), options)
     except ConfigError as unusable:
         typer.echo(f"error: {unusable}", err=True)
         raise typer.Exit(3) from unusable

@@ -699,12 +699,19 @@ def _metadata(body: KubeObject) -> dict[str, Any]:
 
 
 def connect(
-    kubeconfig: str | None = None, context: str | None = None, *, timeout: Timeout | None = None
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    timeout: Timeout | None = None,
+    user_agent: str | None = None,
 ) -> Kube:
     """A client for the cluster in ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config, in-cluster).
 
     Asks the server for its version once, so an unreachable cluster fails here, naming the
-    server and where its address came from, instead of at the first real call.
+    server and where its address came from, instead of at the first real call. ``user_agent``
+    is sent with every request (the API server's audit log records it): the controller names
+    itself and its leader-election identity there, so each write can be traced to the replica
+    that made it.
     """
     timeout = timeout or Timeout()
     configuration = k8s_client.Configuration()
@@ -725,7 +732,10 @@ def connect(
         raise ConfigError(
             f"no cluster configuration ({source}): {error}; pass --kubeconfig or set KUBECONFIG"
         ) from error
-    kube = Kube(k8s_client.ApiClient(configuration), timeout)
+    api_client = k8s_client.ApiClient(configuration)
+    if user_agent is not None:
+        api_client.user_agent = user_agent
+    kube = Kube(api_client, timeout)
     try:
         kube._json("GET", _Call("get", None), "/version")
     except KubeError as error:

@@ -141,6 +141,15 @@ def micro_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def current_holder(kube: Kube, name: str, namespace: str) -> str | None:
+    """Who holds the Lease ``namespace/name`` as the API server has it (None: no Lease, or released)."""
+    try:
+        lease = kube.get(LEASES, name, namespace)
+    except NotFound:
+        return None
+    return LeaderRecord.from_lease(lease).holder or None
+
+
 def default_identity() -> str:
     """Host name plus a random suffix, unique per process (use the pod name in a cluster)."""
     return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"

@@ -17,8 +17,10 @@ Why one place ties the runtime together: the order matters and is easy to get wr
    missing Deployment would look deleted). The keys queued while standing by are the whole
    fleet in scope, so every rollout is reconciled once right after a takeover. A result with
    ``requeue_after`` schedules the key again (the rollout's timers: next analysis window, step
-   deadline); an exception is logged and the key retried with per-key back-off; a success
-   resets the back-off. The queue guarantees one key is never reconciled by two workers at once.
+   deadline); an exception is logged and the key retried with per-key back-off (a 409
+   ``Conflict`` — the object changed since it was read — is retried the same way but is no
+   error: it is logged at info and not counted in the reconcile errors); a success resets
+   the back-off. The queue guarantees one key is never reconciled by two workers at once.
 4. **Stop.** On SIGTERM/SIGINT or :meth:`Manager.stop`: stop handing out keys, let in-flight
    reconciles finish, stop the caches, then release the Lease — last, so no write can follow it.
    When the Lease is *lost* instead, the same happens without the release and :meth:`Manager.run`
@@ -58,7 +60,7 @@ from types import FrameType
 import structlog
 
 from rollouts.runtime.informer import Change, Informer
-from rollouts.runtime.kube import Kube, KubeObject, ObjectTransform, Resource
+from rollouts.runtime.kube import Conflict, Kube, KubeObject, ObjectTransform, Resource
 from rollouts.runtime.leader import LeaderElector, LeaseTiming, default_identity
 from rollouts.runtime.metrics import (
     ALL_INTERFACES,
@@ -116,6 +118,10 @@ def is_ready(*, ended: bool, synced: bool, leading: bool, serving: bool) -> bool
     starting its workers is not ready yet, for a moment.
     """
     return not ended and synced and (serving or not leading)
+
+
+CONFLICT_RETRIED = "the object changed since it was read; reconciling again"
+"""The log line of a reconcile that met a 409: not an error (logs and campaigns count these)."""
 
 
 class Outcome(Enum):
@@ -325,6 +331,11 @@ class Manager:
         started = time.monotonic()
         try:
             result = self._reconcile(key)
+        except Conflict as conflict:
+            # Someone wrote the object after it was read: expected, not a failure. Read afresh,
+            # after the same back-off, so two writers cannot spin against each other.
+            log.info(CONFLICT_RETRIED, error=str(conflict))
+            self.queue.add_rate_limited(key)
         except Exception:
             self.metrics.reconcile_errors.inc()
             log.exception("reconcile failed; retrying with back-off", failures=self.queue.failures(key) + 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from rollouts.testbed.binaries import Binaries, MissingBinariesError, cache_root, find_binaries
 from rollouts.testbed.cluster import (
     DEFAULT_NODES,
+    FLEET_CONTROLLER_MANAGER_ARGS,
     GPU,
     ClusterConfig,
     LocalCluster,
@@ -24,6 +25,7 @@ from rollouts.testbed.state import STATE_DIR_VARIABLE, state_root
 
 __all__ = [
     "DEFAULT_NODES",
+    "FLEET_CONTROLLER_MANAGER_ARGS",
     "GPU",
     "STATE_DIR_VARIABLE",
     "Binaries",

@@ -14,6 +14,10 @@ kube-controller-manager runs every default controller (``--controllers=*``) with
 credentials (``--use-service-account-credentials=false``), which is why its certificate is in
 ``system:masters``; namespace deletion, garbage collection, service-account tokens and the
 node-lifecycle controller (which lifts the ``not-ready`` taint) all work as on a cluster.
+
+With ``ClusterConfig.audit_log`` the API server keeps an audit log of the writes a controller
+makes (:func:`audit_policy`); :meth:`LocalCluster.audit_events` reads it, e.g. to tell which
+controller process made each write from its User-Agent.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.config import new_client_from_config
 
+from rollouts.api import resource as model_rollout
 from rollouts.testbed.binaries import Binaries, find_binaries
 from rollouts.testbed.pki import CertificateAuthority, KeyPair, service_account_keys, write_kubeconfig
 from rollouts.testbed.process import ProcessRecord, deferred_signals, spawn, stop
@@ -49,6 +54,8 @@ SERVICE_CIDR = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.0/16"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+AUDIT_LOG = "kube-apiserver-audit.log"
+"""The audit log's name in the log folder (with ``ClusterConfig.audit_log``)."""
 LOG_TAIL_LINES = 25
 KEPT_LOG_DIRS = 10
 """Default log folders (``<state root>/logs/<name>``) kept from earlier test beds."""
@@ -129,8 +136,47 @@ class ClusterConfig:
     (see rollouts.testbed.process). False for a test bed that outlives its launcher
     (``rollouts testbed up``): only :meth:`LocalCluster.stop` or ``rollouts testbed down`` end it."""
     controller_manager_args: tuple[str, ...] = ()
-    """Extra kube-controller-manager flags, e.g. ``--kube-api-qps=500`` for a bench that makes
-    thousands of pods (at the default 20 requests a second, 20,000 pods take 17 minutes)."""
+    """Extra kube-controller-manager flags, e.g. :data:`FLEET_CONTROLLER_MANAGER_ARGS`."""
+    audit_log: bool = False
+    """Have the API server write an audit log of the controller's writes (:func:`audit_policy`)
+    to ``<log dir>/kube-apiserver-audit.log``, read by :meth:`LocalCluster.audit_events`. Off by
+    default: every write then costs a line of JSON, which most tests never read."""
+
+
+def audit_policy() -> dict[str, Any]:
+    """An audit.k8s.io/v1 Policy: who wrote what, for the objects a controller writes.
+
+    Level ``Metadata`` (user, User-Agent, verb, object, response code, timestamps; no bodies)
+    for create, update, patch and delete of ModelRollouts and their status, Deployments and
+    their scale, HTTPRoutes and Leases; nothing for any other request. One event per request,
+    at ``ResponseComplete`` (``RequestReceived`` is omitted).
+    """
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {
+                "level": "Metadata",
+                "verbs": ["create", "update", "patch", "delete"],
+                "resources": [
+                    {
+                        "group": model_rollout.GROUP,
+                        "resources": [model_rollout.PLURAL, f"{model_rollout.PLURAL}/status"],
+                    },
+                    {"group": "apps", "resources": ["deployments", "deployments/scale"]},
+                    {"group": "gateway.networking.k8s.io", "resources": ["httproutes"]},
+                    {"group": "coordination.k8s.io", "resources": ["leases"]},
+                ],
+            },
+            {"level": "None"},
+        ],
+    }
+
+
+FLEET_CONTROLLER_MANAGER_ARGS = ("--kube-api-qps=400", "--kube-api-burst=800")
+"""For benches that make thousands of pods or Deployments: at kube-controller-manager's default
+20 requests a second, 20,000 pods take 17 minutes to appear."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -245,6 +291,25 @@ class LocalCluster:
     def logs(self) -> dict[str, Path]:
         """Each component's log file, by component name."""
         return {record.name: Path(record.log) for record in self._records}
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (written only with ``ClusterConfig.audit_log``)."""
+        return self.log_dir / AUDIT_LOG
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event written so far, oldest first, as parsed JSON (audit.k8s.io/v1 Event).
+
+        A line the API server is still writing (no newline yet) is left for the next call.
+        """
+        if not self.config.audit_log:
+            raise TestbedError(f"test bed {self.name} keeps no audit log (ClusterConfig.audit_log)")
+        try:
+            text = self.audit_log.read_text()
+        except FileNotFoundError:
+            return []
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def api_client(self, kubeconfig: Path | None = None) -> ApiClient:
         """A kubernetes ApiClient for the admin (default) or for any kubeconfig of this test bed."""
@@ -405,6 +470,17 @@ class LocalCluster:
         def ready(what: str) -> None:
             progress(f"{what} ({time.monotonic() - began:.1f}s)")
 
+        audit: list[str] = []
+        if self.config.audit_log:
+            policy = self.workdir / "audit-policy.yaml"
+            policy.write_text(json.dumps(audit_policy(), indent=2))  # JSON is YAML
+            audit = [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",  # written as each request completes, not batched
+            ]
+
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
         self._spawn(
@@ -445,6 +521,7 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                *audit,
             ],
         )
         self._wait("kube-apiserver /readyz", lambda: self._ok(f"{server}/readyz"), deadline)

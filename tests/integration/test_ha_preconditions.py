@@ -14,13 +14,11 @@ the successor's write, never the old leader's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from rollouts.controller.shell.prometheus_source import PrometheusProviders
-from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
+from rollouts.controller.shell.reconciler import Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.routers.base import RouterTarget
@@ -36,6 +34,7 @@ from rollouts.runtime.kube import (
     PatchType,
     Resource,
 )
+from tests.support.controller import reconciler_alone
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -57,11 +56,7 @@ class PausedLeader:
 
 
 def _reconciler(kube: Kube, deployments: Store | None = None) -> Reconciler:
-    rollouts = Store()
-    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX):
-        rollouts.add_index(index, lambda rollout: [])
-    caches = Caches(rollouts=rollouts, deployments=deployments or Store(), pods=Store(), nodes=Store())
-    return Reconciler(kube, caches, PrometheusProviders(kube), clock=lambda: datetime.now(UTC))
+    return reconciler_alone(kube, deployments=deployments)
 
 
 def test_a_status_write_prepared_before_the_successors_is_refused(kube: Kube, namespace: str) -> None:

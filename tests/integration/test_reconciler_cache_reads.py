@@ -9,15 +9,13 @@ no rollout from the API server at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
 
-from rollouts.controller.shell.prometheus_source import PrometheusProviders
-from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.informer import Store
 from rollouts.runtime.kube import Kube, KubeObject, Resource, WatchEvent
+from tests.support.controller import reconciler_alone
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -42,12 +40,9 @@ class CountingKube(Kube):
 def test_the_cache_is_read_only_once_it_holds_the_version_last_written(kube: Kube, namespace: str) -> None:
     created = kube.create(MODEL_ROLLOUTS, model_rollout("fraud", steps=[{"setWeight": 50}]), namespace)
     rollouts = Store()
-    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX):
-        rollouts.add_index(index, lambda rollout: [])
     rollouts.apply(WatchEvent("ADDED", created))
     counting = CountingKube(kube.api_client, kube.timeout)
-    caches = Caches(rollouts=rollouts, deployments=Store(), pods=Store(), nodes=Store())
-    reconciler = Reconciler(counting, caches, PrometheusProviders(kube), clock=lambda: datetime.now(UTC))
+    reconciler = reconciler_alone(counting, rollouts=rollouts)
     key = f"{namespace}/fraud"
 
     reconciler.reconcile(key)

@@ -9,15 +9,11 @@ other write made, and the next reconcile, reading afresh, writes status.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from rollouts.controller.shell.prometheus_source import PrometheusProviders
-from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
-from rollouts.runtime.informer import Store
 from rollouts.runtime.kube import Conflict, Kube, PatchType
+from tests.support.controller import reconciler_alone
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -42,14 +38,8 @@ def test_a_stale_status_write_is_a_conflict_with_no_effect_and_the_next_reconcil
     kube: Kube, namespace: str
 ) -> None:
     kube.create(MODEL_ROLLOUTS, model_rollout("fraud", steps=[{"setWeight": 50}]), namespace)
-    rollouts = Store()
-    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX):
-        rollouts.add_index(index, lambda rollout: [])  # nothing else names these objects
-    caches = Caches(rollouts=rollouts, deployments=Store(), pods=Store(), nodes=Store())
     interfering = InterferingWriter(kube, namespace, "fraud")
-    reconciler = Reconciler(
-        kube.guarded(interfering), caches, PrometheusProviders(kube), clock=lambda: datetime.now(UTC)
-    )
+    reconciler = reconciler_alone(kube.guarded(interfering))
     key = f"{namespace}/fraud"
 
     with pytest.raises(Conflict):

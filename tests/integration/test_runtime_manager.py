@@ -22,10 +22,10 @@ import pytest
 import structlog
 
 from rollouts.runtime.informer import object_key
-from rollouts.runtime.kube import LEASES, Kube, NotLeader, PatchType
+from rollouts.runtime.kube import LEASES, Conflict, Kube, NotLeader, PatchType
 from rollouts.runtime.leader import LeaderElector, LeaseTiming
 from rollouts.runtime.logs import configure_logging
-from rollouts.runtime.manager import LeaderElection, Manager, Outcome, ReconcileResult
+from rollouts.runtime.manager import CONFLICT_RETRIED, LeaderElection, Manager, Outcome, ReconcileResult
 
 pytestmark = pytest.mark.cluster
 
@@ -43,15 +43,21 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
 
 class Recorder:
-    """A reconcile function that records (who, key), optionally failing once or requeueing once."""
+    """A reconcile function that records (who, key), optionally failing, conflicting (409) or
+    requeueing once."""
 
     def __init__(
-        self, who: str = "", fail_once: tuple[str, ...] = (), requeue_once: tuple[str, ...] = ()
+        self,
+        who: str = "",
+        fail_once: tuple[str, ...] = (),
+        requeue_once: tuple[str, ...] = (),
+        conflict_once: tuple[str, ...] = (),
     ) -> None:
         self.calls: list[tuple[str, str]] = []
         self._who = who
         self._fail_once = set(fail_once)
         self._requeue_once = set(requeue_once)
+        self._conflict_once = set(conflict_once)
         self._changed = threading.Condition()
 
     def __call__(self, key: str) -> ReconcileResult:
@@ -62,6 +68,9 @@ class Recorder:
             if key in self._fail_once:
                 self._fail_once.discard(key)
                 raise RuntimeError(f"{key} failed on purpose")
+            if key in self._conflict_once:
+                self._conflict_once.discard(key)
+                raise Conflict(f"{key} was modified since it was read", status=409, reason="Conflict")
             if key in self._requeue_once:
                 self._requeue_once.discard(key)
                 return ReconcileResult(requeue_after=0.05)
@@ -114,9 +123,10 @@ def get(url: str) -> tuple[int, str]:
 def test_changes_become_reconciles_with_retries_timers_metrics_and_keyed_logs(
     kube: Kube, namespace: str, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
-    first, second = f"{namespace}/first", f"{namespace}/second"
+    first, second, third = f"{namespace}/first", f"{namespace}/second", f"{namespace}/third"
     kube.create(LEASES, lease("first", namespace))
-    reconcile = Recorder(fail_once=(first,), requeue_once=(second,))
+    kube.create(LEASES, lease("third", namespace))
+    reconcile = Recorder(fail_once=(first,), requeue_once=(second,), conflict_once=(third,))
     manager = Manager(kube, reconcile, workers=2, metrics_port=0)
     manager.informer(LEASES, namespace, keys=lambda obj: [object_key(obj)], label_selector=SELECTOR)
     with running(manager) as outcome:
@@ -124,13 +134,14 @@ def test_changes_become_reconciles_with_retries_timers_metrics_and_keyed_logs(
         assert reconcile.wait_for(
             lambda calls: [key for _, key in calls].count(first) == 2
         )  # failed, retried
+        assert reconcile.wait_for(lambda calls: [key for _, key in calls].count(third) == 2)  # a 409, retried
         kube.create(LEASES, lease("second", namespace))
         assert reconcile.wait_for(lambda calls: [key for _, key in calls].count(second) == 2)  # requeued once
         assert manager.metrics_server is not None
         base = f"http://127.0.0.1:{manager.metrics_server.port}"
         status, metrics = get(f"{base}/metrics")
         assert status == 200
-        assert "modelrollouts_reconcile_errors_total 1.0" in metrics
+        assert "modelrollouts_reconcile_errors_total 1.0" in metrics  # the 409 is no error
         assert "modelrollouts_leader 1.0" in metrics
         assert "modelrollouts_reconcile_duration_seconds_count" in metrics
         assert "modelrollouts_workqueue_depth" in metrics
@@ -141,9 +152,11 @@ def test_changes_become_reconciles_with_retries_timers_metrics_and_keyed_logs(
 
     lines = log_lines()
     inside = [line for line in lines if line["event"] == "reconciling"]
-    assert {line["key"] for line in inside} == {first, second}
+    assert {line["key"] for line in inside} == {first, second, third}
     (failure,) = [line for line in lines if line["event"].startswith("reconcile failed")]
     assert (failure["key"], failure["level"], failure["failures"]) == (first, "error", 1)
+    (conflict,) = [line for line in lines if line["event"] == CONFLICT_RETRIED]
+    assert (conflict["key"], conflict["level"]) == (third, "info")
     assert "failed on purpose" in json.dumps(failure["exception"])
 
 

@@ -1,8 +1,9 @@
 """The fleet benchmark's smallest setting runs and writes a complete row (bench/scale.py --smoke).
 
 No timing is asserted: the smoke run only proves the bench still drives the test bed, Prometheus
-and the controller end to end — every column measured, the controller free of errors — so the
-real runs (hundreds to thousands of rollouts) do not break unnoticed.
+and the controller end to end — every column measured, the failover phase included (a SIGKILLed
+leader's warm standby takes over, then a SIGTERMed one hands over), the controllers free of
+errors — so the real runs (hundreds to thousands of rollouts) do not break unnoticed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def test_scale_smoke_writes_a_complete_row(testbed_binaries: Binaries, tmp_path:
     columns = [cell.strip() for cell in header.strip("|").split("|")]
     row = dict(zip(columns, cells, strict=True))
     assert all(value and value != "n/a" for value in cells), row
-    assert row["N (replicas + Gateway API)"].startswith("5 ")
+    assert row["N (replicas + Gateway API); interval; workers"].startswith("5 ")
     assert row["at 2nd gate"] == "5"
     assert row["errors"] == "0"
+    failover = [
+        "failover (SIGKILL) → holder changed s",
+        "failover → first status s",
+        "failover → all reconciled s",
+        "handover (SIGTERM) → first status s",
+    ]
+    for column in failover:
+        assert float(row[column]) >= 0, row  # measured, a number of seconds (no timing asserted)

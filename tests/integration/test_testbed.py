@@ -21,6 +21,7 @@ import pytest
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api
 from kubernetes.client.exceptions import ApiException
 
+from rollouts.runtime.kube import DEPLOYMENTS, NAMESPACES, Conflict, PatchType, connect
 from rollouts.testbed import (
     GPU,
     STATE_DIR_VARIABLE,
@@ -264,3 +265,39 @@ def test_the_api_server_restarts_with_its_state(
         name: pid for name, pid in before.items() if name != "kube-apiserver"
     }
     assert core.read_namespaced_config_map("survives", namespace).data == {"k": "v"}
+
+
+def test_an_audited_test_bed_records_who_wrote_what(testbed_binaries: Binaries, tmp_path: Path) -> None:
+    """ClusterConfig.audit_log: the writes a controller makes, with User-Agent and answer; no reads."""
+    config = ClusterConfig(nodes=(NodeSpec("n"),), log_dir=tmp_path / "logs", audit_log=True)
+    with LocalCluster(config, testbed_binaries) as cluster:
+        with connect(str(cluster.kubeconfig), user_agent="writer/1 (w-1)") as kube:
+            kube.create(NAMESPACES, {"metadata": {"name": "audited"}})
+            kube.create(DEPLOYMENTS, deployment("scorer", 0, {"cpu": "100m"}), "audited")
+            stale = {"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 1}}
+            with pytest.raises(Conflict):
+                kube.patch(DEPLOYMENTS, "scorer", stale, PatchType.MERGE, "audited", subresource="scale")
+            scale = {"spec": {"replicas": 1}}
+            kube.patch(DEPLOYMENTS, "scorer", scale, PatchType.MERGE, "audited", subresource="scale")
+            kube.get(DEPLOYMENTS, "scorer", "audited")
+
+        def seen() -> list[tuple[str, str, str | None, int]] | None:
+            mine = [e for e in cluster.audit_events() if e.get("userAgent") == "writer/1 (w-1)"]
+            found = [
+                (
+                    e["verb"],
+                    e["objectRef"]["resource"],
+                    e["objectRef"].get("subresource"),
+                    e["responseStatus"]["code"],
+                )
+                for e in mine
+            ]
+            return found if len(found) >= 3 else None
+
+        assert eventually("the writes in the audit log", seen, timeout=10) == [
+            ("create", "deployments", None, 201),
+            ("patch", "deployments", "scale", 409),
+            ("patch", "deployments", "scale", 200),
+        ]  # not the namespace (not audited), not the GET (a read)
+        assert {e["stage"] for e in cluster.audit_events()} == {"ResponseComplete"}
+    assert cluster.audit_log.exists()  # the log stays, with the other logs

@@ -98,6 +98,7 @@ from rollouts.runtime.kube import (
     Resource,
     connect,
 )
+from rollouts.runtime.manager import CONFLICT_RETRIED
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.process import start_process, stop_process
 from tests.support.controller import ServingRecorder, WeightRecorder, _WatchRecorder, wait_for
@@ -1011,7 +1012,7 @@ def _check(
                 Invariant.SECRET,
                 f"the planted marker is in the {where}: {text.replace(marker, '<MARKER>')[:500]}",
             )
-    tally.conflicts_logged = sum(1 for line in lines if "reconcile failed" in line and "Conflict" in line)
+    tally.conflicts_logged = sum(1 for line in lines if CONFLICT_RETRIED in line)
 
     # 5. decoy
     tally.checks[Invariant.DECOY] += len(app.decoy_generations)

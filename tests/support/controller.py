@@ -2,9 +2,10 @@
 
 ``running_controller(kubeconfig)`` starts a :class:`~rollouts.runtime.manager.Manager` built by
 :func:`rollouts.controller.shell.app.build_manager` on a thread and stops it cleanly, so a test can
-kill and restart it mid-rollout. :func:`wait_for` polls an object until a condition holds, and
-:class:`WeightRecorder` records every candidate weight an HTTPRoute takes, and
-:class:`ServingRecorder` every total of Ready pods the app has, from watches.
+kill and restart it mid-rollout; :func:`reconciler_alone` builds just the reconciler, over caches
+filled by hand, for tests that call ``reconcile`` themselves. :func:`wait_for` polls an object
+until a condition holds, :class:`WeightRecorder` records every candidate weight an HTTPRoute
+takes, and :class:`ServingRecorder` every total of Ready pods the app has, from watches.
 """
 
 from __future__ import annotations
@@ -13,14 +14,30 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
 from rollouts.controller.shell.app import ControllerOptions, build_manager
+from rollouts.controller.shell.prometheus_source import PrometheusProviders
+from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.runtime.informer import Store
 from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, KubeError, KubeObject, Resource, connect
 from rollouts.runtime.manager import Manager
 from rollouts.runtime.reflector import Listed, Reflection
+
+
+def reconciler_alone(
+    kube: Kube, *, rollouts: Store | None = None, deployments: Store | None = None, **options: Any
+) -> Reconciler:
+    """A reconciler over caches filled by hand (empty unless given; rollouts indexed as app does,
+    naming nothing else); ``options`` go to :class:`Reconciler` (``routers=``, ...)."""
+    rollouts = Store() if rollouts is None else rollouts
+    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX):
+        rollouts.add_index(index, lambda rollout: [])  # nothing else names these objects
+    caches = Caches(rollouts=rollouts, deployments=deployments or Store(), pods=Store(), nodes=Store())
+    return Reconciler(kube, caches, PrometheusProviders(kube), clock=lambda: datetime.now(UTC), **options)
 
 
 @contextmanager
