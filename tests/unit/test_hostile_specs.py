@@ -6,8 +6,9 @@ Three layers, each with the reason it exists:
   names the field the API server names too (tests/integration/test_hostile_specs_apiserver.py);
 - hostile *texts* — a hyphen in a variables key, bytes that are not UTF-8, a list used as a
   mapping key, 10,000 nested lists, a "billion laughs" alias bomb, a self-referencing alias, a
-  text over the API server's 3 MiB limit: each is one problem line and exit 1, fast, never a
-  traceback (these never reach a server as JSON, so only lint can meet them);
+  text over the API server's 3 MiB limit: each is one problem line and exit 1 in bounded
+  memory, never a traceback (these never reach a server as JSON, so only lint can meet them;
+  how long lint takes is not asserted: speed belongs to benchmarks);
 - wire strictness and timestamps: lint refuses what the server refuses (``"50"``, ``true``,
   ``"yes"``, malformed date-times) and accepts what it accepts (``2026-11-28t13:50:00z``), and
   every date-time the server stores can be parsed, so neither the controller nor
@@ -17,7 +18,6 @@ Three layers, each with the reason it exists:
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,14 +104,12 @@ HOSTILE_TEXTS: dict[str, tuple[str | bytes, str]] = {
 def test_hostile_text_is_one_problem_not_a_crash(name: str) -> None:
     text, fragment = HOSTILE_TEXTS[name]
     data = text if isinstance(text, bytes) else text.encode()
-    started = time.monotonic()
     tracemalloc.start()
     try:
         reports = lint_bytes(data, f"{name}.yaml")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - started < 5, "refused fast"
     assert peak < 200 * 1024 * 1024, f"bounded memory: peak {peak} bytes"
     assert not all(report.ok for report in reports)
     messages = [p.message for report in reports for p in report.problems if p.severity == "error"]
