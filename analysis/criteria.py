@@ -50,26 +50,57 @@ class ErrorRateCriteria:
 
 
 @dataclass(frozen=True)
+class LatencyTolerance:
+    """How much slower the candidate may be, in people's terms (analysis.quantiles).
+
+    At each quantile q the candidate's q-quantile may be at most
+    max(ratio x baseline's, baseline's + milliseconds): "at most 10% or 10 ms slower at the
+    median and p90" by default.
+    """
+
+    quantiles: tuple[float, ...] = (0.5, 0.9)
+    ratio: float = 1.1
+    milliseconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class LatencyCriteria:
-    """Candidate vs baseline latency from a histogram's bucket counters."""
+    """Candidate vs baseline latency from a histogram's bucket counters.
+
+    Harm needs the rank test (Holm) AND every practical gate that is set: ``max_shift`` (CLES,
+    0.55) and ``tolerance`` (at most 10% or 10 ms slower at the median and p90). PASS needs the
+    candidate shown on the right side of either: its CLES bound below ``pass_below`` or every
+    quantile bound within the tolerance (analysis.judge). None turns a gate off (the spec always
+    sets both).
+    """
 
     name: str
     buckets_query: str
     slo: float | None = None
-    max_shift: float = 0.55
+    max_shift: float | None = 0.55
     tail_ratio: float = 1.25
     tail_increase: float = 0.005
+    tolerance: LatencyTolerance | None = field(default_factory=LatencyTolerance)
 
     kind: Literal["latency"] = field(default="latency", init=False)
 
+    def __post_init__(self) -> None:
+        if self.tolerance is None and self.max_shift is None:
+            raise ValueError(f"latency metric {self.name!r} needs a tolerance, a maxShift, or both")
+
     @property
-    def pass_below(self) -> float:
-        """CLES the upper bound must stay below to PASS: maxShift + 0.01 (0.56 by default).
+    def pass_below(self) -> float | None:
+        """CLES the upper bound must stay below to PASS: maxShift + 0.01; None without maxShift.
 
         A hundredth above the fail gate, so a candidate whose true CLES sits just under the
         gate can still be shown non-inferior instead of waiting forever.
         """
-        return self.max_shift + 0.01
+        return None if self.max_shift is None else self.max_shift + 0.01
+
+    @property
+    def display_quantiles(self) -> tuple[float, ...]:
+        """The quantiles a reason shows: the tolerance's, else the median and p90."""
+        return self.tolerance.quantiles if self.tolerance is not None else (0.5, 0.9)
 
 
 @dataclass(frozen=True)

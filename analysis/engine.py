@@ -20,6 +20,16 @@ import math
 from dataclasses import replace
 from typing import TypeVar
 
+from analysis.bounds import (
+    RunningBounds,
+    cles_bounds,
+    error_rate_margin,
+    location_pass_alpha,
+    rate_bounds,
+    rate_requests_needed,
+    tail_margin,
+    tail_requests_needed,
+)
 from analysis.criteria import (
     AnalysisCriteria,
     DriftCriteria,
@@ -27,6 +37,7 @@ from analysis.criteria import (
     GuardCriteria,
     LatencyCriteria,
     MetricCriteria,
+    MinEvidence,
     TrafficForecast,
 )
 from analysis.drift import DriftEvidence
@@ -97,8 +108,40 @@ def update(state: AnalysisState, observations: IntervalObservations) -> Analysis
     metrics = dict(state.metrics)
     for metric in state.criteria.metrics:
         observation = observations.get(metric.name, NoData("no observation for this interval"))
-        metrics[metric.name] = _update_metric(metric, metrics[metric.name], observation, state.tuning)
+        before = metrics[metric.name]
+        after = _update_metric(metric, before, observation, state.tuning)
+        metrics[metric.name] = _intersect(metric, before, after, state.criteria.min_evidence, state.tuning)
     return replace(state, metrics=metrics)
+
+
+def _intersect(
+    metric: MetricCriteria, before: MetricState, after: MetricState, need: MinEvidence, tuning: Tuning
+) -> MetricState:
+    """``after`` with the running bounds of ``before`` tightened by this look's (analysis.bounds).
+
+    A bound joins only when the metric has its minimum evidence, by the judge's own rules.
+    """
+    if isinstance(metric, ErrorRateCriteria) and isinstance(after, ErrorRateState):
+        kept = before.bounds if isinstance(before, ErrorRateState) else RunningBounds()
+        rates = after.rates
+        margin = error_rate_margin(metric, rates)
+        needed = rate_requests_needed(need, rates.baseline_rate, margin)
+        if rates.compared and rates.candidate_requests >= needed:
+            kept = kept.tighten(*rate_bounds(rates, tuning.rho2, tuning.alpha), margin)
+        return replace(after, bounds=kept)
+    if isinstance(metric, LatencyCriteria) and isinstance(after, LatencyState):
+        location = before.location_bounds if isinstance(before, LatencyState) else RunningBounds()
+        tail = before.tail_bounds if isinstance(before, LatencyState) else RunningBounds()
+        if after.ranks.compared and sum(after.candidate) >= need.requests:
+            alpha = location_pass_alpha(metric, tuning.alpha)
+            location = location.tighten(*cles_bounds(after.ranks, tuning.rho2, alpha), metric.pass_below)
+        shares = after.tail
+        margin = tail_margin(metric, shares)
+        needed = tail_requests_needed(need, shares.baseline_rate, margin)
+        if metric.slo is not None and shares.compared and shares.candidate_requests >= needed:
+            tail = tail.tighten(*rate_bounds(shares, tuning.rho2, tuning.alpha), margin)
+        return replace(after, location_bounds=location, tail_bounds=tail)
+    return after
 
 
 def _update_metric(
@@ -181,6 +224,7 @@ def _update_latency(
         ranks=ranks,
         tail=tail,
         last=_OK,
+        quantiles=current.quantiles.add(histogram.candidate, histogram.baseline),
     )
 
 

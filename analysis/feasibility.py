@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from analysis.bounds import RunningBounds, rate_requests_needed, tail_requests_needed
 from analysis.criteria import (
     DriftCriteria,
     ErrorRateCriteria,
@@ -27,7 +28,8 @@ from analysis.criteria import (
     MinEvidence,
     TrafficForecast,
 )
-from analysis.rates import MIN_MARGIN, RateEvidence, non_inferiority_margin, requests_needed
+from analysis.quantiles import QuantileEvidence, compare_quantile, seconds
+from analysis.rates import MIN_MARGIN, RateEvidence, non_inferiority_margin
 from analysis.sequential import boundary
 from analysis.state import AnalysisState, DriftState, ErrorRateState, LatencyState, MetricState, Tuning
 
@@ -78,6 +80,7 @@ def _metric_feasibility(
             margin_floor=MIN_MARGIN,
             state=state,
             forecast=forecast,
+            bounds=current.bounds,
         )
     if isinstance(metric, LatencyCriteria) and isinstance(current, LatencyState):
         return _latency_feasibility(metric, current, state, forecast, need)
@@ -104,20 +107,33 @@ def _rate_feasibility(
     margin_floor: float,
     state: AnalysisState,
     forecast: TrafficForecast,
+    bounds: RunningBounds,
+    tail: bool = False,
 ) -> MetricFeasibility:
+    """The judge's rate rule ahead of time: its minimum evidence (analysis.bounds) and margin."""
     need = state.criteria.min_evidence
-    margin = non_inferiority_margin(rates.baseline_rate, margin_setting, margin_floor)
-    needed = requests_needed(need.requests, need.errors, rates.baseline_rate, margin)
+    p_b = rates.baseline_rate
+    margin = non_inferiority_margin(p_b, margin_setting, margin_floor)
+    if tail:
+        needed = tail_requests_needed(need, p_b, margin)
+        counted_at = f"{100 * (p_b + margin):.2f}% = share {100 * p_b:.2f}% + margin {100 * margin:.2f}%"
+    else:
+        needed = rate_requests_needed(need, p_b, margin)
+        counted_at = f"{100 * max(p_b, margin):.2f}%"
     reachable = rates.candidate_requests + forecast.candidate_per_interval * max(forecast.intervals, 0)
-    rate = max(rates.baseline_rate, margin)
+    if bounds.counted:  # minimum evidence met at an earlier look stays met (analysis.bounds)
+        needed = min(needed, rates.candidate_requests)
+    rate = max(p_b, margin)
     radius = _radius(state.tuning, rates.weight + _forecast_weight(forecast), math.sqrt(rate * (1 - rate)))
-    feasible = reachable >= needed and radius < margin
+    shown = bounds.upper is not None and bounds.upper < margin
+    feasible = shown or (reachable >= needed and radius < margin)
+    reached = f"; the bound already reached +{100 * (bounds.upper or 0.0):.2f}pp" if shown else ""
     return MetricFeasibility(
         name,
         feasible,
         f"{name}: needs {needed:,} candidate requests ({need.errors:g} expected {events} at "
-        f"{100 * rate:.2f}%), the forecast reaches {reachable:,.0f}; bound +/-{100 * radius:.2f}pp "
-        f"vs margin {100 * margin:.2f}pp",
+        f"{counted_at}), the forecast reaches {reachable:,.0f}; bound +/-{100 * radius:.2f}pp "
+        f"vs margin {100 * margin:.2f}pp{reached}",
         needed,
         reachable,
     )
@@ -132,15 +148,20 @@ def _latency_feasibility(
 ) -> MetricFeasibility:
     reachable = sum(current.candidate) + forecast.candidate_per_interval * max(forecast.intervals, 0)
     radius = _radius(state.tuning, current.ranks.weight + _forecast_weight(forecast), math.sqrt(1 / 12))
-    room = metric.pass_below - 0.5
-    location = MetricFeasibility(
-        metric.name,
-        reachable >= need.requests and radius < room,
-        f"{metric.name}: needs {need.requests:,} candidate requests, the forecast reaches "
-        f"{reachable:,.0f}; CLES bound +/-{radius:.3f} vs room {room:.2f}",
-        need.requests,
-        reachable,
-    )
+    said = [
+        f"{metric.name}: needs {need.requests:,} candidate requests, the forecast reaches {reachable:,.0f}"
+    ]
+    shown: list[bool] = []  # a PASS needs either bound (analysis.judge), so either may suffice
+    if metric.pass_below is not None:
+        room = metric.pass_below - 0.5
+        shown.append(radius < room)
+        said.append(f"CLES bound +/-{radius:.3f} vs room {room:.2f}")
+    if metric.tolerance is not None:
+        tolerance_ok, tolerance_said = _tolerance_feasibility(metric, current, state.tuning, reachable)
+        shown.append(tolerance_ok)
+        said.append(tolerance_said)
+    feasible = reachable >= need.requests and any(shown)
+    location = MetricFeasibility(metric.name, feasible, "; ".join(said), need.requests, reachable)
     if metric.slo is None:
         return location
     tail = _rate_feasibility(
@@ -151,6 +172,8 @@ def _latency_feasibility(
         margin_floor=metric.tail_increase,
         state=state,
         forecast=forecast,
+        bounds=current.tail_bounds,
+        tail=True,
     )
     return MetricFeasibility(
         metric.name,
@@ -159,3 +182,39 @@ def _latency_feasibility(
         max(location.needed or 0, tail.needed or 0),
         reachable,
     )
+
+
+def _tolerance_feasibility(
+    metric: LatencyCriteria, current: LatencyState, tuning: Tuning, reachable: float
+) -> tuple[bool, str]:
+    """Whether the quantile bounds would fit the tolerance at ``reachable`` candidate requests.
+
+    The histograms seen so far give the shapes (interpolation slopes); an identical candidate is
+    assumed (its estimate at the baseline's). Before any data it cannot be told: feasible.
+    """
+    tolerance = metric.tolerance
+    evidence = current.quantiles
+    if tolerance is None or not evidence.candidate_total or not current.edges:
+        return True, "tolerance bounds: shapes not seen yet"
+    projected = evidence.projected(reachable)
+    projected = QuantileEvidence(
+        candidate=tuple(round(count) for count in projected.reweighted_baseline),
+        reweighted_baseline=projected.reweighted_baseline,
+        baseline_spread=projected.baseline_spread,
+    )
+    said: list[str] = []
+    feasible = True
+    for q in tolerance.quantiles:
+        c = compare_quantile(
+            projected,
+            current.edges,
+            q,
+            tolerance=(tolerance.ratio, tolerance.milliseconds),
+            rho2=tuning.rho2,
+            alpha=tuning.alpha,
+        )
+        if c is None:
+            continue
+        feasible = feasible and c.within
+        said.append(f"{c.name} bound {seconds(c.candidate_upper)} vs allowed {seconds(c.allowed_lower)}")
+    return feasible, "if identical: " + ", ".join(said)

@@ -5,11 +5,18 @@ Rules, in the order they are applied:
 1. **Harm, across metrics.** Every harm test (error rate, error-rate hard limit, latency location,
    latency tail) has an always-valid p-value; Holm at the rollout's alpha picks the rejected
    ones. A rejected test FAILs its metric only if the estimate also clears the practical gate
-   (ratio >= maxRatio and increase >= maxIncrease; CLES >= maxShift): a real but tiny effect,
+   (ratio >= maxRatio and increase >= maxIncrease; for latency CLES >= maxShift AND a quantile
+   beyond the tolerance, e.g. 10% or 10 ms slower at the median or p90): a real but tiny effect,
    such as a pod that is 3% slower, is not a reason to roll back. The hard limit has no gate.
 2. **Non-inferiority, per metric, no correction.** A metric PASSes when its minimum evidence is
    met and the always-valid upper bound of its effect is below the margin: p_c - p_b below
-   max(0.5 x baseline rate, 0.1pp) (or the configured margin); CLES below maxShift + 0.01.
+   max(0.5 x baseline rate, 0.1pp) (or the configured margin); for latency, every quantile's bound
+   within the tolerance, or CLES below maxShift + 0.01 (each bound at alpha/2). The
+   upper bound is the **running minimum** over the looks with minimum evidence (a running
+   intersection of confidence sequences is one, analysis.bounds), so a PASS cannot fall back to
+   INCONCLUSIVE because a later bound came out wider; minimum evidence once met stays met. The
+   error rate counts ``minEvidence.errors`` expected errors at max(baseline rate, margin), the
+   latency tail its expected requests above the SLO at baseline share + margin.
 3. **Drift** FAILs above the noise floor and at the fail level with ``onFail``'s action (hold
    by default); sanity failures (invalid predictions, a single class, scores out of range)
    always roll back. **Guards** FAIL after ``consecutive`` breaches in a row.
@@ -25,7 +32,8 @@ Rules, in the order they are applied:
    ERROR: ERROR; else all PASS: PASS; else any NO_DATA: NO_DATA; else INCONCLUSIVE.
 
 Each result carries the numbers behind it and a reason a person can check, e.g.
-"latency: candidate slower, CLES 0.71 (bound 0.66), n=1,240/23,100" (n = candidate/baseline).
+"latency: candidate slower: median 412 ms vs 10 ms (41x), p90 ..., beyond the tolerance (1.1x or
++10 ms); CLES 0.97 (bound 0.90), max log10 E 14.80 >= 1.60, n=47/939" (n = candidate/baseline).
 """
 
 from __future__ import annotations
@@ -34,6 +42,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from analysis.bounds import (
+    RunningBounds,
+    counted_bounds,
+    location_pass_alpha,
+    rate_requests_needed,
+    tail_requests_needed,
+)
 from analysis.criteria import (
     DriftCriteria,
     ErrorRateCriteria,
@@ -44,7 +59,8 @@ from analysis.criteria import (
 )
 from analysis.drift import DriftComparison
 from analysis.multiple import holm_rejected, holm_thresholds
-from analysis.rates import MIN_MARGIN, RateEvidence, non_inferiority_margin, requests_needed
+from analysis.quantiles import QuantileComparison, QuantileEvidence, compare_quantile, seconds, times
+from analysis.rates import MIN_MARGIN, RateEvidence, non_inferiority_margin
 from analysis.state import (
     AnalysisState,
     DriftState,
@@ -242,10 +258,12 @@ class _RateRule:
     margin_floor: float
     events: str
     """What an event is, in words: "errors", "requests above 0.5s"."""
+    tail: bool = False
+    """The latency tail: expected events counted at baseline share + margin (analysis.bounds)."""
 
 
 def _judge_rates(
-    metric: MetricCriteria, rates: RateEvidence, rule: _RateRule, context: _Context
+    metric: MetricCriteria, rates: RateEvidence, rule: _RateRule, context: _Context, stored: RunningBounds
 ) -> MetricJudgement:
     label = metric.name
     if not rates.compared:
@@ -262,6 +280,21 @@ def _judge_rates(
     difference, ratio = rates.difference, rates.ratio
     radius = rates.difference_radius(tuning.rho2, tuning.alpha)
     margin = non_inferiority_margin(p_b, rule.margin, rule.margin_floor)
+    if rule.tail:
+        needed_requests = tail_requests_needed(need, p_b, margin)
+        counted_at = f"{_pct(p_b + margin)} (share {_pct(p_b)} + margin {_pct(margin)})"
+    else:
+        needed_requests = rate_requests_needed(need, p_b, margin)
+        counted_at = _pct(max(p_b, margin))
+    # The PASS bound is the running intersection over the looks with minimum evidence.
+    bounds, enough = counted_bounds(
+        stored,
+        (difference - radius, difference + radius),
+        rates.candidate_requests >= needed_requests,
+        margin,
+    )
+    lower = bounds.lower if bounds.lower is not None else difference - radius
+    upper = bounds.upper if bounds.upper is not None else difference + radius
     samples = _samples(rates.candidate_requests, rates.baseline_requests)
     log10_e = rates.harm.log_e / LN10
     base = MetricJudgement(
@@ -270,8 +303,8 @@ def _judge_rates(
         verdict=Verdict.INCONCLUSIVE,
         reason="",
         effect=difference,
-        lower=difference - radius,
-        upper=difference + radius,
+        lower=lower,
+        upper=upper,
         log10_e=log10_e,
         p_value=rates.harm.p_value,
         baseline_samples=rates.baseline_requests,
@@ -290,18 +323,21 @@ def _judge_rates(
             f"candidate worse, {rates_text}, {context.evidence(rule.test)}, {samples}",
             Action.ROLLBACK,
         )
-    needed_requests = requests_needed(need.requests, need.errors, p_b, margin)
-    if rates.candidate_requests < needed_requests:
+    if not enough:
         return result(
             Verdict.INCONCLUSIVE,
             f"needs {_count(needed_requests)} candidate requests for {need.errors:g} expected "
-            f"{rule.events} at {_pct(max(p_b, margin))}, has {_count(rates.candidate_requests)}",
+            f"{rule.events} at {counted_at}, has {_count(rates.candidate_requests)}",
         )
-    if difference + radius < margin:
+    if bounds.shown_below(margin):
+        shown = (
+            f"< margin {_pp(margin)}"
+            if upper < margin
+            else f"(below the margin at an earlier look; now {_pp(margin)})"
+        )
         return result(
             Verdict.PASS,
-            f"non-inferior, {rates_text}, increase <= {_pp(difference + radius)} "
-            f"< margin {_pp(margin)}, {samples}",
+            f"non-inferior, {rates_text}, increase <= {_pp(upper)} {shown}, {samples}",
         )
     if context.rejected(rule.test):
         return result(
@@ -311,7 +347,7 @@ def _judge_rates(
         )
     return result(
         Verdict.INCONCLUSIVE,
-        f"{rates_text}, increase bound {_pp(difference + radius)} not below margin {_pp(margin)}, {samples}",
+        f"{rates_text}, increase bound {_pp(upper)} not below margin {_pp(margin)}, {samples}",
     )
 
 
@@ -329,7 +365,7 @@ def _judge_error_rate(
     metric: ErrorRateCriteria, current: ErrorRateState, context: _Context
 ) -> MetricJudgement:
     rule = _RateRule(metric.name, metric.max_ratio, metric.max_increase, metric.margin, MIN_MARGIN, "errors")
-    judged = _judge_rates(metric, current.rates, rule, context)
+    judged = _judge_rates(metric, current.rates, rule, context, current.bounds)
     if not current.errors_matched and judged.verdict is not Verdict.FAIL and current.rates.compared:
         judged = replace(judged, verdict=Verdict.NO_DATA, reason=never_matched_reason(metric))
     if metric.hard_limit is None:
@@ -354,7 +390,53 @@ def _judge_error_rate(
 # --- latency ---------------------------------------------------------------------------------
 
 
+def _quantile_evidence(current: LatencyState) -> QuantileEvidence:
+    """The quantile counts; for a state stored before they existed, the pooled counts."""
+    if current.quantiles.candidate or not current.candidate:
+        return current.quantiles
+    n_c, n_b = sum(current.candidate), sum(current.baseline)
+    if not n_c or not n_b:
+        return current.quantiles
+    share = n_c / n_b
+    return QuantileEvidence(current.candidate, tuple(share * b for b in current.baseline), n_c * share)
+
+
+def _quantiles(
+    metric: LatencyCriteria, current: LatencyState, tuning: Tuning, alpha: float
+) -> list[QuantileComparison]:
+    tolerance = metric.tolerance
+    gate = (tolerance.ratio, tolerance.milliseconds) if tolerance is not None else (1.0, 0.0)
+    evidence = _quantile_evidence(current)
+    compared = (
+        compare_quantile(evidence, current.edges, q, tolerance=gate, rho2=tuning.rho2, alpha=alpha)
+        for q in metric.display_quantiles
+    )
+    return [comparison for comparison in compared if comparison is not None]
+
+
+def _quantile_details(comparisons: list[QuantileComparison]) -> dict[str, float]:
+    details: dict[str, float] = {}
+    for c in comparisons:
+        details.update(
+            {
+                f"{c.name}_candidate": c.candidate,
+                f"{c.name}_baseline": c.baseline,
+                f"{c.name}_ratio": c.ratio,
+                f"{c.name}_candidate_upper": c.candidate_upper,
+                f"{c.name}_allowed": c.allowed,
+                f"{c.name}_allowed_lower": c.allowed_lower,
+            }
+        )
+    return details
+
+
 def _judge_location(metric: LatencyCriteria, current: LatencyState, context: _Context) -> MetricJudgement:
+    """The location rule: rank test (Holm) AND the gates set (tolerance, maxShift); PASS by bounds.
+
+    Reasons put the quantiles first, the statistics after them, e.g. "latency: candidate
+    slower: median 412 ms vs 10 ms (41x), p90 1.9 s vs 24 ms (79x), beyond the tolerance (1.1x or
+    +10 ms); CLES 0.97 (bound 0.90), max log10 E 14.80 >= 1.60, n=47/939".
+    """
     ranks, tuning = current.ranks, context.tuning
     candidate_n, baseline_n = sum(current.candidate), sum(current.baseline)
     if not ranks.compared:
@@ -366,49 +448,96 @@ def _judge_location(metric: LatencyCriteria, current: LatencyState, context: _Co
             baseline_samples=baseline_n,
             candidate_samples=candidate_n,
         )
+    tolerance, pass_below = metric.tolerance, metric.pass_below
+    pass_alpha = location_pass_alpha(metric, tuning.alpha)
     cles = ranks.cles
-    radius = ranks.cles_radius(tuning.rho2, tuning.alpha)
+    radius = ranks.cles_radius(tuning.rho2, pass_alpha)
+    # The CLES PASS bound is the running intersection over the looks with minimum evidence.
+    seen, _ = counted_bounds(
+        current.location_bounds,
+        (cles - radius, cles + radius),
+        candidate_n >= context.min_evidence.requests,
+        pass_below,
+    )
+    cles_lower = seen.lower if seen.lower is not None else cles - radius
+    cles_upper = seen.upper if seen.upper is not None else cles + radius
     samples = _samples(candidate_n, baseline_n)
     log10_e = ranks.log_e(tuning.rho2) / LN10
+    comparisons = _quantiles(metric, current, tuning, pass_alpha)
+    details = _quantile_details(comparisons)
+    if tolerance is not None:
+        details.update({"tolerance_ratio": tolerance.ratio, "tolerance_ms": tolerance.milliseconds})
+    if metric.max_shift is not None and pass_below is not None:
+        details.update({"pass_below": pass_below, "max_shift": metric.max_shift})
     base = MetricJudgement(
         name=metric.name,
         kind=metric.kind,
         verdict=Verdict.INCONCLUSIVE,
         reason="",
         effect=cles,
-        lower=cles - radius,
-        upper=cles + radius,
+        lower=cles_lower,
+        upper=cles_upper,
         log10_e=log10_e,
         p_value=context.harm[metric.name].p_value,
         baseline_samples=baseline_n,
         candidate_samples=candidate_n,
-        details={"pass_below": metric.pass_below, "max_shift": metric.max_shift},
+        details=details,
     )
 
     def result(verdict: Verdict, text: str, action: Action = Action.NONE) -> MetricJudgement:
         return replace(base, verdict=verdict, reason=f"{metric.name}: {text}", action=action)
 
-    if context.rejected(metric.name) and cles >= metric.max_shift:
+    measured = ", ".join(
+        f"{c.name} {seconds(c.candidate)} vs {seconds(c.baseline)} ({times(c.ratio)})" for c in comparisons
+    )
+    allowed = f"{tolerance.ratio:g}x or +{tolerance.milliseconds:g} ms" if tolerance is not None else ""
+    statistics = f"CLES {cles:.2f} (bound {cles - radius:.2f})"
+    shift_cleared = metric.max_shift is None or cles >= metric.max_shift
+    tolerance_cleared = tolerance is None or any(c.beyond for c in comparisons)
+    if context.rejected(metric.name) and shift_cleared and tolerance_cleared:
+        beyond = f", beyond the tolerance ({allowed})" if tolerance is not None else ""
         return result(
             Verdict.FAIL,
-            f"candidate slower, CLES {cles:.2f} (bound {cles - radius:.2f}), "
-            f"{context.evidence(metric.name)}, {samples}",
+            f"candidate slower: {measured}{beyond}; {statistics}, {context.evidence(metric.name)}, {samples}",
             Action.ROLLBACK,
         )
     if candidate_n < context.min_evidence.requests:
         return result(
             Verdict.INCONCLUSIVE,
-            f"needs {_count(context.min_evidence.requests)} candidate requests, has {_count(candidate_n)}",
+            f"needs {_count(context.min_evidence.requests)} candidate requests, has {_count(candidate_n)}; "
+            f"{measured}",
         )
-    if cles + radius < metric.pass_below:
-        return result(
-            Verdict.PASS,
-            f"non-inferior, CLES {cles:.2f} <= {cles + radius:.2f} < {metric.pass_below:.2f}, {samples}",
-        )
-    return result(
-        Verdict.INCONCLUSIVE,
-        f"CLES {cles:.2f}, bound {cles + radius:.2f} not below {metric.pass_below:.2f}, {samples}",
+    cles_shown = pass_below is not None and seen.shown_below(pass_below)
+    tolerance_shown = (
+        tolerance is not None
+        and len(comparisons) == len(tolerance.quantiles)
+        and all(c.within for c in comparisons)
     )
+    cles_bound = f"CLES {cles:.2f} <= {cles_upper:.2f}" + (
+        f" < {pass_below:.2f}" if pass_below is not None else ""
+    )
+    if tolerance_shown and tolerance is not None:
+        bounded = ", ".join(
+            f"{c.name} {seconds(c.candidate)} vs {seconds(c.baseline)} "
+            f"(at most {seconds(c.candidate_upper)}, allowed {seconds(c.allowed_lower)})"
+            for c in comparisons
+        )
+        return result(
+            Verdict.PASS, f"within the tolerance ({allowed}): {bounded}; CLES {cles:.2f}, {samples}"
+        )
+    if cles_shown:
+        return result(Verdict.PASS, f"non-inferior: {measured}; {cles_bound}, {samples}")
+    if context.rejected(metric.name):
+        gate = f"the tolerance ({allowed})" if not tolerance_cleared else f"maxShift {metric.max_shift:g}"
+        return result(Verdict.INCONCLUSIVE, f"slower but within {gate}: {measured}; {statistics}, {samples}")
+    open_bounds = [
+        f"{c.name} bound {seconds(c.candidate_upper)} not within {seconds(c.allowed_lower)}"
+        for c in comparisons
+        if tolerance is not None and not c.within
+    ]
+    if pass_below is not None:
+        open_bounds.append(f"CLES bound {cles_upper:.2f} not below {pass_below:.2f}")
+    return result(Verdict.INCONCLUSIVE, f"{measured}; {', '.join(open_bounds)}; {statistics}, {samples}")
 
 
 def _judge_latency(metric: LatencyCriteria, current: LatencyState, context: _Context) -> MetricJudgement:
@@ -422,8 +551,9 @@ def _judge_latency(metric: LatencyCriteria, current: LatencyState, context: _Con
         None,
         metric.tail_increase,
         f"requests above {metric.slo:g}s",
+        tail=True,
     )
-    tail = _judge_rates(metric, current.tail, rule, context)
+    tail = _judge_rates(metric, current.tail, rule, context, current.tail_bounds)
     if location.verdict is Verdict.FAIL:
         return location
     if tail.verdict is Verdict.FAIL:

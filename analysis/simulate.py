@@ -10,6 +10,10 @@ split between the cohorts by the candidate's weight; requests are spread over po
 own multiplier on error rate and latency (uniform in 1 +/- ``pod_spread``, fixed per run). Errors
 are Bernoulli, latencies lognormal, scores normal (the candidate's shifted by ``score_shift``
 standard deviations), and a busier look is slower and fails more for both cohorts alike.
+
+``raw_looks`` gives the same looks with what a metrics system would also hold (latency sums for
+a mean, sums of squares for a t-test), so other judges (bench/peers.py) see the very data the
+engine sees; drawing them takes nothing more from the generator, so a seed means the same run.
 """
 
 from __future__ import annotations
@@ -78,6 +82,29 @@ class Scenario:
         return TrafficForecast(c, self.requests_per_look - c, self.looks)
 
 
+@dataclass(frozen=True)
+class CohortLook:
+    """One cohort's raw counts at one look, as a metrics system would store them."""
+
+    requests: int
+    errors: int
+    latency_counts: tuple[int, ...]
+    """Requests per latency bucket: one per edge of ``LATENCY_EDGES`` (upper bound), then +Inf."""
+    latency_sum: float
+    """Sum of the latencies in seconds (a Prometheus histogram's ``_sum``)."""
+    latency_sum_squares: float
+    score_counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawLook:
+    """One look: each cohort's raw counts and the observations the engine is fed."""
+
+    candidate: CohortLook
+    baseline: CohortLook
+    observations: IntervalObservations
+
+
 def _cohort(
     rng: np.random.Generator,
     scenario: Scenario,
@@ -86,7 +113,7 @@ def _cohort(
     *,
     busy: float,
     candidate: bool,
-) -> tuple[RateCounts, np.ndarray, np.ndarray]:
+) -> CohortLook:
     pods = multipliers[rng.integers(0, len(multipliers), requests)]
     error_rate = scenario.error_rate * busy * pods * (scenario.error_ratio if candidate else 1.0)
     errors = int((rng.random(requests) < np.minimum(error_rate, 1.0)).sum())
@@ -95,34 +122,41 @@ def _cohort(
     scores = rng.normal(scenario.score_shift if candidate else 0.0, 1.0, requests)
     latency_counts = np.bincount(np.searchsorted(LATENCY_EDGES, latency), minlength=len(LATENCY_EDGES) + 1)
     score_counts = np.bincount(np.searchsorted(SCORE_EDGES, scores), minlength=len(SCORE_EDGES) + 1)
-    return RateCounts(requests, errors), latency_counts, score_counts
+    return CohortLook(
+        requests,
+        errors,
+        tuple(int(count) for count in latency_counts),
+        float(latency.sum()),
+        float(np.square(latency).sum()),
+        tuple(int(count) for count in score_counts),
+    )
 
 
-def observations(scenario: Scenario, rng: np.random.Generator) -> list[IntervalObservations]:
-    """The observations of every look of one simulated rollout."""
+def raw_looks(scenario: Scenario, rng: np.random.Generator) -> list[RawLook]:
+    """Every look of one simulated rollout, raw counts beside the engine's observations."""
     candidate_pods = 1.0 + rng.uniform(-scenario.pod_spread, scenario.pod_spread, scenario.candidate_pods)
     baseline_pods = 1.0 + rng.uniform(-scenario.pod_spread, scenario.pod_spread, scenario.baseline_pods)
-    looks: list[IntervalObservations] = []
+    looks: list[RawLook] = []
     for look in range(scenario.looks):
         phase = np.sin(2.0 * np.pi * look / scenario.looks)
         load = 1.0 + scenario.load_swing * phase
         busy = 1.0 + 0.2 * scenario.load_swing * phase
         total = rng.poisson(scenario.requests_per_look * load)
         candidate_n = rng.binomial(total, scenario.weight_at(look))
-        c_rates, c_latency, c_scores = _cohort(
-            rng, scenario, candidate_n, candidate_pods, busy=busy, candidate=True
-        )
-        b_rates, b_latency, b_scores = _cohort(
-            rng, scenario, total - candidate_n, baseline_pods, busy=busy, candidate=False
-        )
-        looks.append(
-            {
-                "errors": RateObservation(c_rates, b_rates),
-                "latency": HistogramObservation(LATENCY_EDGES, tuple(c_latency), tuple(b_latency)),
-                "scores": HistogramObservation(SCORE_EDGES, tuple(c_scores), tuple(b_scores)),
-            }
-        )
+        c = _cohort(rng, scenario, candidate_n, candidate_pods, busy=busy, candidate=True)
+        b = _cohort(rng, scenario, total - candidate_n, baseline_pods, busy=busy, candidate=False)
+        interval: IntervalObservations = {
+            "errors": RateObservation(RateCounts(c.requests, c.errors), RateCounts(b.requests, b.errors)),
+            "latency": HistogramObservation(LATENCY_EDGES, c.latency_counts, b.latency_counts),
+            "scores": HistogramObservation(SCORE_EDGES, c.score_counts, b.score_counts),
+        }
+        looks.append(RawLook(c, b, interval))
     return looks
+
+
+def observations(scenario: Scenario, rng: np.random.Generator) -> list[IntervalObservations]:
+    """The observations of every look of one simulated rollout."""
+    return [look.observations for look in raw_looks(scenario, rng)]
 
 
 @dataclass(frozen=True)

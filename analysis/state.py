@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from analysis.bounds import RunningBounds
 from analysis.criteria import AnalysisCriteria, MetricCriteria
 from analysis.drift import DriftEvidence
+from analysis.quantiles import QuantileEvidence
 from analysis.ranks import RankEvidence
 from analysis.rates import EProcess, RateEvidence
 from analysis.serial import StateError, from_json, to_json
@@ -52,6 +54,9 @@ class ErrorRateState:
     a state stored before this field existed reads as False and the next look that matches sets
     it (losing at most one look's PASS, never allowing a wrong one).
     """
+    bounds: RunningBounds = field(default_factory=RunningBounds)
+    """Running intersection of the bounds on the rate difference over the looks with minimum
+    evidence (analysis.bounds): the PASS bound never goes back up."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,13 @@ class LatencyState:
     tail: RateEvidence = field(default_factory=RateEvidence)
     """Requests above the SLO as events (unused without an SLO)."""
     last: LastLook = field(default_factory=LastLook)
+    quantiles: QuantileEvidence = field(default_factory=QuantileEvidence)
+    """Counts for the quantile tolerance (analysis.quantiles); empty in a state stored before it
+    existed, and then the judge compares the pooled counts above until a fresh analysis."""
+    location_bounds: RunningBounds = field(default_factory=RunningBounds)
+    """Running intersection of the CLES bounds over the looks with minimum evidence."""
+    tail_bounds: RunningBounds = field(default_factory=RunningBounds)
+    """Running intersection of the bounds on the difference in shares above the SLO."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,14 @@ def metric_state_to_json(state: MetricState) -> dict[str, Any]:
     return {"version": STATE_VERSION, **to_json(state)}
 
 
-_ADDED_FIELDS: dict[str, dict[str, object]] = {"errorRate": {"errors_matched": False}}
+_ADDED_FIELDS: dict[str, dict[str, object]] = {
+    "errorRate": {"errors_matched": False, "bounds": {"lower": None, "upper": None, "clearance": None}},
+    "latency": {
+        "quantiles": {"candidate": [], "reweighted_baseline": [], "baseline_spread": 0.0},
+        "location_bounds": {"lower": None, "upper": None, "clearance": None},
+        "tail_bounds": {"lower": None, "upper": None, "clearance": None},
+    },
+}
 """Fields added to a state kind after STATE_VERSION 1 was released, with the value a state
 stored without them reads as: adding a field this way keeps stored states readable (no version
 bump, no restart that forgets the evidence)."""

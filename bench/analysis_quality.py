@@ -92,15 +92,23 @@ def _passed(outcome: RunOutcome) -> int | None:
     return outcome.passed
 
 
+def clopper_pearson(hits: int, runs: int) -> tuple[float, float]:
+    """Two-sided 95% Clopper-Pearson (exact binomial) interval of a share."""
+    interval = binomtest(hits, runs).proportion_ci(0.95, method="exact")
+    return float(interval.low), float(interval.high)
+
+
+def share(hits: int, runs: int) -> str:
+    """A share of runs with its count and Clopper-Pearson interval: '1.25% (25/2000, CP 0.81-1.84%)'."""
+    low, high = clopper_pearson(hits, runs)
+    return f"{100 * hits / runs:.2f}% ({hits}/{runs}, CP {100 * low:.2f}-{100 * high:.2f}%)"
+
+
 def _cell(outcomes: Sequence[RunOutcome], pick: Pick) -> str:
     """Share of runs with the event, its Clopper-Pearson interval, and the median and latest look."""
     looks = [look for outcome in outcomes if (look := pick(outcome)) is not None]
-    interval = binomtest(len(looks), len(outcomes)).proportion_ci(0.95, method="exact")
     median = f"; median look {statistics.median(looks):g}, latest {max(looks)}" if looks else ""
-    return (
-        f"{100 * len(looks) / len(outcomes):.2f}% ({len(looks)}/{len(outcomes)}, "
-        f"CP {100 * interval.low:.2f}-{100 * interval.high:.2f}%){median}"
-    )
+    return f"{share(len(looks), len(outcomes))}{median}"
 
 
 def engine_section(runs: int, workers: int) -> list[str]:

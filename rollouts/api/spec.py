@@ -449,11 +449,48 @@ class ErrorRateMetric(ApiModel):
     )
 
 
+class LatencyTolerance(ApiModel):
+    """How much slower the candidate may be: max(ratio x baseline, baseline + milliseconds).
+
+    Checked at every listed quantile of the latency histogram (interpolated within buckets, as
+    histogram_quantile does): "at most 10% or 10 ms slower at the median and p90" by default.
+    """
+
+    quantiles: Annotated[
+        tuple[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False), AS_FLOAT], ...],
+        Field(min_length=1, max_length=5),
+    ] = Field(
+        default=(0.5, 0.9),
+        description="Quantiles to compare, each in (0, 1), e.g. [0.5, 0.9, 0.99]. Default [0.5, 0.9].",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    ratio: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False), AS_FLOAT] = Field(
+        default=1.1, description="Candidate/baseline quantile ratio allowed (1.1 = 10% slower). Default 1.1."
+    )
+    milliseconds: Annotated[float, Field(ge=0, le=3_600_000, allow_inf_nan=False), AS_FLOAT] = Field(
+        default=10.0,
+        description="Milliseconds slower allowed; the larger of this and ratio applies. Default 10.",
+    )
+
+    @field_validator("quantiles")
+    @classmethod
+    def _distinct(cls, quantiles: tuple[float, ...]) -> tuple[float, ...]:
+        if len(set(quantiles)) != len(quantiles):
+            raise spec_error(
+                "duplicate_quantile",
+                f"tolerance.quantiles lists a quantile twice: {list(quantiles)}",
+                hint="list each quantile once, e.g. [0.5, 0.9, 0.99]",
+            )
+        return quantiles
+
+
 class LatencyMetric(ApiModel):
     """Latency of candidate vs baseline from a histogram's bucket counters.
 
     Location: Mann-Whitney on bucket counts, effect CLES = P(candidate slower) + 1/2 P(same
-    bucket). Tail (with slo): share of requests slower than slo, tested like an error rate.
+    bucket); harm needs the test AND both practical gates: CLES >= maxShift and a quantile
+    beyond the tolerance. Tail (with slo): share of requests slower than slo, tested like an
+    error rate.
     """
 
     buckets: CohortQuery = Field(
@@ -466,7 +503,18 @@ class LatencyMetric(ApiModel):
         description="Latency objective in seconds (a bucket edge); enables the tail test. Default none.",
     )
     max_shift: Annotated[float, Field(gt=0.5, lt=1, allow_inf_nan=False), AS_FLOAT] = Field(
-        default=0.55, description="Practical gate on CLES (0.5 = no shift). Default 0.55."
+        default=0.55,
+        description=(
+            "Practical gate on CLES (0.5 = no shift), checked with the tolerance: harm needs both. "
+            "Default 0.55."
+        ),
+    )
+    tolerance: LatencyTolerance = Field(
+        default_factory=LatencyTolerance,
+        description=(
+            "How much slower the candidate may be at given quantiles; harm needs a quantile beyond "
+            "it. Default: 10% or 10 ms at the median and p90."
+        ),
     )
     tail_ratio: Annotated[float, Field(gt=1, le=100, allow_inf_nan=False), AS_FLOAT] = Field(
         default=1.25, description="Practical gate: ratio of shares above slo. Default 1.25."
@@ -628,7 +676,10 @@ class MinEvidence(ApiModel):
     )
     errors: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False), AS_FLOAT] = Field(
         default=10,
-        description="Expected candidate errors, at the larger of baseline rate and margin. Default 10.",
+        description=(
+            "Expected candidate events: errors at the larger of baseline rate and margin; requests "
+            "above a latency slo at baseline share + margin. Default 10."
+        ),
     )
     predictions: Annotated[int, Field(ge=1, le=100_000_000), AS_INT] = Field(
         default=200, description="Candidate predictions for drift. Default 200."

@@ -9,8 +9,13 @@ the same state machine with the plan's steps, analyze durations and ``inconclusi
 so the looks, verdicts and the outcome are the ones the controller reaches on the same data.
 It stops where the rollout would end (promotion, rollback); at a gate or a hold the looks go on.
 
-Exit codes: 0 promoted, or the final verdict is PASS; 1 the candidate was rolled back; 2 an
-input cannot be used; 3 anything else (INCONCLUSIVE, NO_DATA, ERROR, or waiting for a person).
+The decision reported is the first decisive outcome as the controller acted on it, and at
+which look: the controller promotes at the first PASS of an analyze step, so a replay that goes
+on past that look reports the PASS it acted on (``acted``: promoted, rolled back, held, analyze
+step passed), not the last look (``last`` in -o json).
+
+Exit codes: 0 promoted, or the decision is a PASS; 1 the candidate was rolled back; 2 an input
+cannot be used; 3 anything else (INCONCLUSIVE, NO_DATA, ERROR, or waiting for a person).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from analysis.observations import Window
 from analysis.providers.base import MetricsProvider
 from analysis.providers.observations_file import ObservationsFileError, ObservationsFileProvider
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
+from analysis.quantiles import histogram_quantile, seconds, times
 from analysis.state import DriftState, ErrorRateState, LatencyState
+from rollouts.api.conditions import Reason
 from rollouts.api.lint import lint_object, parse_documents
 from rollouts.api.resource import KIND, ModelRollout
 from rollouts.api.status import ModelRolloutStatus, Result
@@ -148,7 +155,7 @@ def report_json(
     return {
         "rollout": rollout.metadata.name,
         "tuning": looks[-1].state.tuning.to_status() if looks else {},
-        "decision": decision(looks),
+        "decision": decision(looks, status),
         "outcome": outcome_json(status),
         "looks": [
             {
@@ -165,30 +172,69 @@ def report_json(
     }
 
 
-def decision(looks: Sequence[ReplayedLook]) -> dict[str, Any]:
-    """What the controller would have done: roll back, hold, or the verdict at the last look."""
+def acted(look: ReplayedLook, status: ModelRolloutStatus | None) -> tuple[str, str] | None:
+    """What the controller did on ``look``, in words, and its message; None: it only waited.
+
+    Read from the Events of the decisions the look led to (rollouts.controller.shell.replay):
+    the end of the rollout (``status.outcome``), a hold, or an analyze step passed.
+    """
+    by_reason = {event.reason: event.message for event in look.events}
+    outcome = status.outcome if status is not None else None
+    if outcome is not None and outcome.reason in by_reason:
+        done = "promoted" if outcome.result is Result.SUCCEEDED else "rolled back"
+        return done, outcome.message
+    for reason, words in (
+        (Reason.HELD, "held"),
+        (Reason.ANALYSIS_PASSED, "analyze step passed"),
+        (Reason.INCONCLUSIVE_PROMOTED, "analyze step ended inconclusive, moved on"),
+    ):
+        if reason in by_reason:
+            return words, by_reason[reason]
+    return None
+
+
+def decision(looks: Sequence[ReplayedLook], status: ModelRolloutStatus | None = None) -> dict[str, Any]:
+    """The first decisive outcome, as the controller acted on it, and at which look.
+
+    The controller promotes at the first PASS of an analyze step, so the look that counts is the
+    first one it acted on (``acted``: promoted, rolled back, held, analyze step passed), not the
+    last one replayed; without any, the last look. ``last`` is the last look either way.
+    """
     if not looks:
         return {
             "verdict": Verdict.NO_DATA.value,
             "action": Action.NONE.value,
             "look": None,
+            "acted": None,
             "reason": "no looks",
         }
     final = looks[-1]
     first_pass = next((look.number for look in looks if look.judgement.verdict is Verdict.PASS), None)
     first_hold = next((look.number for look in looks if look.judgement.action is Action.HOLD), None)
+    decisive = next(((look, done) for look in looks if (done := acted(look, status)) is not None), None)
+    ended_back = (
+        status is not None and status.outcome is not None and status.outcome.result is Result.ROLLED_BACK
+    )
     action = Action.NONE
-    if final.judgement.action is Action.ROLLBACK:
+    if final.judgement.action is Action.ROLLBACK or ended_back:
         action = Action.ROLLBACK
     elif first_hold is not None:
         action = Action.HOLD
+    look, done = decisive if decisive is not None else (final, None)
     return {
-        "verdict": final.judgement.verdict.value,
+        "verdict": look.judgement.verdict.value,
         "action": action.value,
-        "look": final.number,
+        "look": look.number,
+        "acted": done[0] if done else None,
+        "message": done[1] if done else None,
         "firstPass": first_pass,
         "firstHold": first_hold,
-        "reason": final.judgement.reason,
+        "reason": look.judgement.reason,
+        "last": {
+            "look": final.number,
+            "verdict": final.judgement.verdict.value,
+            "reason": final.judgement.reason,
+        },
     }
 
 
@@ -229,17 +275,25 @@ def print_table(
             + ("" if look.judgement.action is Action.NONE else f" ({look.judgement.action})"),
         )
     console.print(table)
-    outcome = decision(looks)
+    outcome = decision(looks, status)
+    last = outcome.get("last") or {}
     console.print(
         f"decision: {outcome['verdict']} (action {outcome['action']}) at look {outcome['look']}"
+        + (f", {outcome['acted']}" if outcome.get("acted") else "")
         + (f"; first PASS at look {outcome['firstPass']}" if outcome.get("firstPass") else "")
-        + (f"; held from look {outcome['firstHold']}" if outcome.get("firstHold") else ""),
+        + (f"; held from look {outcome['firstHold']}" if outcome.get("firstHold") else "")
+        + (
+            f"; last look {last['look']}: {last['verdict']}"
+            if last and last.get("look") != outcome["look"]
+            else ""
+        ),
         markup=False,
     )
-    if looks:
-        for result in looks[-1].judgement.metrics:
+    decisive = next((look for look in looks if look.number == outcome["look"]), None)
+    if decisive is not None:
+        for result in decisive.judgement.metrics:
             console.print(f"  {result.verdict.value:<12} {result.reason}", markup=False, highlight=False)
-        for test in looks[-1].judgement.harm_tests:
+        for test in decisive.judgement.harm_tests:
             console.print(
                 f"  harm test {test.name}: p {test.p_value:.3g} vs Holm level {test.level:.3g}"
                 + (" (rejected)" if test.rejected else ""),
@@ -260,7 +314,7 @@ def exit_code(looks: Sequence[ReplayedLook], status: ModelRolloutStatus) -> int:
         return EXIT_PASS
     if status.outcome is not None and status.outcome.result is Result.ROLLED_BACK:
         return EXIT_FAIL
-    outcome = decision(looks)
+    outcome = decision(looks, status)
     if outcome["action"] == Action.ROLLBACK.value:
         return EXIT_FAIL
     if outcome["verdict"] == Verdict.PASS.value and outcome["action"] == Action.NONE.value:
@@ -312,8 +366,18 @@ def _distribution(axes: Any, looks: Sequence[ReplayedLook], name: str) -> None:
     axes.bar([p - 0.2 for p in positions], _shares(baseline), width=0.4, label="baseline")
     axes.bar([p + 0.2 for p in positions], _shares(candidate), width=0.4, label="candidate")
     axes.set_xticks(list(positions), labels, rotation=60, fontsize=6)
-    axes.set_title(f"{name}: distribution", fontsize=9)
+    axes.set_title(f"{name}: distribution{_medians(state)}", fontsize=9)
     axes.legend(fontsize=7)
+
+
+def _medians(state: object) -> str:
+    """For latency, the medians in words: ", median 412 ms vs 10 ms (41x)"; else nothing."""
+    if not isinstance(state, LatencyState) or not sum(state.candidate) or not sum(state.baseline):
+        return ""
+    candidate = histogram_quantile(state.edges, state.candidate, 0.5)
+    baseline = histogram_quantile(state.edges, state.baseline, 0.5)
+    ratio = candidate / baseline if baseline > 0 else math.inf
+    return f", median {seconds(candidate)} vs {seconds(baseline)} ({times(ratio)})"
 
 
 def _evidence(axes: Any, looks: Sequence[ReplayedLook], name: str) -> None:
@@ -348,7 +412,9 @@ def _evidence(axes: Any, looks: Sequence[ReplayedLook], name: str) -> None:
     axes.legend(fontsize=7)
 
 
-def draw(rollout: ModelRollout, looks: Sequence[ReplayedLook], path: Path) -> None:
+def draw(
+    rollout: ModelRollout, looks: Sequence[ReplayedLook], path: Path, status: ModelRolloutStatus | None = None
+) -> None:
     """One row per metric: distributions (baseline vs candidate) and the evidence at every look."""
     try:
         import matplotlib  # noqa: PLC0415 - an optional extra, imported only for --plot
@@ -364,7 +430,8 @@ def draw(rollout: ModelRollout, looks: Sequence[ReplayedLook], path: Path) -> No
     for row, name in enumerate(names):
         _distribution(grid[row][0], looks, name)
         _evidence(grid[row][1], looks, name)
-    figure.suptitle(f"{rollout.metadata.name}: {decision(looks)['verdict']} at look {looks[-1].number}")
+    decided = decision(looks, status)
+    figure.suptitle(f"{rollout.metadata.name}: {decided['verdict']} at look {decided['look']}")
     figure.tight_layout()
     try:
         figure.savefig(path, dpi=110)
@@ -457,7 +524,7 @@ def analyze(
         result = replay(rollout, provider, windows)
         looks = list(result.looks)
         if plot is not None:
-            draw(rollout, looks, plot)
+            draw(rollout, looks, plot, result.status)
     except UnusableInputError as unusable:
         errors.print(f"error: {unusable}", markup=False)
         raise typer.Exit(EXIT_UNUSABLE) from None

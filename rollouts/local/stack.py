@@ -122,14 +122,11 @@ def demo_analysis(prometheus_url: str, *, ready_query: bool = True, **overrides:
                 "name": "errors",
                 "errorRate": {"errors": DEMO_QUERIES["errors"], "total": DEMO_QUERIES["total"]},
             },
-            # One process per version on a shared machine: the process with less traffic wakes
-            # up more slowly, a real but small shift (CLES up to ~0.6 under heavy load). maxShift
-            # 0.7 ignores it; the 40x CPU path sits at CLES ~0.98. Clusters with per-pod load
-            # kept equal (candidate.replicas: auto) can keep the default 0.55.
-            {
-                "name": "latency",
-                "latency": {"buckets": DEMO_QUERIES["latency"], "slo": 0.025, "maxShift": 0.7},
-            },
+            # Defaults: one process per version on a shared machine makes the process with less
+            # traffic wake up more slowly (CLES up to ~0.6 under heavy load, a millisecond or
+            # two), which the default tolerance (10% or 10 ms at the median and p90) allows; the
+            # 40x CPU path (median ~16 ms vs ~0.5 ms) is beyond it.
+            {"name": "latency", "latency": {"buckets": DEMO_QUERIES["latency"], "slo": 0.025}},
             {
                 "name": "scores",
                 "drift": {

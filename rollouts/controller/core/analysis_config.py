@@ -14,6 +14,7 @@ from analysis import (
     ErrorRateCriteria,
     GuardCriteria,
     LatencyCriteria,
+    LatencyTolerance,
     MetricCriteria,
     MinEvidence,
     ScoreRange,
@@ -56,6 +57,11 @@ def metric_criteria(metric: Metric) -> MetricCriteria:
             max_shift=latency.max_shift,
             tail_ratio=latency.tail_ratio,
             tail_increase=latency.tail_increase,
+            tolerance=LatencyTolerance(
+                quantiles=latency.tolerance.quantiles,
+                ratio=latency.tolerance.ratio,
+                milliseconds=latency.tolerance.milliseconds,
+            ),
         )
     if metric.drift is not None:
         drift = metric.drift

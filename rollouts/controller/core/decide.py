@@ -984,6 +984,7 @@ def _inconclusive_at_end(t: _Transition, index: int) -> str | Decision | None:
         return None
     hold = f"step {index} ended without a PASS ({reason}); policy {policy}"
     t.facts = replace(t.facts, hold=hold)
+    t.wake_at(next_look_at(t.spec, t.status))  # a hold stops the steps, never the analysis
     t.event(Reason.HELD, f"{hold} — approve step {index} to continue", warning=True)
     t.condition(ConditionType.HELD, "True", Reason.ANALYSIS_INCONCLUSIVE, hold)
     return f"held at step {index}: {hold}"

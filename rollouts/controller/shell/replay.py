@@ -36,6 +36,7 @@ from rollouts.controller.core.evidence import assess
 from rollouts.controller.core.observed import (
     CandidateHealth,
     DeploymentState,
+    Event,
     Observed,
     ReadyQueryResult,
 )
@@ -61,6 +62,10 @@ class ReplayedLook:
     state: AnalysisState
     status: ModelRolloutStatus
     """The rollout's status after the decision that folded this window."""
+    events: tuple[Event, ...] = ()
+    """What the controller did on this look: the Events of the decision that folded it, and of
+    the decisions after it that folded no further window (a step passed, a hold, the promotion
+    or the rollback it led to)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,10 @@ def replay(spec: ModelRolloutSpec, source: MetricsSource, windows: Sequence[Wind
                         status=status,
                     )
                 )
+            if looks:
+                looks[-1] = replace(looks[-1], events=decision.events)
+        elif looks and decision.events:
+            looks[-1] = replace(looks[-1], events=looks[-1].events + decision.events)
         if status.outcome is not None or decision.requeue_after is None:
             break
         now += max(MIN_STEP, timedelta(seconds=decision.requeue_after))

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import yaml
 
-from analysis import DriftCriteria, ErrorRateCriteria, GuardCriteria, LatencyCriteria, MinEvidence, ScoreRange
+from analysis import (
+    DriftCriteria,
+    ErrorRateCriteria,
+    GuardCriteria,
+    LatencyCriteria,
+    LatencyTolerance,
+    MinEvidence,
+    ScoreRange,
+)
 from rollouts.api.resource import ModelRollout
 from rollouts.controller.core.analysis_config import analysis_criteria
 
@@ -29,7 +37,11 @@ def test_the_example_rollout_maps_field_by_field() -> None:
         margin=None,
     )
     assert latency == LatencyCriteria(
-        "latency", 'model_request_duration_seconds_bucket{version="{{version}}"}', slo=0.5, max_shift=0.55
+        "latency",
+        'model_request_duration_seconds_bucket{version="{{version}}"}',
+        slo=0.5,
+        max_shift=0.55,
+        tolerance=LatencyTolerance(quantiles=(0.5, 0.9, 0.99), ratio=1.1, milliseconds=20.0),
     )
     assert scores == DriftCriteria(
         "scores",
@@ -57,7 +69,14 @@ def test_overrides_reach_the_engine() -> None:
     analysis["metrics"] = [
         {
             "name": "latency",
-            "latency": {"buckets": B, "maxShift": 0.6, "tailRatio": 2.0, "tailIncrease": 0.01, "slo": 1.0},
+            "latency": {
+                "buckets": B,
+                "maxShift": 0.6,
+                "tailRatio": 2.0,
+                "tailIncrease": 0.01,
+                "slo": 1.0,
+                "tolerance": {"quantiles": [0.99], "ratio": 1.5, "milliseconds": 0},
+            },
         },
         {
             "name": "labels",
@@ -76,7 +95,13 @@ def test_overrides_reach_the_engine() -> None:
     assert criteria.min_evidence == MinEvidence(requests=100, errors=3, predictions=50)
     latency, labels, errors = criteria.metrics
     assert latency == LatencyCriteria(
-        "latency", B, slo=1.0, max_shift=0.6, tail_ratio=2.0, tail_increase=0.01
+        "latency",
+        B,
+        slo=1.0,
+        max_shift=0.6,
+        tail_ratio=2.0,
+        tail_increase=0.01,
+        tolerance=LatencyTolerance(quantiles=(0.99,), ratio=1.5, milliseconds=0.0),
     )
     assert latency.pass_below == 0.61  # type: ignore[union-attr]
     assert labels == DriftCriteria(

@@ -173,8 +173,11 @@ def test_forty_times_slower_fails_at_the_first_look() -> None:
     result = metric(judgement, "latency")
     assert result.verdict is Verdict.FAIL
     assert result.effect == 1.0
-    assert result.reason.startswith("latency: candidate slower, CLES 1.00 (bound")
+    # People's terms first (quantiles, how many times slower), the statistics after them.
+    assert result.reason.startswith("latency: candidate slower: median 3.58 s vs 48.4 ms (74x), p90 ")
+    assert "beyond the tolerance (1.1x or +10 ms); CLES 1.00 (bound" in result.reason
     assert "n=50/950" in result.reason
+    assert result.details["median_ratio"] == pytest.approx(3.58 / 0.0484, rel=0.01)
 
 
 def test_same_latency_passes_once_there_are_enough_requests() -> None:
