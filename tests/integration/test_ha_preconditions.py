@@ -104,10 +104,30 @@ def test_a_stale_scale_write_without_a_successor_is_retried_on_a_live_read(
     read = kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
     deployments = Store()
     deployments.replace([read])
-    labels = {"metadata": {"labels": {"touched": "yes"}}}
-    kube.patch(DEPLOYMENTS, "model-v2", labels, PatchType.MERGE, namespace)  # the cache now lags
+    someone = {"spec": {"replicas": 1}}  # e.g. a person's kubectl scale: the cache (0) now lags
+    kube.patch(DEPLOYMENTS, "model-v2", someone, PatchType.MERGE, namespace, subresource="scale")
     _reconciler(kube, deployments)._scale(namespace, "model-v2", 2)
     assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 2
+
+
+def test_a_scale_write_is_not_refused_for_a_status_change_of_the_deployment(
+    kube: Kube, namespace: str
+) -> None:
+    """The Deployment controller rewrites status (and the resourceVersion) as pods come and go."""
+    read = kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
+    deployments = Store()
+    deployments.replace([read])
+    labels = {"metadata": {"labels": {"touched": "yes"}}}
+    kube.patch(DEPLOYMENTS, "model-v2", labels, PatchType.MERGE, namespace)  # a newer version, same size
+    sends: list[int] = []
+
+    def count() -> bool:
+        sends.append(1)
+        return True
+
+    _reconciler(kube.guarded(count), deployments)._scale(namespace, "model-v2", 2)
+    assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 2
+    assert len(sends) == 1, "the size read was still the size: one write, no retry"
 
 
 def _weights(route: dict[str, Any]) -> list[int]:

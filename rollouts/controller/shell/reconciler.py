@@ -367,14 +367,17 @@ class Reconciler:
             self._events.record(obj, event, now)
 
     def _scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        """Size ``deployment`` through its ``scale`` subresource, on the version as read.
+        """Size ``deployment`` through its ``scale`` subresource, from the size as read.
 
-        The patch carries the Deployment's resourceVersion as read (from the cache), which the
-        API server checks as a precondition: a write prepared before someone else's — a
-        successor that took the Lease while this replica was paused mid-write, a person's
-        ``kubectl scale`` — meets a 409 instead of landing after it. The Deployment is then read
-        live and the write tried again, a few times (a lagging cache is the usual cause); each
-        try passes the write guard again, so a replica that lost the Lease meanwhile stops.
+        A JSON patch whose ``test`` op requires ``spec.replicas`` to still hold the size read
+        (from the cache): a write prepared before someone else's — a successor that took the
+        Lease while this replica was paused mid-write, a person's ``kubectl scale`` — fails the
+        test instead of landing after it. The test is on the size, not on the resourceVersion:
+        the Deployment controller rewrites the status (and so the version) as pods come and go,
+        exactly while a rollout scales, and that is no reason to refuse. After a failed test the
+        Deployment is read live and the write tried again, a few times (a lagging cache is the
+        usual cause); each try passes the write guard again, so a replica that lost the Lease
+        meanwhile stops.
         """
         current = self._caches.deployments.get(deployment, namespace)
         attempts = 3
@@ -382,15 +385,10 @@ class Reconciler:
             if current is None or current.get("spec", {}).get("replicas") == replicas:
                 return
             log.info("scaling", deployment=deployment, replicas=replicas)
-            read = current["metadata"]["resourceVersion"]
+            swap = [_size_is(current.get("spec", {}).get("replicas")), _SET_SIZE | {"value": replicas}]
             try:
                 self._kube.patch(
-                    DEPLOYMENTS,
-                    deployment,
-                    {"metadata": {"resourceVersion": read}, "spec": {"replicas": replicas}},
-                    PatchType.MERGE,
-                    namespace,
-                    subresource="scale",
+                    DEPLOYMENTS, deployment, swap, PatchType.JSON, namespace, subresource="scale"
                 )
                 return
             except Conflict:
@@ -460,3 +458,18 @@ def _version(obj: KubeObject) -> str:
 
 def _cached_version(cached: KubeObject | None) -> str | None:
     return None if cached is None else _version(cached)
+
+
+_SET_SIZE: dict[str, Any] = {"op": "add", "path": "/spec/replicas"}
+"""Sets the size (``add`` sets a member whether or not it is there: see :func:`_size_is`)."""
+
+
+def _size_is(replicas: object) -> dict[str, Any]:
+    """A JSON-patch ``test`` that the Scale's size is still ``replicas``.
+
+    ``autoscaling/v1`` Scale leaves ``spec.replicas`` out when it is 0 (``omitempty``), so a
+    size of 0 is tested as an empty ``spec``.
+    """
+    if not replicas:
+        return {"op": "test", "path": "/spec", "value": {}}
+    return {"op": "test", "path": "/spec/replicas", "value": replicas}
