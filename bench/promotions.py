@@ -24,22 +24,24 @@ analysis.simulate), so the same script measures an older checkout: put it first 
 from __future__ import annotations
 
 import argparse
-import datetime
 import multiprocessing
 import os
-import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
 from analysis.criteria import AnalysisCriteria, LatencyCriteria
 from analysis.engine import start, update
 from analysis.judge import judge
 from analysis.simulate import CRITERIA, Scenario, observations
 from analysis.verdicts import Action, Verdict
+
+try:
+    from bench.analysis_quality import clopper_pearson, machine
+except ModuleNotFoundError:  # run as a file (python bench/promotions.py): bench/ itself is on sys.path
+    from analysis_quality import clopper_pearson, machine
 
 RESULTS = Path(__file__).parent / "results" / "promotions.md"
 
@@ -95,8 +97,8 @@ def simulate(job: tuple[Scenario, bool, int]) -> Outcome:
 
 def share(count: int, runs: int) -> str:
     """Share with its 95% Clopper-Pearson interval."""
-    ci = binomtest(count, runs).proportion_ci(0.95, method="exact")
-    return f"{100 * count / runs:.1f}% ({count}/{runs}, CP {100 * ci.low:.1f}-{100 * ci.high:.1f}%)"
+    low, high = clopper_pearson(count, runs)
+    return f"{100 * count / runs:.1f}% ({count}/{runs}, CP {100 * low:.1f}-{100 * high:.1f}%)"
 
 
 def row(scenario: Scenario, slo: bool, outcomes: list[Outcome]) -> str:
@@ -109,15 +111,6 @@ def row(scenario: Scenario, slo: bool, outcomes: list[Outcome]) -> str:
         f"| {share(sum(o.pass_at_end for o in outcomes), runs)} "
         f"| {sum(o.flickered for o in outcomes)} "
         f"| {share(sum(o.rollback is not None for o in outcomes), runs)} |"
-    )
-
-
-def machine() -> str:
-    """Where and when the numbers were made."""
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"Run {now} on {platform.node() or 'unknown host'}: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, numpy {np.__version__}."
     )
 
 

@@ -16,7 +16,7 @@ are known), so memory follows the rollouts, not the cluster.
 
 Shards (rollouts.controller.core.shards): every rollout in scope is cached, so the claims rule
 sees rollouts of other shards, but only this controller's shard's rollouts are queued, and a
-key is reconciled only while the cache still places its rollout in this shard.
+key is reconciled only while the rollout as the reconciler reads it is in this shard.
 
 Start-up asks nothing of the cluster that the shipped roles (deploy/controller) do not grant:
 whether the Gateway API is installed is learned by listing HTTPRoutes in the watched scope —
@@ -143,9 +143,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         return rollout is not None and in_shard(rollout.get("metadata", {}).get("labels"), shard)
 
     def reconcile(key: str) -> ReconcileResult:
-        namespace, name = key.split("/", 1)
-        if not mine(rollouts.store.get(name, namespace)):
-            return ReconcileResult()  # gone, or moved to another shard since it was queued
+        # The reconciler checks the shard on the rollout as it reads it (accepts=mine below).
         with structlog.contextvars.bound_contextvars(shard=shard or "default"):
             return holder[0].reconcile(key)
 
