@@ -317,14 +317,16 @@ class _Forwarder:
         self._start(self._accept)
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop accepting, then close every socket; a connection accepted while closing is
+        closed by the accept loop itself (it registers under the same lock), so none leaks."""
         with self._lock:
+            self._stop.set()
             sockets = [*self._sockets, *([self._server] if self._server else [])]
         for sock in sockets:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(timeout=10)
 
     def _start(self, target: Callable[..., None], *args: socket.socket) -> None:
@@ -341,11 +343,14 @@ class _Forwarder:
                 continue
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
             with self._lock:
+                if self._stop.is_set():
+                    client.close()
+                    return
+                upstream = socket.create_connection(self.target)
                 self._sockets += [client, upstream]
-            self._start(self._pipe, client, upstream)
-            self._start(self._pipe, upstream, client)
+                self._start(self._pipe, client, upstream)
+                self._start(self._pipe, upstream, client)
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
