@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: dev system lint fmt crds testbed test unit demo bench clean
+.PHONY: dev system lint fmt crds chart testbed test unit demo bench clean
 
 dev: $(VENV)/.installed  ## virtualenv with the package (editable) and the dev tools
 
@@ -29,12 +29,27 @@ fmt: dev  ## format and auto-fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-crds: dev  ## regenerate crds/ from the models
+crds: dev  ## regenerate crds/ from the models, and the chart's copies
 	$(BIN)/rollouts crd > crds/modelrollout.yaml
 	$(PY) hack/update-readme.py
+	$(MAKE) chart
+
+# The Helm chart cannot read files outside its folder, so it carries copies of the CRD and of the
+# kustomize RBAC it renders from (one source of truth: tests/integration/test_helm_chart.py fails
+# when a copy differs from its original).
+CHART := deploy/helm/model-rollouts
+CHART_COPIES := crds/modelrollout.yaml deploy/controller/base/rbac.yaml deploy/controller/rbac.yaml \
+	deploy/controller/namespaced/rbac.yaml deploy/rbac/ci.yaml deploy/rbac/oncall.yaml \
+	deploy/rbac/oncall-direct.yaml deploy/rbac/owner.yaml deploy/rbac/field-owners-policy.yaml
+
+chart:  ## copy the CRD and the kustomize RBAC into the Helm chart (each to the same path under it)
+	for file in $(CHART_COPIES); do install -D -m 0644 "$$file" "$(CHART)/$$file" || exit 1; done
 
 testbed: dev system  ## build (or reuse) the local Kubernetes test bed binaries
 	bash hack/testbed/build.sh
+
+image: system  ## the controller image with buildah (a local Debian base unless BASE=python:3.11-slim)
+	bash hack/image/build.sh
 
 test: lint testbed  ## everything CI runs: lint, types, contracts, unit, integration and e2e tests
 	bash hack/run-tests.sh

@@ -25,7 +25,7 @@ What it measures, every timestamp taken client-side from watches:
   (``modelrollouts_prometheus_queries_total`` / looks counted) in the steady phase;
 - controller CPU per rollout per analysis interval in the steady phase (all rollouts at their
   second gate, looking every interval);
-- reconcile errors (``modelrollouts_reconcile_errors_total``) and error lines in the log;
+- reconcile errors (``controller_runtime_reconcile_errors_total``) and error lines in the log;
 - with ``--failover`` (part of ``--smoke``): the controller runs with ``--leader-elect`` and the
   default lease timings (15 s lease: what users get). After the measured phases (the hanging
   rollout deleted) a second controller process starts as a warm standby and, once its /readyz
@@ -734,7 +734,7 @@ def measure_failover(
                 # The standby queued every rollout while it stood by; a rollout whose look is not
                 # due writes no status, so the successor's own reconcile count tells when the
                 # whole fleet has been reconciled once.
-                reconciled = standby.metrics().get("modelrollouts_reconcile_duration_seconds_count", 0.0)
+                reconciled = standby.metrics().get("controller_runtime_reconcile_time_seconds_count", 0.0)
                 if reconciled >= len(keys) and result.all_reconciled is None:
                     result.all_reconciled = time.time() - killed
                 return result.all_reconciled is not None
@@ -904,7 +904,7 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         final = controller.metrics()
         cpu_end = controller.cpu_seconds()
         rss, peak = controller.memory_mb()
-        errors = int(final.get("modelrollouts_reconcile_errors_total", 0)) + controller.error_lines()
+        errors = int(final.get("controller_runtime_reconcile_errors_total", 0)) + controller.error_lines()
         # A worker waits on the hanging Prometheus for up to its timeout, and a stopping controller
         # lets in-flight reconciles finish: end the hang first, so SIGTERM is a clean stop.
         silent.close()
@@ -927,12 +927,12 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
         watches.close()
 
         requests_run = final.get("rest_client_requests_total", 0.0)
-        reconciles_run = final.get("modelrollouts_reconcile_duration_seconds_count", 0.0)
+        reconciles_run = final.get("controller_runtime_reconcile_time_seconds_count", 0.0)
         requests_steady = after.get("rest_client_requests_total", 0.0) - before.get(
             "rest_client_requests_total", 0.0
         )
-        reconciles_steady = after.get("modelrollouts_reconcile_duration_seconds_count", 0.0) - before.get(
-            "modelrollouts_reconcile_duration_seconds_count", 0.0
+        reconciles_steady = after.get("controller_runtime_reconcile_time_seconds_count", 0.0) - before.get(
+            "controller_runtime_reconcile_time_seconds_count", 0.0
         )
         queries_steady = after.get("modelrollouts_prometheus_queries_total", 0.0) - before.get(
             "modelrollouts_prometheus_queries_total", 0.0

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # System packages the tests and the demo need: Prometheus (Debian package, for promtool too),
+# buildah and mmdebstrap (the controller image is built and run in the tests: hack/image/build.sh),
 # Go for the test bed build, and a Python venv module. Idempotent; needs root or sudo only when
 # something is missing.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-system: installing ${missing[*]}"

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.support.cluster", "tests.support.prometheus"]
+pytest_plugins: list[str] = ["tests.support.cluster", "tests.support.helm", "tests.support.prometheus"]

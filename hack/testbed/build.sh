@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build (or reuse) the local Kubernetes test bed from source: kube-apiserver,
 # kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd, kwok and kwok's
-# stage configuration, into a cache outside the repository keyed by component and version:
+# stage configuration, and helm (for the chart tests), into a cache outside the repository keyed
+# by component and version:
 #
 #   ${MODEL_ROLLOUTS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/model-rollouts}/testbed/<component>/<version>/
 #
@@ -12,8 +13,8 @@
 #
 # Existing binaries are honoured and then nothing is built for them: TESTBED_KUBE_APISERVER,
 # TESTBED_KUBE_CONTROLLER_MANAGER, TESTBED_KUBE_SCHEDULER, TESTBED_KUBECTL, TESTBED_ETCD,
-# TESTBED_KWOK (paths to executables), then KUBEBUILDER_ASSETS (a folder holding any of
-# etcd, kube-apiserver, kubectl, ... as setup-envtest lays them out).
+# TESTBED_KWOK, TESTBED_HELM (paths to executables), then KUBEBUILDER_ASSETS (a folder holding
+# any of etcd, kube-apiserver, kubectl, ... as setup-envtest lays them out).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +40,8 @@ KUBERNETES=$(version_of KUBERNETES)
 ETCD=$(version_of ETCD)
 KWOK=$(version_of KWOK)
 GATEWAY_API=$(version_of GATEWAY_API)
+HELM=$(version_of HELM)
+PROMETHEUS_3=$(version_of PROMETHEUS_3)
 
 # provided NAME: the path of an existing binary the user pointed at, or nothing.
 provided() {
@@ -272,6 +275,69 @@ else
   install_component kwok-stages "$KWOK" "$stages"
   rm -rf "$(dirname "$stages")"
   say "kwok-stages $KWOK: written"
+fi
+
+# ---- helm ----------------------------------------------------------------------------------------
+# Used by the chart tests only (lint, template, install on the test bed). helm's go.mod has no
+# replace directives, so `go install module/cmd@version` builds it; its own Makefile stamps the
+# version with -X, without which `helm version` says only the minor ("v4.3").
+path=$(provided helm)
+if [ -n "$path" ]; then
+  say "helm: using $path"
+elif complete "$CACHE/helm/$HELM"; then
+  say "helm $HELM: cached"
+else
+  need_go
+  gobin="$CACHE/src/helm-$HELM"
+  rm -rf "$gobin"
+  mkdir -p "$gobin"
+  say "helm $HELM: building (cold: about 4.5 CPU-minutes and 1.8 GB of Go caches; log: $gobin/build.log)"
+  run_logged "go install helm $HELM" "$gobin/build.log" \
+    env GOBIN="$gobin" "$GO" install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v4/cmd/helm@$HELM"
+  reported=$("$gobin/helm" version --short 2>&1 || true)
+  case "$reported" in
+    "$HELM"*) ;;
+    *) die "helm reports '$reported', expected $HELM: version ldflags not applied" ;;
+  esac
+  install_component helm "$HELM" "$gobin/helm"
+  rm -f "$gobin/helm"
+  say "helm $HELM: built"
+fi
+
+# ---- Prometheus 3.x and its promtool -------------------------------------------------------------
+# The provider's tests run against the system's Prometheus (Debian's 2.x) and this 3.x build. No
+# web UI is embedded (the module holds no built assets; the API is all the tests use), and the
+# build tags remove_all_sd,enable_kubernetes_sd leave out every service discovery but file, HTTP
+# and Kubernetes (Prometheus' plugins/ folder): the cloud SDKs (Azure, AWS, GCE, ...) were most of
+# the build; the tests use file_sd, and `promtool check config` of examples/kind needs
+# kubernetes_sd (Debian's promtool is built without it). Release
+# 3.N.M is Go module v0.3NN.M (3.5.0 is v0.305.0); the release is stamped with -X as Prometheus'
+# own Makefile does. TESTBED_PROMETHEUS3_DIR (a folder holding prometheus and promtool) is
+# honoured instead of building.
+if [ -n "${TESTBED_PROMETHEUS3_DIR:-}" ]; then
+  say "prometheus 3: using $TESTBED_PROMETHEUS3_DIR"
+elif complete "$CACHE/prometheus3/$PROMETHEUS_3"; then
+  say "prometheus3 $PROMETHEUS_3: cached"
+else
+  need_go
+  gobin="$CACHE/src/prometheus3-$PROMETHEUS_3"
+  rm -rf "$gobin"
+  mkdir -p "$gobin"
+  minor=${PROMETHEUS_3#v0.3}
+  release="3.$((10#${minor%%.*})).${PROMETHEUS_3##*.}"
+  say "prometheus $release ($PROMETHEUS_3): building prometheus and promtool (cold: see docs/testbed.md; log: $gobin/build.log)"
+  run_logged "go install prometheus $PROMETHEUS_3" "$gobin/build.log" \
+    env GOBIN="$gobin" "$GO" install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_3" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_3"
+  "$gobin/prometheus" --version >/dev/null 2>&1 || die "the prometheus built does not run: $gobin/prometheus --version"
+  "$gobin/promtool" --version >/dev/null 2>&1 || die "the promtool built does not run: $gobin/promtool --version"
+  install_component prometheus3 "$PROMETHEUS_3" "$gobin/prometheus" "$gobin/promtool"
+  rm -f "$gobin/prometheus" "$gobin/promtool"
+  say "prometheus3 $PROMETHEUS_3: built"
 fi
 
 # ---- Gateway API CRDs (read from the module cache by the launcher, never committed) ------------

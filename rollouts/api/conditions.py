@@ -51,6 +51,7 @@ class Reason(StrEnum):
     PROMOTED = "Promoted"
     ABORTED = "Aborted"
     SCALED_DOWN = "ScaledDown"
+    AUTOSCALER_MOVED = "AutoscalerMoved"
     MAX_DURATION_EXCEEDED = "MaxDurationExceeded"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # the candidate

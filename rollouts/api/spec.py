@@ -43,6 +43,7 @@ from rollouts.api.base import (
     spec_error,
 )
 from rollouts.api.durations import DURATION_HINT, Duration, seconds
+from rollouts.api.notifications import MAX_NOTIFIERS, NotificationRoute
 
 MAX_STEPS = 64
 MAX_METRICS = 16
@@ -286,6 +287,30 @@ class Traffic(OneOf):
     )
     replicas: ReplicasRouter | None = Field(
         default=None, description="Replica-ratio routing, for clusters without a mesh or gateway."
+    )
+
+
+# --- autoscalers ---------------------------------------------------------------------------
+
+
+class AutoscalerRef(ApiModel):
+    """The autoscaler that sizes the baseline; the rollout hands it to the candidate on promotion.
+
+    Named, never guessed: the rollout acts on this object only (rollouts.guardrails.autoscalers
+    says how the others are checked). See docs/autoscalers.md.
+    """
+
+    kind: Literal["HorizontalPodAutoscaler"] = Field(
+        default="HorizontalPodAutoscaler",
+        description=(
+            "The autoscaler's kind; only HorizontalPodAutoscaler (autoscaling/v2) for now, the default."
+        ),
+    )
+    name: ObjectName = Field(
+        description=(
+            "Name of the autoscaler in the rollout's namespace; its scaleTargetRef must name the "
+            "baseline Deployment when the rollout starts."
+        )
     )
 
 
@@ -837,6 +862,7 @@ AcknowledgeableWarning = Literal[
     "ProgressDeadlineTooShort",
     "TerminationGraceTooShort",
     "ResourceRequestsMissing",
+    "AutoscalerBounds",
 ]
 """The preflight warning rules (rollouts.guardrails.preflight.Rule); a test keeps the two in step."""
 
@@ -917,6 +943,12 @@ SAME_VERSION_MESSAGE = (
 )
 
 
+AUTOSCALER_REPLICAS_MESSAGE = (
+    "the replicas router sizes both Deployments itself (pods are the traffic): an autoscaler "
+    "would undo every baseline scale-down, so spec.autoscaler needs the gatewayAPI router"
+)
+
+
 class ModelRolloutSpec(ApiModel):
     """What to roll out, how to shift traffic, how to judge it — and the intents."""
 
@@ -942,6 +974,11 @@ class ModelRolloutSpec(ApiModel):
             'the replicas router sets candidate replicas itself: candidate.replicas must be "auto"',
             field_path=".candidate.replicas",
         ),
+        cel_rule(
+            "!has(self.traffic.replicas) || !has(self.autoscaler)",
+            AUTOSCALER_REPLICAS_MESSAGE,
+            field_path=".autoscaler",
+        ),
     )
 
     baseline: ModelRef = Field(
@@ -954,6 +991,14 @@ class ModelRolloutSpec(ApiModel):
         )
     )
     traffic: Traffic = Field(description="The router that splits traffic. Exactly one.")
+    autoscaler: AutoscalerRef | None = Field(
+        default=None,
+        description=(
+            "The autoscaler of the baseline: while it rolls out the candidate follows the baseline's "
+            "autoscaled size, and on promotion the autoscaler moves to the candidate "
+            "(docs/autoscalers.md). Not with the replicas router. Default: none."
+        ),
+    )
     steps: tuple[Step, ...] = Field(
         min_length=1,
         max_length=MAX_STEPS,
@@ -994,6 +1039,31 @@ class ModelRolloutSpec(ApiModel):
         description="Intents: approvals, each passing the gate or releasing the hold at one step.",
     )
     retry: Retry | None = Field(default=None, description="Intent: retry after a rollback or abort.")
+    notifications: tuple[NotificationRoute, ...] = Field(
+        default=(),
+        max_length=MAX_NOTIFIERS,
+        description=(
+            "Notifiers of the cluster (ConfigMap model-rollouts-notifications) to tell about this "
+            "rollout, each with the events it wants. Default: none."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["notifier"]},
+    )
+
+    @field_validator("notifications")
+    @classmethod
+    def _one_route_per_notifier(cls, routes: tuple[NotificationRoute, ...]) -> tuple[NotificationRoute, ...]:
+        """A notifier named twice would get each event twice (the API server refuses it too)."""
+        seen: set[str] = set()
+        for index, route in enumerate(routes):
+            if route.notifier in seen:
+                raise spec_error(
+                    "duplicate_notifier",
+                    f"notifier {route.notifier!r} is named twice",
+                    at=f"[{index}].notifier",
+                    hint="name each notifier once and list all its events in its 'events'",
+                )
+            seen.add(route.notifier)
+        return routes
 
     @field_validator("steps")
     @classmethod
@@ -1056,6 +1126,13 @@ class ModelRolloutSpec(ApiModel):
                 at=".candidate.replicas",
                 hint="remove candidate.replicas or write replicas: auto",
             )
+        if self.traffic.replicas is not None and self.autoscaler is not None:
+            raise spec_error(
+                "autoscaler_with_replicas_router",
+                AUTOSCALER_REPLICAS_MESSAGE,
+                at=".autoscaler",
+                hint="route with gatewayAPI, or remove spec.autoscaler and the autoscaler for the rollout",
+            )
         return self
 
 
@@ -1066,6 +1143,7 @@ __all__ = [
     "AnalyzeStep",
     "Approval",
     "ApproveStep",
+    "AutoscalerRef",
     "CandidateRef",
     "DriftMetric",
     "ErrorRateMetric",

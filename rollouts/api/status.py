@@ -25,6 +25,8 @@ from rollouts.api.base import Text, Timestamp
 MAX_HISTORY = 20
 MAX_CONDITIONS = 16
 MAX_REPLACED = 16
+MAX_NOTIFIER_RECORDS = 8
+"""As many as spec.notifications may name (rollouts.api.notifications.MAX_NOTIFIERS)."""
 
 
 class Phase(StrEnum):
@@ -147,6 +149,40 @@ class Outcome(StatusModel):
     at: Timestamp = Field(description="When.")
 
 
+class NotifierRecord(StatusModel):
+    """What was done for one notifier: every event up to throughEventId is sent (or predates it)."""
+
+    notifier: Name = Field(description="The notifier (spec.notifications[].notifier).")
+    through_event_id: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "Id of the last event done with: sent (its receiver answered 2xx) or older than the "
+            "subscription. Later history entries are still to send. Unset: every entry is."
+        ),
+    )
+    through_time: Timestamp | None = Field(
+        default=None, description="Time of that event, used once the entry has left status.history."
+    )
+    last_error: Text | None = Field(
+        default=None,
+        description="Why the next event is not sent yet (retried with back-off); never a URL or token.",
+    )
+
+
+class AutoscalerStatus(StatusModel):
+    """The autoscaler handover decided at promotion: recorded first, then carried out.
+
+    Written once the promoted candidate is Ready at the baseline's size; every later reconcile
+    re-applies the move until the autoscaler's scaleTargetRef names ``target``
+    (docs/autoscalers.md).
+    """
+
+    kind: Literal["HorizontalPodAutoscaler"] = Field(description="The autoscaler's kind.")
+    name: Name = Field(description="The autoscaler (spec.autoscaler.name).")
+    target: Name = Field(description="The Deployment it is moved to: the promoted candidate.")
+    moved_at: Timestamp = Field(description="When the move was decided.")
+
+
 class ModelRolloutStatus(StatusModel):
     """Written only by the controller; see the module docstring."""
 
@@ -195,6 +231,10 @@ class ModelRolloutStatus(StatusModel):
     retried_at: Timestamp | None = Field(default=None, description="The retry intent last acted on.")
     scaled_down_at: Timestamp | None = Field(default=None, description="When the loser was scaled down.")
     outcome: Outcome | None = Field(default=None, description="Set when the rollout has ended.")
+    autoscaler: AutoscalerStatus | None = Field(
+        default=None,
+        description="The autoscaler handed to the promoted candidate (docs/autoscalers.md).",
+    )
     analysis: AnalysisStatus | None = Field(default=None, description="The continuous analysis.")
     conditions: tuple[Condition, ...] = Field(
         default=(),
@@ -204,4 +244,10 @@ class ModelRolloutStatus(StatusModel):
     )
     history: tuple[HistoryEntry, ...] = Field(
         default=(), max_length=MAX_HISTORY, description="The last transitions, newest last."
+    )
+    notifications: tuple[NotifierRecord, ...] = Field(
+        default=(),
+        max_length=MAX_NOTIFIER_RECORDS,
+        description="Per notifier of spec.notifications, the last event sent (docs/notifications.md).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["notifier"]},
     )

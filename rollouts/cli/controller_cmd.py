@@ -6,6 +6,11 @@ plane restarts, and an exit would put its pod in CrashLoopBackOff, each restart 
 last (found by the safety campaign, bench/results/safety_campaign.md). A configuration that
 cannot work — no kubeconfig, bad arguments — still exits 3 at once.
 
+Notifications read the ConfigMap and Secret ``model-rollouts-notifications`` of
+``--notifications-namespace``, by default the namespace the controller runs in ($POD_NAMESPACE,
+else the service account's); outside a cluster with neither, notifications are off and the
+log says so once (docs/notifications.md).
+
 Every request carries the User-Agent ``model-rollouts-controller/VERSION (IDENTITY)``, IDENTITY
 being the leader-election identity ($POD_NAME in a cluster), so the API server's audit log
 tells which replica made each write (docs/runtime.md, "High availability").
@@ -17,13 +22,14 @@ import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from importlib import metadata
 from typing import Annotated
 
 import structlog
 import typer
 
 from rollouts.cli.app import app
+from rollouts.cli.kube_options import IN_CLUSTER_NAMESPACE
+from rollouts.cli.version_cmd import package_version
 from rollouts.controller.core import shards
 from rollouts.controller.core.shards import SHARD_LABEL, validate_shard
 from rollouts.controller.shell.app import ControllerOptions, build_manager
@@ -44,11 +50,7 @@ USER_AGENT_PRODUCT = "model-rollouts-controller"
 
 def user_agent(identity: str) -> str:
     """``model-rollouts-controller/0.1.0 (IDENTITY)``: the controller's version and identity."""
-    try:
-        version = metadata.version("model-rollouts")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"{USER_AGENT_PRODUCT}/{version} ({identity})"
+    return f"{USER_AGENT_PRODUCT}/{package_version()} ({identity})"
 
 
 class LogFormat(StrEnum):
@@ -122,6 +124,13 @@ def controller(
         LogFormat, typer.Option(help="auto: console on a terminal, JSON otherwise.")
     ] = LogFormat.AUTO,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    notifications_namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="Namespace of the ConfigMap and Secret model-rollouts-notifications (default: the "
+            "controller's own, $POD_NAMESPACE; none found: notifications off)."
+        ),
+    ] = None,
 ) -> None:
     """Run the controller until SIGTERM/SIGINT; exit 1 if the Lease is lost (restart clean)."""
     configure_logging(log_format.value, log_level)
@@ -150,7 +159,10 @@ def controller(
         metrics_address=metrics_bind_address,
         health_port=health_port,
         health_address=health_bind_address,
+        notifications_namespace=notifications_namespace or own_namespace(),
     )
+    if options.notifications_namespace is None:
+        log.warning("notifications are off: no --notifications-namespace and no $POD_NAMESPACE")
     try:
         manager = _started(lambda: connect(kubeconfig, context, user_agent=user_agent(identity)), options)
     except ConfigError as unusable:
@@ -158,6 +170,15 @@ def controller(
         raise typer.Exit(3) from unusable
     outcome = manager.run()
     raise typer.Exit(0 if outcome is Outcome.STOPPED else 1)
+
+
+def own_namespace() -> str | None:
+    """The namespace the controller runs in: $POD_NAMESPACE, else its service account's, else None."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    if IN_CLUSTER_NAMESPACE.is_file():
+        return IN_CLUSTER_NAMESPACE.read_text(encoding="utf-8").strip() or None
+    return None
 
 
 def _started(connecting: Callable[[], Kube], options: ControllerOptions) -> Manager:

@@ -311,7 +311,7 @@ def _readiness_view(status: dict[str, Any]) -> Text:
 
 
 def _problems_view(status: dict[str, Any]) -> list[Text]:
-    """Conditions that say something is wrong (preflight, baseline, spec, ownership), one line each."""
+    """What is wrong (preflight, baseline, spec, ownership, a notifier failing), one line each."""
     wrong_when_false = (
         ConditionType.PREFLIGHT,
         ConditionType.BASELINE,
@@ -323,6 +323,10 @@ def _problems_view(status: dict[str, Any]) -> list[Text]:
         for c in status.get("conditions", [])
         if (c.get("type") in wrong_when_false and c.get("status") == "False")
         or (c.get("type") == ConditionType.CONFLICT and c.get("status") == "True")
+    ] + [
+        Text(f"notifier {n.get('notifier')}: not sent yet — {n['lastError']}", style="bold red")
+        for n in status.get("notifications", [])
+        if n.get("lastError")
     ]
 
 

@@ -40,8 +40,9 @@ from enum import StrEnum
 from typing import Any
 
 from rollouts.api.durations import Duration
-from rollouts.api.spec import Guardrails, ModelRolloutSpec
+from rollouts.api.spec import AutoscalerRef, Guardrails, ModelRolloutSpec
 from rollouts.guardrails.accelerators import AcceleratorResources, container_demand
+from rollouts.guardrails.autoscalers import Autoscaler
 from rollouts.guardrails.objects import (
     POD_SPEC_PATH,
     KubeObject,
@@ -98,6 +99,9 @@ class Rule(StrEnum):
     PROGRESS_DEADLINE_TOO_SHORT = "ProgressDeadlineTooShort"
     TERMINATION_GRACE_TOO_SHORT = "TerminationGraceTooShort"
     RESOURCE_REQUESTS_MISSING = "ResourceRequestsMissing"
+    AUTOSCALER_UNUSABLE = "AutoscalerUnusable"
+    AUTOSCALER_CONFLICT = "AutoscalerConflict"
+    AUTOSCALER_BOUNDS = "AutoscalerBounds"
 
     @property
     def severity(self) -> Severity:
@@ -106,7 +110,13 @@ class Rule(StrEnum):
 
 
 _ERROR_RULES = frozenset(
-    {Rule.ACCELERATOR_MISSING, Rule.ACCELERATOR_AMOUNT_INVALID, Rule.READINESS_PROBE_MISSING}
+    {
+        Rule.ACCELERATOR_MISSING,
+        Rule.ACCELERATOR_AMOUNT_INVALID,
+        Rule.READINESS_PROBE_MISSING,
+        Rule.AUTOSCALER_UNUSABLE,
+        Rule.AUTOSCALER_CONFLICT,
+    }
 )
 
 
@@ -209,6 +219,8 @@ class _Policy:
     progress_deadline: Duration
     guardrails: Guardrails
     largest_slo: float | None
+    autoscaler: AutoscalerRef | None = None
+    pinned_replicas: int | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelRolloutSpec | None) -> _Policy:
@@ -216,7 +228,8 @@ class _Policy:
             default_deadline = ModelRolloutSpec.model_fields["progress_deadline"].default
             return cls(Duration(default_deadline), Guardrails(), None)
         slos = [m.latency.slo for m in spec.analysis.metrics if m.latency and m.latency.slo]
-        return cls(spec.progress_deadline, spec.guardrails, max(slos, default=None))
+        pinned = spec.candidate.replicas if isinstance(spec.candidate.replicas, int) else None
+        return cls(spec.progress_deadline, spec.guardrails, max(slos, default=None), spec.autoscaler, pinned)
 
 
 @dataclass(frozen=True)
@@ -227,6 +240,8 @@ class _Pair:
     candidate: KubeObject
     policy: _Policy
     accelerators: AcceleratorResources
+    autoscalers: tuple[Autoscaler, ...] = ()
+    """Every autoscaler of the rollout's namespace (none known: ``rollouts preflight``)."""
 
     @property
     def baseline_pod(self) -> KubeObject:
@@ -246,14 +261,21 @@ class _Pair:
         ]
 
 
-def preflight(spec: ModelRolloutSpec | None, baseline: KubeObject, candidate: KubeObject) -> PreflightReport:
+def preflight(
+    spec: ModelRolloutSpec | None,
+    baseline: KubeObject,
+    candidate: KubeObject,
+    autoscalers: Sequence[Autoscaler] = (),
+) -> PreflightReport:
     """Check the candidate Deployment against the baseline Deployment and the rollout's spec.
 
     ``spec`` None means the spec's defaults (``rollouts preflight`` without ``--rollout``):
     progressDeadline 20m, the default accelerator list, nothing acknowledged, no latency slo.
+    ``autoscalers``: those of the namespace, checked against spec.autoscaler.
     """
     policy = _Policy.from_spec(spec)
-    pair = _Pair(baseline, candidate, policy, AcceleratorResources.from_guardrails(policy.guardrails))
+    accelerators = AcceleratorResources.from_guardrails(policy.guardrails)
+    pair = _Pair(baseline, candidate, policy, accelerators, tuple(autoscalers))
     found = [
         *_accelerator_amounts(pair),
         *_accelerator_placement(pair),
@@ -261,6 +283,7 @@ def preflight(spec: ModelRolloutSpec | None, baseline: KubeObject, candidate: Ku
         *_progress_deadline(pair),
         *_termination_grace(pair),
         *_resource_requests(pair),
+        *_autoscalers(pair),
     ]
     accepted = set(policy.guardrails.acknowledge)
     marked = [
@@ -553,3 +576,64 @@ def _example_requests(missing: Sequence[str], baseline: KubeObject) -> str:
     if all(resource in baseline for resource in missing):
         return ", ".join(f"{r}: {baseline[r]}" for r in missing) + " as the baseline does"
     return f"{fields} to what the server uses under load"
+
+
+# --- autoscalers ---------------------------------------------------------------------------------
+
+AUTOSCALER_PATH = "spec.autoscaler"
+"""The ModelRollout field the autoscaler findings are about (not a field of the Deployment)."""
+
+
+def _autoscalers(pair: _Pair) -> Iterator[Finding]:
+    """An autoscaler the rollout would fight, or one it cannot hand over (docs/autoscalers.md).
+
+    The named autoscaler must size the baseline; no other may size either Deployment (its
+    next sync would undo the rollout's sizes, and after promotion the candidate would serve
+    100% with no autoscaler, or with two).
+    """
+    named = pair.policy.autoscaler
+    baseline, candidate = name_of(pair.baseline), name_of(pair.candidate)
+    for other in pair.autoscalers:
+        if (named is None or other.name != named.name) and other.target in (baseline, candidate):
+            side = "baseline" if other.target == baseline else "candidate"
+            fix = (
+                f"name it in {AUTOSCALER_PATH} (kind {other.kind}, name {other.name}); the gatewayAPI "
+                "router is needed"
+                if side == "baseline"
+                else f"delete {other.kind} {other.name}: the rollout moves the baseline's autoscaler "
+                "to the candidate on promotion"
+            )
+            yield Finding(
+                Rule.AUTOSCALER_CONFLICT,
+                AUTOSCALER_PATH,
+                f"{other.kind} {other.name} already sizes the {side} Deployment {other.target} and "
+                f"{AUTOSCALER_PATH} does not name it: it would undo the rollout's sizes",
+                fix,
+            )
+    if named is None:
+        return
+    found = next((other for other in pair.autoscalers if other.name == named.name), None)
+    if found is None or found.target != baseline:
+        where = "is not in the namespace" if found is None else f"sizes {found.target or 'no Deployment'}"
+        yield Finding(
+            Rule.AUTOSCALER_UNUSABLE,
+            f"{AUTOSCALER_PATH}.name",
+            f"{named.kind} {named.name} {where}, not the baseline Deployment {baseline}: there is "
+            "nothing to hand over",
+            f"point its spec.scaleTargetRef at Deployment {baseline}, or name the autoscaler that does "
+            "(the controller must be allowed to list horizontalpodautoscalers: deploy/controller)",
+        )
+        return
+    sizes = {"the baseline's": number(pair.baseline, "spec", "replicas", default=1)}
+    if pair.policy.pinned_replicas is not None:
+        sizes["the pinned candidate.replicas"] = pair.policy.pinned_replicas
+    for what, size in sizes.items():
+        if not found.holds(size):
+            yield Finding(
+                Rule.AUTOSCALER_BOUNDS,
+                AUTOSCALER_PATH,
+                f"{what} size {size} is outside {found.kind} {found.name}'s minReplicas "
+                f"{found.min_replicas} to maxReplicas {found.max_replicas}: it resizes the Deployment, "
+                "and the rollout's planned sizes follow",
+                f"widen minReplicas/maxReplicas to hold {size}, or acknowledge {Rule.AUTOSCALER_BOUNDS}",
+            )

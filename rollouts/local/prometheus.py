@@ -99,6 +99,28 @@ def available() -> bool:
     return find_binary("prometheus") is not None and find_binary("promtool") is not None
 
 
+@dataclass(frozen=True)
+class PrometheusRelease:
+    """One Prometheus installation: its server and the promtool that backfills its blocks.
+
+    The default is the system's (Debian's 2.x package, on PATH); the test bed builds a 3.x
+    release into its cache (:func:`rollouts.testbed.binaries.find_prometheus3`), so the provider
+    is tested against both majors.
+    """
+
+    name: str
+    prometheus: Path
+    promtool: Path
+
+
+def system_release() -> PrometheusRelease:
+    """The ``prometheus`` and ``promtool`` on PATH (:class:`PrometheusError` when missing)."""
+    prometheus, promtool = find_binary("prometheus"), find_binary("promtool")
+    if prometheus is None or promtool is None:
+        raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
+    return PrometheusRelease(name="system", prometheus=prometheus, promtool=promtool)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -121,7 +143,10 @@ class PrometheusServer:
         extra_flags: Sequence[str] = (),
         *,
         security: WebSecurity | None = None,
+        release: PrometheusRelease | None = None,
     ) -> None:
+        self.release = release
+        """Which Prometheus runs (None: the system's, looked up at start)."""
         self.workdir = Path(workdir)
         self.scrape_interval = scrape_interval
         self.extra_flags = tuple(extra_flags)
@@ -167,9 +192,7 @@ class PrometheusServer:
         """Write the config, start Prometheus and wait until /-/ready answers."""
         if self.running:
             return self
-        binary = find_binary("prometheus")
-        if binary is None:
-            raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
+        binary = (self.release or system_release()).prometheus
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         self._write_targets()
@@ -222,9 +245,7 @@ class PrometheusServer:
 
     def backfill_openmetrics(self, text: str) -> None:
         """Load OpenMetrics samples as TSDB blocks (before start; a running server restarts)."""
-        promtool = find_binary("promtool")
-        if promtool is None:
-            raise PrometheusError("promtool is not installed (Debian: apt-get install prometheus)")
+        promtool = (self.release or system_release()).promtool
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         self._backfills += 1

@@ -9,7 +9,9 @@ check. Against a cluster (the local test bed: real kube-apiserver, controllers a
   serving a small real model), scraped every second by a real Prometheus;
 - a load generator sending each request to the version the HTTPRoute's weights pick — the
   data plane the fake pods cannot be;
-- the controller itself (manager, informers, reconciler), on a thread;
+- the controller itself (manager, informers, reconciler), on a thread, its /metrics scraped by
+  the same Prometheus, so the dashboard of docs/operations.md shows the rollout and the
+  controller side by side with the model servers;
 - a ModelRollout whose analysis queries that Prometheus.
 
 Scenarios set the candidate server's switches (see :data:`SCENARIOS`): a healthy model, the
@@ -36,7 +38,7 @@ from rollouts.local.loadgen import LoadGenerator, Target
 from rollouts.local.manifests import http_route, model_deployment, service
 from rollouts.local.model_server.config import Device, ServerConfig, Switches
 from rollouts.local.model_servers import ModelServers
-from rollouts.local.prometheus import PrometheusServer, ScrapeTarget
+from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, free_port
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
@@ -58,6 +60,8 @@ BASELINE = ("model-v1", "v1")
 CANDIDATE = ("model-v2", "v2")
 ROUTE = "model"
 APP = "fraud-scorer"
+CONTROLLER_JOB = "model-rollouts-controller"
+"""The ``job`` label Prometheus gives the controller's series here."""
 
 DEMO_QUERIES = {
     "errors": 'model_requests_total{version="{{version}}", code=~"5.."}',
@@ -194,6 +198,7 @@ class LocalStack:
     load: LoadGenerator | None = None
     manager: Manager | None = None
     _controller_thread: threading.Thread | None = None
+    _server_targets: tuple[ScrapeTarget, ...] = ()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -208,13 +213,12 @@ class LocalStack:
                 ServerConfig(version=CANDIDATE[1], port=0, switches=self.candidate, enable_admin=True),
             )
             self.progress("starting Prometheus (scrapes every second)")
+            self._server_targets = (
+                ScrapeTarget(baseline.address, {"job": "model-server"}),
+                ScrapeTarget(candidate.address, {"job": "model-server"}),
+            )
             self.prometheus = PrometheusServer(
-                self.workdir / "prometheus",
-                scrape_interval=1.0,
-                targets=[
-                    ScrapeTarget(baseline.address, {"job": "model-server"}),
-                    ScrapeTarget(candidate.address, {"job": "model-server"}),
-                ],
+                self.workdir / "prometheus", scrape_interval=1.0, targets=self._server_targets
             ).start()
             self.progress(f"sending {self.rate:g} requests/s, split by the HTTPRoute's weights")
             self.load = LoadGenerator(
@@ -233,9 +237,15 @@ class LocalStack:
         return self
 
     def start_controller(self) -> Manager:
-        """Start the controller (again) on a thread, watching only this namespace."""
+        """Start the controller (again) on a thread, watching only this namespace; Prometheus scrapes it."""
         self.progress("starting the controller")
-        self.manager = build_manager(self.kube, ControllerOptions(workers=2, namespace=self.namespace))
+        port = free_port()
+        self.manager = build_manager(
+            self.kube, ControllerOptions(workers=2, namespace=self.namespace, metrics_port=port)
+        )
+        if self.prometheus is not None:
+            controller = ScrapeTarget(f"127.0.0.1:{port}", {"job": CONTROLLER_JOB})
+            self.prometheus.set_targets([*self._server_targets, controller])
         self._controller_thread = threading.Thread(
             target=self.manager.run, kwargs={"handle_signals": False}, name="controller", daemon=True
         )

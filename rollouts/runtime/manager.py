@@ -19,12 +19,15 @@ Why one place ties the runtime together: the order matters and is easy to get wr
    ``requeue_after`` schedules the key again (the rollout's timers: next analysis window, step
    deadline); an exception is logged and the key retried with per-key back-off (a 409
    ``Conflict`` — the object changed since it was read — is retried the same way but is no
-   error: it is logged at info and not counted in the reconcile errors); a success resets
-   the back-off. The queue guarantees one key is never reconciled by two workers at once.
+   error: it is logged at info and counted as ``result="requeue"``, not in the reconcile
+   errors); a success resets the back-off. The queue guarantees one key is never reconciled
+   by two workers at once.
 4. **Stop.** On SIGTERM/SIGINT or :meth:`Manager.stop`: stop handing out keys, let in-flight
-   reconciles finish, stop the caches, then release the Lease — last, so no write can follow it.
-   When the Lease is *lost* instead, the same happens without the release and :meth:`Manager.run`
-   returns :attr:`Outcome.LOST_LEADERSHIP`: the process should exit and be restarted clean.
+   reconciles finish, run what :meth:`Manager.on_shutdown` registered (a sender that acts on
+   the reconciles' results stops after the last of them), stop the caches, then release the
+   Lease — last, so no write can follow it. When the Lease is *lost* instead, the same happens
+   without the release and :meth:`Manager.run` returns :attr:`Outcome.LOST_LEADERSHIP`: the
+   process should exit and be restarted clean.
 
 Writes go through :attr:`Manager.kube`, which asks the elector's ``still_leader()`` before every
 write and refuses with :class:`~rollouts.runtime.kube.NotLeader` once the Lease may be lost.
@@ -37,7 +40,7 @@ Every log line inside a reconcile carries ``key`` (``namespace/name``) via struc
 
 How the controller plugs in::
 
-    manager = Manager(kube, reconciler.reconcile, workers=4, metrics_port=8080,
+    manager = Manager(kube, reconciler.reconcile, name="modelrollout", workers=4, metrics_port=8080,
                       leader_election=LeaderElection(namespace="model-rollouts"))
     rollouts = manager.informer(RESOURCE, keys=lambda obj: [object_key(obj)])
     rollouts.add_index("deployment", deployments_named_by)        # rollout → "ns/deployment" keys
@@ -59,6 +62,7 @@ from types import FrameType
 
 import structlog
 
+from rollouts.runtime.clock import MonotonicClock
 from rollouts.runtime.informer import Change, Informer
 from rollouts.runtime.kube import Conflict, Kube, KubeObject, ObjectTransform, Resource
 from rollouts.runtime.leader import LeaderElector, LeaseTiming, default_identity
@@ -67,6 +71,7 @@ from rollouts.runtime.metrics import (
     LOOPBACK,
     ControllerMetrics,
     MetricsServer,
+    ResultLabel,
 )
 from rollouts.runtime.workqueue import WorkQueue
 
@@ -144,18 +149,26 @@ class Manager:
         kube: Kube,
         reconcile: Reconcile,
         *,
+        name: str = "controller",
         workers: int = 2,
         leader_election: LeaderElection | None = None,
         metrics_port: int | None = None,
         metrics_address: str = LOOPBACK,
         health_port: int | None = None,
         health_address: str = ALL_INTERFACES,
-        queue: WorkQueue | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self.queue = queue or WorkQueue()
-        self.metrics = ControllerMetrics(lambda: len(self.queue), self.queue.waiting, self.still_leader)
+        clock = MonotonicClock()
+        self.metrics = ControllerMetrics(
+            name,
+            workers,
+            clock,
+            self.still_leader,
+            lease=leader_election.name if leader_election is not None else None,
+        )
+        """``name`` labels its series (``controller``, the queue's ``name``)."""
+        self.queue = WorkQueue(clock=clock, observer=self.metrics.queue)
         kube = kube.observed(self.metrics.count_request)  # every request counted: informers, Lease too
         self._raw_kube = kube
         self._reconcile = reconcile
@@ -190,6 +203,7 @@ class Manager:
         """Serving while :meth:`run` runs, if a metrics port was given (with the probes too)."""
         self.health_server: MetricsServer | None = None
         """The probes-only server while :meth:`run` runs, if a health port was given."""
+        self._on_shutdown: list[Callable[[], None]] = []
 
     # --- wiring (before run)
 
@@ -225,6 +239,10 @@ class Manager:
         informer.add_handler(enqueue)
         self._informers.append(informer)
         return informer
+
+    def on_shutdown(self, close: Callable[[], None]) -> None:
+        """Call ``close`` when shutting down, once the workers have stopped (before the caches)."""
+        self._on_shutdown.append(close)
 
     # --- state
 
@@ -313,6 +331,8 @@ class Manager:
         self.queue.shutdown()
         for worker in workers:
             worker.join()
+        for close in self._on_shutdown:
+            close()
         for informer in self._informers:
             informer.stop()
         if self._elector is not None:
@@ -329,23 +349,28 @@ class Manager:
 
     def _process(self, key: str) -> None:
         started = time.monotonic()
+        label = ResultLabel.ERROR
+        self.metrics.active_workers.inc()
         try:
             result = self._reconcile(key)
         except Conflict as conflict:
             # Someone wrote the object after it was read: expected, not a failure. Read afresh,
             # after the same back-off, so two writers cannot spin against each other.
             log.info(CONFLICT_RETRIED, error=str(conflict))
+            label = ResultLabel.REQUEUE
             self.queue.add_rate_limited(key)
         except Exception:
-            self.metrics.reconcile_errors.inc()
             log.exception("reconcile failed; retrying with back-off", failures=self.queue.failures(key) + 1)
             self.queue.add_rate_limited(key)
         else:
             self.queue.forget(key)
+            label = ResultLabel.SUCCESS
             if result.requeue_after is not None:
+                label = ResultLabel.REQUEUE_AFTER
                 self.queue.add_after(key, result.requeue_after)
         finally:
-            self.metrics.reconcile_duration.observe(time.monotonic() - started)
+            self.metrics.reconciled(label, time.monotonic() - started)
+            self.metrics.active_workers.dec()
             self.queue.done(key)
 
     # --- elector callbacks, signals, waiting

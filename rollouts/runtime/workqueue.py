@@ -20,6 +20,10 @@ holds keys, not events, and guarantees:
 Example: worker A gets ``ml/fraud``; an informer adds ``ml/fraud`` twice more; worker B's
 ``get`` does not return it; A calls ``done("ml/fraud")``; the key is queued once, and the next
 ``get`` returns it.
+
+What happens to keys is told to a :class:`QueueObserver` (client-go's ``queueMetrics`` hooks:
+added, taken, done, retried), so the queue stays free of any metrics library and its metrics
+(rollouts.runtime.metrics) are tested on the same manual clock as the queue.
 """
 
 from __future__ import annotations
@@ -28,16 +32,55 @@ import heapq
 import itertools
 import threading
 from collections import deque
+from typing import Protocol
 
 from rollouts.runtime.clock import Clock, MonotonicClock
 from rollouts.runtime.ratelimit import RateLimiter, default_rate_limiter
 
 
+class QueueObserver(Protocol):
+    """Told, under the queue's lock, what happens to keys; must be quick and must not raise."""
+
+    def added(self, key: str) -> None:
+        """``key`` is waiting to be handed out, counted once until it is taken (client-go ``add``)."""
+
+    def taken(self, key: str) -> None:
+        """A worker took ``key`` (client-go ``get``)."""
+
+    def finished(self, key: str) -> None:
+        """The worker that took ``key`` called :meth:`WorkQueue.done` (client-go ``done``)."""
+
+    def retried(self, key: str) -> None:
+        """:meth:`WorkQueue.add_after` was called for ``key``: a back-off or a timer (client-go ``retry``)."""
+
+
+class _Unobserved:
+    """The observer of a queue nobody watches."""
+
+    def added(self, key: str) -> None:
+        """Nothing to tell."""
+
+    def taken(self, key: str) -> None:
+        """Nothing to tell."""
+
+    def finished(self, key: str) -> None:
+        """Nothing to tell."""
+
+    def retried(self, key: str) -> None:
+        """Nothing to tell."""
+
+
 class WorkQueue:
     """A thread-safe, delaying, rate-limited queue of keys (``namespace/name`` strings)."""
 
-    def __init__(self, rate_limiter: RateLimiter | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        rate_limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        observer: QueueObserver | None = None,
+    ) -> None:
         self._clock = clock or MonotonicClock()
+        self._observer: QueueObserver = observer or _Unobserved()
         self._rate_limiter = rate_limiter or default_rate_limiter(self._clock)
         self._changed = threading.Condition()
         self._queue: deque[str] = deque()
@@ -60,6 +103,7 @@ class WorkQueue:
         with self._changed:
             if self._shutting_down:
                 return
+            self._observer.retried(key)
             if delay <= 0:
                 self._add(key)
                 return
@@ -97,6 +141,7 @@ class WorkQueue:
                     key = self._queue.popleft()
                     self._processing.add(key)
                     self._dirty.discard(key)
+                    self._observer.taken(key)
                     return key
                 now = self._clock.now()
                 if deadline is not None and now >= deadline:
@@ -108,6 +153,8 @@ class WorkQueue:
     def done(self, key: str) -> None:
         """Mark ``key`` finished; if it was added meanwhile, it is queued again now."""
         with self._changed:
+            if key in self._processing:
+                self._observer.finished(key)
             self._processing.discard(key)
             if key in self._dirty:
                 self._queue.append(key)
@@ -143,6 +190,7 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._observer.added(key)
         if key not in self._processing:
             self._queue.append(key)
             self._changed.notify()

@@ -8,7 +8,7 @@ GPUs as :class:`NodeSpec`; install the ModelRollout and Gateway API CRDs with
 
 from __future__ import annotations
 
-from rollouts.testbed.binaries import Binaries, MissingBinariesError, cache_root, find_binaries
+from rollouts.testbed.binaries import Binaries, MissingBinariesError, cache_root, find_binaries, find_helm
 from rollouts.testbed.cluster import (
     DEFAULT_NODES,
     FLEET_CONTROLLER_MANAGER_ARGS,
@@ -36,6 +36,7 @@ __all__ = [
     "TestbedError",
     "cache_root",
     "find_binaries",
+    "find_helm",
     "find_leftovers",
     "install_crds",
     "node_is_ready",

@@ -65,8 +65,11 @@ def _env_name(component: str) -> str:
     return "TESTBED_" + component.upper().replace("-", "_")
 
 
-def _find(component: str, cache: Path) -> Path | str | None:
-    """The binary's path; a sentence if the path given for it is wrong; None if not built."""
+def _find(component: str, cache: Path, version: str | None = None) -> Path | str | None:
+    """The binary's path; a sentence if the path given for it is wrong; None if not built.
+
+    ``version``: the cached build to look for (default: the pinned version of ``component``).
+    """
     explicit = os.environ.get(_env_name(component))
     if explicit:
         path = Path(explicit)
@@ -76,7 +79,7 @@ def _find(component: str, cache: Path) -> Path | str | None:
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and (Path(assets) / component).is_file() and os.access(Path(assets) / component, os.X_OK):
         return (Path(assets) / component).resolve()
-    built = cache / component / _COMPONENT_VERSIONS[component]
+    built = cache / component / (version or _COMPONENT_VERSIONS[component])
     return (built / component).resolve() if (built / "BUILD-INFO").is_file() else None
 
 
@@ -112,6 +115,49 @@ def find_binaries(cache: Path | None = None) -> Binaries:
         kubectl=found["kubectl"],
         kwok=found["kwok"],
         kwok_stages=stages,
+    )
+
+
+def find_helm(cache: Path | None = None) -> Path:
+    """helm, by the same lookup order as the test bed's binaries (TESTBED_HELM, ...).
+
+    Not part of :class:`Binaries`: the test bed never runs it, only the chart tests do, so a
+    missing helm must not stop every other cluster test.
+    """
+    cache = cache or cache_root()
+    result = _find("helm", cache, versions.HELM)
+    if isinstance(result, Path):
+        return result
+    problem = result or f"not built in {cache}: helm {versions.HELM}"
+    raise MissingBinariesError(f"{problem}. Run `{BUILD_COMMAND}` (or point TESTBED_HELM at a helm binary)")
+
+
+@dataclass(frozen=True)
+class PrometheusBuild:
+    """The test bed's Prometheus 3.x build: server and promtool of one release."""
+
+    version: str
+    prometheus: Path
+    promtool: Path
+
+
+def find_prometheus3(cache: Path | None = None) -> PrometheusBuild:
+    """Prometheus 3.x and its promtool, from ``TESTBED_PROMETHEUS3_DIR`` or the cache.
+
+    Not part of :class:`Binaries`, like helm: only the Prometheus tests run it, against it and
+    the system's 2.x, so a missing build must not stop the cluster tests.
+    """
+    explicit = os.environ.get("TESTBED_PROMETHEUS3_DIR")
+    folder = Path(explicit) if explicit else (cache or cache_root()) / "prometheus3" / versions.PROMETHEUS_3
+    programs = (folder / "prometheus", folder / "promtool")
+    if all(path.is_file() and os.access(path, os.X_OK) for path in programs) and (
+        explicit or (folder / "BUILD-INFO").is_file()
+    ):
+        return PrometheusBuild(versions.PROMETHEUS_3, programs[0].resolve(), programs[1].resolve())
+    where = f"TESTBED_PROMETHEUS3_DIR={explicit} holds no" if explicit else f"not built in {folder}:"
+    raise MissingBinariesError(
+        f"{where} prometheus and promtool {versions.PROMETHEUS_3}. Run `{BUILD_COMMAND}` "
+        "(or point TESTBED_PROMETHEUS3_DIR at a folder holding both)"
     )
 
 

@@ -17,3 +17,10 @@ KWOK = "v0.8.0"
 
 GATEWAY_API = "v1.6.3"
 """Gateway API CRDs, standard channel (sigs.k8s.io/gateway-api), read from the Go module cache."""
+
+HELM = "v4.3.2"
+"""helm (helm.sh/helm/v4), for the chart tests; the chart itself also works with Helm 3."""
+
+PROMETHEUS_3 = "v0.316.0"
+"""Prometheus 3.x (github.com/prometheus/prometheus; Go module v0.316.0 is release 3.16.0):
+prometheus and promtool, so the provider is tested against 3.x as well as Debian's 2.x."""

@@ -153,6 +153,11 @@ def _pinned_replicas_with_replicas_router(obj: dict[str, Any]) -> None:
     _spec(obj)["candidate"]["replicas"] = 2
 
 
+def _autoscaler_with_replicas_router(obj: dict[str, Any]) -> None:
+    _spec(obj)["traffic"] = {"replicas": {}}
+    _spec(obj)["autoscaler"] = {"kind": "HorizontalPodAutoscaler", "name": "model"}
+
+
 MALFORMED: tuple[Malformed, ...] = (
     Malformed(
         "unknown-field",
@@ -347,6 +352,14 @@ MALFORMED: tuple[Malformed, ...] = (
         'candidate.replicas must be "auto"',
     ),
     Malformed(
+        "autoscaler-with-replicas-router",
+        _autoscaler_with_replicas_router,
+        "spec.autoscaler",
+        "an autoscaler would undo every baseline scale-down",
+        "cel",
+        "an autoscaler would undo every baseline scale-down",
+    ),
+    Malformed(
         "metrics-without-prometheus",
         _delete("spec.analysis.prometheus"),
         "spec.analysis.prometheus",
@@ -490,5 +503,35 @@ MALFORMED: tuple[Malformed, ...] = (
         "is not an RFC 3339 date-time",
         "schema",
         "in body must be of type date-time",
+    ),
+    Malformed(
+        "notifier-named-twice",
+        _set(
+            "spec.notifications",
+            [
+                {"notifier": "oncall", "events": ["RolledBack"]},
+                {"notifier": "oncall", "events": ["Promoted"]},
+            ],
+        ),
+        "spec.notifications[1].notifier",
+        "notifier 'oncall' is named twice",
+        "schema",
+        "Duplicate value",
+    ),
+    Malformed(
+        "notifier-without-events",
+        _set("spec.notifications", [{"notifier": "oncall", "events": []}]),
+        "spec.notifications[0].events",
+        "at least 1 item",
+        "schema",
+        "should have at least 1 items",
+    ),
+    Malformed(
+        "notifier-unknown-event",
+        _set("spec.notifications", [{"notifier": "oncall", "events": ["Paused"]}]),
+        "spec.notifications[0].events[0]",
+        "Input should be",
+        "schema",
+        "Unsupported value",
     ),
 )

@@ -218,6 +218,9 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     as_baseline = refused(merge, pipeline, namespace, spec({"baseline": theirs}))
     changed_candidate = refused(merge, pipeline, namespace, spec({"candidate": theirs}))
     route = refused(merge, pipeline, namespace, spec({"traffic": {"gatewayAPI": {"httpRoute": "other"}}}))
+    autoscaler = refused(
+        create, pipeline, namespace, model_rollout("scaler", steps=GATED, autoscaler={"name": "other"})
+    )
     stolen = {**PROMETHEUS, "bearerTokenSecret": {"name": "other-secret", "key": "token"}}
     secret = refused(
         create, pipeline, namespace, model_rollout("thief", steps=GATED, analysis={"prometheus": stolen})
@@ -237,6 +240,8 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     assert "may not name Deployment other-team in ModelRollout model" in as_baseline
     assert "may not name Deployment other-team in ModelRollout model" in changed_candidate
     assert "may not route ModelRollout model through HTTPRoute other" in route
+    assert "may not name HorizontalPodAutoscaler other in ModelRollout scaler" in autoscaler
+    assert "needs 'patch' on that horizontalpodautoscaler" in autoscaler
     assert "naming Secret other-secret" in secret
     assert "needs 'get' on the Secret" in secret
     assert "may not add metadata.ownerReferences to ModelRollout model" in owned

@@ -101,7 +101,9 @@ def test_api_requests_prometheus_queries_and_reconciles_are_counted(
     def queries(result: str) -> float:
         return seen.get(("modelrollouts_prometheus_queries_total", (("result", result),)), 0.0)
 
-    assert seen[("modelrollouts_reconcile_duration_seconds_count", ())] == len(sources)
+    assert seen[("controller_runtime_reconcile_time_seconds_count", (("controller", "controller"),))] == len(
+        sources
+    )
     assert requests("200") == len(sources)  # no informer, no Lease: only the reconciles' reads
     assert requests("404") == len(sources)
     assert (queries("success"), queries("error"), queries("timeout")) == (1, 1, 1)

@@ -14,7 +14,9 @@ controller's HTTP ports: ``/metrics`` on loopback only, the probes on every inte
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +24,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from rollouts.local.manifests import http_route, model_deployment
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     EVENTS,
+    HORIZONTAL_POD_AUTOSCALERS,
     HTTP_ROUTES,
     LEASES,
     NAMESPACES,
@@ -50,6 +53,7 @@ from rollouts.testbed.cluster import free_ports
 from tests.integration.test_cli_commands import ROLLOUTS, route_weights
 from tests.support.controller import phase, rollout_reader, wait_for
 from tests.support.identities import access, service_account_kubeconfig, wait_allowed
+from tests.support.need import need
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds")]
@@ -99,13 +103,16 @@ def shipped_arguments(deployment: KubeObject, namespace: str, metrics: int, heal
 
 @contextmanager
 def controller_process(
-    arguments: list[str], kubeconfig: Path, log: Path
+    arguments: list[str], kubeconfig: Path, log: Path, program: Sequence[str] = (str(ROLLOUTS),)
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``rollouts controller`` with ``arguments`` as a process, stopped with SIGTERM at the end."""
+    """``rollouts controller`` with ``arguments`` as a process, stopped with SIGTERM at the end.
+
+    ``program`` runs ``rollouts``: the installed command, or a command line that runs it in the
+    controller image."""
     env = {**os.environ, "POD_NAME": "test-controller"}
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(ROLLOUTS), *arguments, "--kubeconfig", str(kubeconfig)],
+            [*program, *arguments, "--kubeconfig", str(kubeconfig)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
@@ -140,11 +147,23 @@ def wait_ready(health: int, process: subprocess.Popen[bytes], log: Path) -> None
 
 
 def app_with_a_rollout(kube: Kube, namespace: str) -> None:
-    """Baseline (2 replicas), candidate (0), an HTTPRoute on the baseline, a one-step rollout."""
+    """Baseline (2 replicas) under an HPA, candidate (0), an HTTPRoute on the baseline, a
+    one-step rollout that hands the HPA over (so the roles' autoscaler rules are exercised)."""
     kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=2), namespace)
     kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
     kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
-    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}]), namespace)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "model-v1"}
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "model"},
+        "spec": {"scaleTargetRef": target, "minReplicas": 2, "maxReplicas": 4},
+    }
+    kube.create(HORIZONTAL_POD_AUTOSCALERS, hpa, namespace)
+    autoscaler = {"kind": "HorizontalPodAutoscaler", "name": "model"}
+    kube.create(
+        MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}], autoscaler=autoscaler), namespace
+    )
 
 
 def assert_rolled_out(kube: Kube, namespace: str, log: Path) -> None:
@@ -155,6 +174,12 @@ def assert_rolled_out(kube: Kube, namespace: str, log: Path) -> None:
         lambda o: o["weights"] == {"model-v1": 0, "model-v2": 100},
         30,
         "the route to follow",
+    )
+    wait_for(
+        lambda: kube.get(HORIZONTAL_POD_AUTOSCALERS, "model", namespace),
+        lambda o: o["spec"]["scaleTargetRef"]["name"] == "model-v2",
+        30,
+        "the HPA moved to the candidate",
     )
     events = kube.list(EVENTS, namespace).items
     assert any(e.get("involvedObject", {}).get("kind") == "ModelRollout" for e in events)
@@ -395,3 +420,110 @@ def test_a_controller_started_before_the_api_server_answers_waits_for_it(
         finally:
             forwarder.close()
     assert done["status"]["stableVersion"] == "v2"
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    """The controller image, built from the Dockerfile by hack/image/build.sh (buildah)."""
+    tools = ("buildah", "mmdebstrap")
+    need(all(shutil.which(tool) for tool in tools), " and ".join(tools), "make system")
+    built = subprocess.run(
+        ["bash", str(REPOSITORY / "hack" / "image" / "build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-5000:]
+    return built.stdout.split()[0]
+
+
+@contextmanager
+def image_container(image: str) -> Iterator[str]:
+    """A working container of ``image`` (buildah's), removed at the end."""
+    made = subprocess.run(
+        ["buildah", "from", "--pull-never", image], capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    container = made.stdout.strip()
+    try:
+        yield container
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
+
+
+def in_image(container: str, *options: str) -> list[str]:
+    """The command line that runs ``rollouts`` in ``container`` on the host's network.
+
+    ``buildah run --isolation chroot``: ``podman run`` fails on this machine (setrlimit) and no
+    Docker engine runs here; the image's own user, entrypoint directory and environment apply."""
+    return [
+        "buildah",
+        "run",
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        *options,
+        container,
+        "--",
+        "rollouts",
+    ]
+
+
+def test_the_image_holds_the_runtime_only_and_says_which_build_it_is(image: str) -> None:
+    with image_container(image) as container:
+        said = subprocess.run(
+            [*in_image(container), "version", "-o", "json"], capture_output=True, text=True, check=False
+        )
+        assert said.returncode == 0, said.stderr
+        info = json.loads(said.stdout)
+        head = subprocess.run(
+            ["git", "-C", str(REPOSITORY), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert info["commit"] == head.stdout.strip()
+        assert info["python"].startswith("3.11")
+        probe = (
+            "import importlib.util as u, os; "
+            "print(os.getuid(), [m for m in ('rollouts.local', 'rollouts.testbed', 'pip', 'pytest', "
+            "'cryptography') if u.find_spec(m)])"
+        )
+        shell = [*in_image(container)[:-1], "python3", "-c", probe]
+        checked = subprocess.run(shell, capture_output=True, text=True, check=False)
+        assert checked.stdout.split(maxsplit=1) == ["65532", "[]\n"], checked.stderr
+
+
+def test_the_controller_runs_from_the_image_with_the_shipped_roles(
+    testbed: LocalCluster, kube: Kube, namespace: str, installed: KubeObject, image: str, tmp_path: Path
+) -> None:
+    token = service_account_kubeconfig(testbed, HOME, ACCOUNT, tmp_path)
+    wait_allowed(token, "list", "modelrollouts", group="rollouts.modelops.io")
+    # The container gets its own copy of the kubeconfig and CA, owned by the image's user.
+    config = yaml.safe_load(token.read_text())
+    inside = tmp_path / "config"
+    inside.mkdir()
+    for cluster in config["clusters"]:
+        shutil.copy(cluster["cluster"]["certificate-authority"], inside / "ca.crt")
+        cluster["cluster"]["certificate-authority"] = "/config/ca.crt"
+    (inside / "kubeconfig").write_text(yaml.safe_dump(config))
+    app_with_a_rollout(kube, namespace)
+    metrics, health = free_ports(2)
+    arguments = shipped_arguments(installed, HOME, metrics, health)
+    log = tmp_path / "controller.log"
+    with image_container(image) as container:
+        copied = subprocess.run(
+            ["buildah", "copy", "--chown", "65532:65532", container, str(inside), "/config"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert copied.returncode == 0, copied.stderr
+        program = in_image(container, "--env", "POD_NAME=image-controller")
+        with controller_process(arguments, Path("/config/kubeconfig"), log, program) as process:
+            wait_ready(health, process, log)
+            assert_rolled_out(kube, namespace, log)
+            lease = kube.get(LEASES, "model-rollouts-controller", HOME)
+            assert lease["spec"]["holderIdentity"] == "image-controller"

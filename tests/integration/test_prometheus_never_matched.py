@@ -22,6 +22,9 @@ from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from analysis.state import ErrorRateState
 from tests.support.prometheus import MakePrometheus
 
+# Against Debian's Prometheus 2.x and the test bed's 3.x build (tests/support/prometheus.py).
+pytestmark = pytest.mark.prometheus_majors("2", "3")
+
 INTERVAL = 60
 INTERVALS = 6
 OFFSETS = (0, 15, 30, 45)

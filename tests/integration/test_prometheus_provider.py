@@ -47,6 +47,9 @@ from rollouts.cli.main import app
 from rollouts.local.prometheus import PrometheusServer
 from tests.support.prometheus import MakePrometheus
 
+# Against Debian's Prometheus 2.x and the test bed's 3.x build (tests/support/prometheus.py).
+pytestmark = pytest.mark.prometheus_majors("2", "3")
+
 INTERVAL = 60
 INTERVALS = 5
 OFFSETS = (0, 15, 30, 45)

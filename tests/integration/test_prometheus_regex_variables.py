@@ -19,6 +19,9 @@ from analysis.templates import render
 from rollouts.local.prometheus import PrometheusServer
 from tests.support.prometheus import MakePrometheus
 
+# Against Debian's Prometheus 2.x and the test bed's 3.x build (tests/support/prometheus.py).
+pytestmark = pytest.mark.prometheus_majors("2", "3")
+
 TEAMS = (
     "payments", "pay", "a", "b", "aa", "ab", "x", "a.b", "axb", ".*", "a|b", "(x)", "[ab]", "a+",
     "^a$", "a{2}", "a?", "\\d", "q\"t", "back\\slash", "$", "dot.", "star*",

@@ -19,6 +19,9 @@ from rollouts.local.prometheus import PrometheusServer
 from tests.support.audit import no_file_written
 from tests.support.prometheus import PASSWORD, SERVER_NAME, USER, Secured
 
+# Against Debian's Prometheus 2.x and the test bed's 3.x build (tests/support/prometheus.py).
+pytestmark = pytest.mark.prometheus_majors("2", "3")
+
 NOW = dt.datetime.now(dt.UTC)
 
 

@@ -17,6 +17,9 @@ from analysis.providers.base import Versions
 from analysis.providers.prometheus import PrometheusProvider, PrometheusSettings
 from rollouts.local.prometheus import PrometheusError, PrometheusServer, ScrapeTarget, free_port
 
+# Against Debian's Prometheus 2.x and the test bed's 3.x build (tests/support/prometheus.py).
+pytestmark = pytest.mark.prometheus_majors("2", "3")
+
 WAIT = 30.0
 
 

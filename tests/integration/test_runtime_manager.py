@@ -141,10 +141,11 @@ def test_changes_become_reconciles_with_retries_timers_metrics_and_keyed_logs(
         base = f"http://127.0.0.1:{manager.metrics_server.port}"
         status, metrics = get(f"{base}/metrics")
         assert status == 200
-        assert "modelrollouts_reconcile_errors_total 1.0" in metrics  # the 409 is no error
-        assert "modelrollouts_leader 1.0" in metrics
-        assert "modelrollouts_reconcile_duration_seconds_count" in metrics
-        assert "modelrollouts_workqueue_depth" in metrics
+        assert 'controller_runtime_reconcile_errors_total{controller="controller"} 1.0' in metrics
+        # the 409 is no error: a requeue
+        assert 'controller_runtime_reconcile_total{controller="controller",result="requeue"} 1.0' in metrics
+        assert 'controller_runtime_reconcile_time_seconds_count{controller="controller"}' in metrics
+        assert 'workqueue_depth{name="controller"}' in metrics
         assert get(f"{base}/readyz") == (200, "ready")
         assert get(f"{base}/healthz") == (200, "ok")
     assert outcome == [Outcome.STOPPED]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from rollouts.controller.shell.app import ControllerOptions, build_manager
+from rollouts.controller.shell.app import CONTROLLER_NAME, ControllerOptions, build_manager
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
@@ -41,10 +41,14 @@ def reconciler_alone(
 
 
 @contextmanager
-def running_controller(kubeconfig: Path, namespace: str | None = None, workers: int = 2) -> Iterator[Manager]:
-    """The controller, running on a thread until the block ends."""
+def running_controller(
+    kubeconfig: Path, namespace: str | None = None, workers: int = 2, metrics_port: int | None = None
+) -> Iterator[Manager]:
+    """The controller, running on a thread until the block ends (``metrics_port`` 0: any free port)."""
     kube = connect(str(kubeconfig))
-    manager = build_manager(kube, ControllerOptions(workers=workers, namespace=namespace))
+    manager = build_manager(
+        kube, ControllerOptions(workers=workers, namespace=namespace, metrics_port=metrics_port)
+    )
     thread = threading.Thread(target=manager.run, kwargs={"handle_signals": False}, daemon=True)
     thread.start()
     try:
@@ -80,12 +84,11 @@ def wait_for(
 
 
 def reconciles(manager: Manager) -> int:
-    """How many reconciles the manager finished (its reconcile-duration histogram's count)."""
-    for metric in manager.metrics.reconcile_duration.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_count"):
-                return int(sample.value)
-    return 0
+    """How many reconciles the manager finished (its reconcile-time histogram's count)."""
+    count = manager.metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_time_seconds_count", {"controller": CONTROLLER_NAME}
+    )
+    return int(count or 0)
 
 
 def rollout_reader(kube: Kube, name: str, namespace: str) -> Callable[[], KubeObject]:

@@ -28,13 +28,19 @@ def service_account_kubeconfig(testbed: LocalCluster, namespace: str, name: str,
         assert made.returncode == 0, made.stderr
     token = testbed.kubectl("create", "token", name, "-n", namespace, "--duration=1h")
     assert token.returncode == 0, token.stderr
+    return token_kubeconfig(testbed, namespace, name, token.stdout.strip(), folder)
+
+
+def token_kubeconfig(testbed: LocalCluster, namespace: str, name: str, token: str, folder: Path) -> Path:
+    """A kubeconfig whose only credential is ``token``, for ServiceAccount ``namespace/name``:
+    the test bed's server and CA, nothing of the admin's identity."""
     admin = yaml.safe_load(testbed.kubeconfig.read_text())
     user = f"system:serviceaccount:{namespace}:{name}"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": admin["clusters"],
-        "users": [{"name": user, "user": {"token": token.stdout.strip()}}],
+        "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "testbed", "context": {"cluster": admin["clusters"][0]["name"], "user": user}}],
         "current-context": "testbed",
     }

@@ -13,6 +13,10 @@ Fixtures:
   name); a :class:`Secured` with the server and the CA's PEM path.
 
 Tests using any of them get the ``prometheus`` marker, so ``-m "not prometheus"`` leaves them out.
+
+Which Prometheus runs: the system's (Debian's 2.x) unless a test module is marked
+``pytest.mark.prometheus_majors("2", "3")``; its tests then run once per major, the 3.x servers
+from the test bed's build (``prometheus_release``; missing: skipped locally, failed in CI).
 """
 
 from __future__ import annotations
@@ -23,13 +27,21 @@ from pathlib import Path
 
 import pytest
 
-from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, WebSecurity, available
+from rollouts.local.prometheus import (
+    PrometheusRelease,
+    PrometheusServer,
+    ScrapeTarget,
+    WebSecurity,
+    available,
+)
+from rollouts.testbed.binaries import MissingBinariesError, find_prometheus3
 from rollouts.testbed.pki import CertificateAuthority
 from tests.support.need import need
 
 PROMETHEUS_FIXTURES = frozenset(
-    {"prometheus_installed", "prometheus_factory", "prometheus", "secured_prometheus"}
+    {"prometheus_installed", "prometheus_release", "prometheus_factory", "prometheus", "secured_prometheus"}
 )
+MAJORS_MARKER = "prometheus_majors"
 USER = "analysis"
 PASSWORD = "rollouts-test-password"
 PASSWORD_BCRYPT = "$2b$04$Bt8NlnAXiGTB6DcM8ZR.P.iasABfJNTONQOW40eBLYJ6aC3eCeata"  # bcrypt(PASSWORD), cost 4
@@ -44,18 +56,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.prometheus)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MAJORS_MARKER}(*majors): run the module's Prometheus tests on each major ('2', '3')"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker(MAJORS_MARKER)
+    if marker is not None and "prometheus_release" in metafunc.fixturenames:
+        metafunc.parametrize("prometheus_release", marker.args, indirect=True, ids=lambda m: f"prometheus{m}")
+
+
 @pytest.fixture(scope="session")
 def prometheus_installed() -> None:
     need(available(), "Prometheus", "install the Debian package: apt-get install prometheus")
 
 
 @pytest.fixture
-def prometheus_factory(prometheus_installed: None, tmp_path: Path) -> Iterator[MakePrometheus]:
+def prometheus_release(request: pytest.FixtureRequest) -> PrometheusRelease | None:
+    """The Prometheus a test's servers run: None for the system's 2.x, or the test bed's 3.x."""
+    major = getattr(request, "param", "2")
+    if major == "2":
+        return None
+    assert major == "3", f"no Prometheus major {major!r} here"
+    try:
+        build = find_prometheus3()
+    except MissingBinariesError as missing:
+        need(False, "Prometheus 3", str(missing))
+        raise
+    return PrometheusRelease(f"3 ({build.version})", build.prometheus, build.promtool)
+
+
+@pytest.fixture
+def prometheus_factory(
+    prometheus_installed: None, prometheus_release: PrometheusRelease | None, tmp_path: Path
+) -> Iterator[MakePrometheus]:
     servers: list[PrometheusServer] = []
 
     def make(backfill: str | None = None, targets: Sequence[ScrapeTarget] = ()) -> PrometheusServer:
         server = PrometheusServer(
-            tmp_path / f"prometheus-{len(servers)}", scrape_interval=1.0, targets=targets
+            tmp_path / f"prometheus-{len(servers)}",
+            scrape_interval=1.0,
+            targets=targets,
+            release=prometheus_release,
         )
         servers.append(server)
         if backfill is not None:
@@ -81,7 +125,9 @@ class Secured:
 
 
 @pytest.fixture
-def secured_prometheus(prometheus_installed: None, tmp_path: Path) -> Iterator[Secured]:
+def secured_prometheus(
+    prometheus_installed: None, prometheus_release: PrometheusRelease | None, tmp_path: Path
+) -> Iterator[Secured]:
     served = CertificateAuthority(tmp_path / "pki").serving("prometheus", hosts=[SERVER_NAME], ips=[])
     ca = tmp_path / "pki" / "ca.crt"
     security = WebSecurity(
@@ -92,6 +138,6 @@ def secured_prometheus(prometheus_installed: None, tmp_path: Path) -> Iterator[S
         password=PASSWORD,
         password_bcrypt=PASSWORD_BCRYPT,
     )
-    server = PrometheusServer(tmp_path / "prometheus", security=security).start()
+    server = PrometheusServer(tmp_path / "prometheus", security=security, release=prometheus_release).start()
     yield Secured(server, ca)
     server.stop()

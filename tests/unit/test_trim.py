@@ -23,11 +23,13 @@ from rollouts.controller.shell.pod_scope import deployment_of_pod
 from rollouts.controller.shell.trim import (
     LAST_APPLIED,
     drop_bookkeeping,
+    trim_autoscaler,
     trim_deployment,
     trim_node,
     trim_pod,
 )
 from rollouts.guardrails.accelerators import AcceleratorResources
+from rollouts.guardrails.autoscalers import Autoscaler, autoscaler_of
 from rollouts.guardrails.pod_health import assess_pod_health
 from rollouts.guardrails.preflight import preflight
 from rollouts.guardrails.readiness import assess_candidate
@@ -373,3 +375,25 @@ def test_rollouts_and_routes_lose_only_managed_fields_and_the_last_applied_annot
     assert (parsed.spec, parsed.status) == (original.spec, original.status)
     plain = {"metadata": {"name": "r"}, "spec": {}}
     assert drop_bookkeeping(plain) is plain
+
+
+def test_the_cache_keeps_what_the_handover_reads() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "model", "namespace": "ml", "resourceVersion": "7", "managedFields": [{}]},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "model-v1"},
+            "minReplicas": 2,
+            "maxReplicas": 10,
+            "metrics": [{"type": "Resource"}],
+        },
+        "status": {"currentReplicas": 6, "desiredReplicas": 6},
+    }
+    trimmed = trim_autoscaler(hpa)
+    assert (
+        autoscaler_of(trimmed)
+        == autoscaler_of(hpa)
+        == Autoscaler(name="model", target="model-v1", min_replicas=2, max_replicas=10)
+    )
+    assert set(trimmed) == {"metadata", "spec"} and "managedFields" not in trimmed["metadata"]

@@ -56,6 +56,21 @@ Ready pod takes requests, as with the replicas router), never by router kind.
 - Candidates replaced by a newer candidate are scaled to 0 (``status.replacedCandidates``),
   and when pods are the traffic a setWeight step waits until they have no Ready pod, so the
   share reported is the share served.
+
+Autoscalers (docs/autoscalers.md) — the autoscaler ``spec.autoscaler`` names owns the size of
+the Deployment it targets, so the controller never writes that size:
+
+- While it sizes the baseline, the baseline's size is left to it and an auto candidate follows
+  the baseline's *current* size and the weight — never below the size at the start, since a
+  load-driven autoscaler shrinks the baseline as the candidate takes its share
+  (``_Transition.sizing_base``).
+- After a promotion its move to the candidate is recorded (``status.autoscaler``) once the
+  candidate is Ready at that size; the reconciler then points it at the
+  candidate, at every reconcile until it does. From the record on the candidate's size is left
+  to it, and the baseline scales down only once the autoscaler no longer sizes it.
+- A rollout that ends other than by promotion moves nothing: the autoscaler kept the baseline.
+  The baseline is still brought back to at least its size at the start (above) until the
+  candidate's scale-down; afterwards its size is the autoscaler's alone.
 """
 
 from __future__ import annotations
@@ -72,6 +87,7 @@ from rollouts.api.status import (
     MAX_HISTORY,
     MAX_REPLACED,
     AnalysisStatus,
+    AutoscalerStatus,
     Condition,
     HistoryEntry,
     ModelRolloutStatus,
@@ -82,7 +98,15 @@ from rollouts.api.status import (
 )
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
 from rollouts.controller.core.evidence import begin, step_feasibility
-from rollouts.controller.core.observed import Decision, DeploymentState, Event, EventType, Evidence, Observed
+from rollouts.controller.core.observed import (
+    AutoscalerMove,
+    Decision,
+    DeploymentState,
+    Event,
+    EventType,
+    Evidence,
+    Observed,
+)
 from rollouts.controller.core.schedule import analysis_start_time, next_look_at
 from rollouts.controller.core.steps import first_weight, resume_index, steps_hash
 from rollouts.traffic.base import TrafficModel
@@ -185,6 +209,7 @@ class Facts:
     scaled_down_at: str | None
     outcome: Outcome | None
     analysis: AnalysisStatus | None
+    autoscaler: AutoscalerStatus | None
 
     @classmethod
     def of(cls, status: ModelRolloutStatus) -> Facts:
@@ -305,6 +330,7 @@ class _Transition:
             baseline_replicas=plan[0],
             candidate_replicas=plan[1],
             scale_to_zero=replaced if touch else (),
+            autoscaler_move=self.autoscaler_move() if touch else None,
             evidence=self.evidence,
             events=tuple(self.events),
             requeue_after=requeue,
@@ -330,18 +356,26 @@ class _Transition:
         The rules are in the module docstring ("Replicas and serving pods").
         """
         status = self.status
-        base = status.baseline_replicas
+        base = self.sizing_base
         if base is None:
             return None, None
         observed = self.observed
+        autoscaled = self.baseline_autoscaled
         outcome = status.outcome
         if outcome is not None:
             done = self.scale_down_done(status)
+            if outcome.result is Result.SUCCEEDED and self.handed_over:
+                needed = max(1, observed.candidate.replicas)  # the autoscaler's size for it, all Ready
+                return (None if autoscaled else self.baseline_down_to(0 if done else None, needed)), None
             if outcome.result is Result.SUCCEEDED:
                 final = self.model.replica_plan(self.spec, 100, base)
+                if autoscaled:
+                    return None, final.candidate
                 kept = final.baseline or None  # the replicas router's 100% has none: leave it be
                 return self.baseline_down_to(0 if done else kept, final.candidate), final.candidate
             restore = base if observed.baseline.exists and observed.baseline.replicas < base else None
+            if autoscaled and status.scaled_down_at is not None:
+                restore = None  # the rollback is over: the size is the autoscaler's again
             if self.model.pods_are_traffic:
                 handover = max(0, min(observed.candidate.replicas, base - observed.baseline.ready))
                 return restore, handover if observed.candidate.exists else None
@@ -354,7 +388,43 @@ class _Transition:
         baseline: int | None = plan.baseline
         if self.model.pods_are_traffic and (status.current_step or 0) >= len(self.spec.steps):
             baseline = None  # promoting: the baseline stays until scaleDown.delay after the end
+        if autoscaled:
+            baseline = None  # the autoscaler sizes the baseline
         return self.baseline_down_to(baseline, plan.candidate), plan.candidate
+
+    @property
+    def sizing_base(self) -> int | None:
+        """The baseline size the replica plan is made from (None before a rollout starts).
+
+        The size at the start; while the autoscaler sizes the baseline, its current size when
+        that is larger. Never less than the size at the start: as the candidate's weight grows
+        the baseline's share of the load falls, and a load-driven autoscaler shrinks it — a
+        candidate following it down would lose capacity exactly while its own share grows.
+        """
+        start = self.status.baseline_replicas
+        if start is None or not self.baseline_autoscaled:
+            return start
+        return max(start, self.observed.baseline.replicas)
+
+    @property
+    def baseline_autoscaled(self) -> bool:
+        """Whether the autoscaler spec.autoscaler names sizes the baseline now (as cached)."""
+        found = self.observed.autoscaler
+        return found is not None and found.target == self.spec.baseline.deployment
+
+    @property
+    def handed_over(self) -> bool:
+        """Whether status records the autoscaler's move to this rollout's candidate."""
+        record = self.status.autoscaler
+        return record is not None and record.target == self.spec.candidate.deployment
+
+    def autoscaler_move(self) -> AutoscalerMove | None:
+        """The recorded move, while the autoscaler (as cached) still sizes the baseline."""
+        record = self.status.autoscaler
+        found = self.observed.autoscaler
+        if not self.handed_over or record is None or found is None or not self.baseline_autoscaled:
+            return None
+        return AutoscalerMove(name=found.name, source=found.target, target=record.target)
 
     def baseline_down_to(self, target: int | None, candidate_needed: int) -> int | None:
         """``target`` for the baseline, or None while the candidate cannot take over its pods."""
@@ -457,6 +527,7 @@ def _start_if_new(t: _Transition) -> None:
         outcome=None,
         analysis=None,
         scaled_down_at=None,
+        autoscaler=None,
     )
     t.conditions = {}
     if retry and spec.retry is not None:
@@ -521,6 +592,8 @@ def _rule_2_after_end(t: _Transition) -> Decision | None:
         return None
     t.facts = replace(t.facts, weight=_ended_weight(t, outcome.result))
     message = _ended_message(outcome.result, outcome.message)
+    if outcome.result is Result.SUCCEEDED:
+        _hand_over(t)
     due = t.scale_down_time(status)
     if status.scaled_down_at is None and due is not None:
         if t.now < due:
@@ -549,12 +622,41 @@ def _loser_can_go(t: _Transition, result: Result) -> bool:
     """Whether the version that lost may be scaled to 0 without leaving nothing to serve."""
     observed = t.observed
     if result is Result.SUCCEEDED:
-        return observed.candidate.exists and observed.candidate.ready >= 1
+        return observed.candidate.exists and observed.candidate.ready >= 1 and not t.baseline_autoscaled
     return baseline_serving(observed) or not observed.baseline.exists
+
+
+def _hand_over(t: _Transition) -> None:
+    """After a promotion, record the autoscaler's move once the candidate can take its place.
+
+    The candidate must be Ready at the plan's full size (:attr:`_Transition.sizing_base`: the
+    autoscaler's size for the baseline, or the size at the start if larger): then the
+    autoscaler, moved, finds a target already at least at the size it chose. The move is recorded here
+    and carried out by the reconciler after the status write (``Decision.autoscaler_move``),
+    again at every reconcile until the autoscaler names the candidate.
+    """
+    ref, found, candidate = t.spec.autoscaler, t.observed.autoscaler, t.observed.candidate
+    if ref is None or found is None or t.status.autoscaler is not None or not t.baseline_autoscaled:
+        return
+    needed = t.model.replica_plan(t.spec, 100, t.sizing_base or 0).candidate
+    if not candidate.exists or candidate.ready < needed:
+        t.wake_at(t.now + SERVING_POLL)
+        return
+    target = t.spec.candidate.deployment
+    record = AutoscalerStatus(kind=ref.kind, name=ref.name, target=target, moved_at=t.stamp)
+    t.facts = replace(t.facts, autoscaler=record)
+    t.event(
+        Reason.AUTOSCALER_MOVED,
+        f"{ref.kind} {ref.name} moved from {t.spec.baseline.deployment} to {target} "
+        f"({candidate.ready} Ready of {needed})",
+    )
 
 
 def _serving_wait(t: _Transition, result: Result) -> str:
     side: DeploymentState = t.observed.candidate if result is Result.SUCCEEDED else t.observed.baseline
+    found = t.observed.autoscaler
+    if result is Result.SUCCEEDED and found is not None and t.baseline_autoscaled:
+        return f"{found.kind} {found.name} still sizes {found.target}: it moves to {side.name} first"
     if not side.exists:
         return f"Deployment {side.name} not found"
     return f"Deployment {side.name} has {side.ready} Ready pod(s)"
@@ -579,6 +681,8 @@ def _end(t: _Transition, result: Result, reason: Reason, message: str) -> Decisi
     weight = _ended_weight(t, result)
     t.facts = replace(t.facts, weight=weight)
     t.event(reason, message, warning=result is not Result.SUCCEEDED)
+    if result is Result.SUCCEEDED:
+        _hand_over(t)
     t.condition(ConditionType.PROGRESSING, "False", reason, message)
     t.wake_at(t.scale_down_time(t.status))
     ended = _ended_message(result, message)

@@ -17,6 +17,7 @@ from analysis import AnalysisState, Observation, RolloutJudgement
 from analysis.observations import Window
 from rollouts.api.conditions import Reason
 from rollouts.api.status import AnalysisStatus, ModelRolloutStatus
+from rollouts.guardrails.autoscalers import Autoscaler
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Observed:
     """Why another, older rollout owns an object this one names (it then touches nothing)."""
     source_error: str | None = None
     """Why the metrics source cannot be used (a Secret, the address): said in status.message."""
+    autoscaler: Autoscaler | None = None
+    """The autoscaler spec.autoscaler names, as cached (None: none named, or not found)."""
 
 
 class EventType(StrEnum):
@@ -125,6 +128,19 @@ class Event:
 
 
 @dataclass(frozen=True)
+class AutoscalerMove:
+    """Point autoscaler ``name``'s scaleTargetRef from Deployment ``source`` to ``target``.
+
+    Applied only while it still names ``source`` (a JSON-patch ``test``), so a move written
+    after someone else's edit fails instead of undoing it.
+    """
+
+    name: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """What the reconciler must make true, and when to look again.
 
@@ -132,6 +148,8 @@ class Decision:
     only when the rollout must touch nothing (another rollout owns its objects).
     ``baseline_replicas`` / ``candidate_replicas``: desired Deployment sizes, None to leave a
     Deployment alone. ``scale_to_zero``: replaced candidates of earlier rollouts to stop.
+    ``autoscaler_move``: the autoscaler to point at the promoted candidate (status.autoscaler
+    records the move; None: nothing to move, or the move is done).
     ``requeue_after``: seconds until the next timer.
     """
 
@@ -140,6 +158,7 @@ class Decision:
     baseline_replicas: int | None = None
     candidate_replicas: int | None = None
     scale_to_zero: tuple[str, ...] = ()
+    autoscaler_move: AutoscalerMove | None = None
     events: tuple[Event, ...] = field(default=())
     requeue_after: float | None = None
     evidence: Evidence | None = None

@@ -6,9 +6,14 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 - a Deployment → the rollouts naming it as baseline or candidate;
 - a Pod → the rollouts naming the Deployment that owns it (readiness and crash guards read pods);
 - an HTTPRoute → the rollouts routing through it (only when the Gateway API CRD is installed);
+- a HorizontalPodAutoscaler → the rollouts naming it in spec.autoscaler and those naming the
+  Deployment it sizes (only when the controller may list them: docs/autoscalers.md);
 - timers → ``requeue_after`` from each decision (next look, step deadline, scale-down).
 
 Nodes are cached (accelerator capacity) but trigger nothing by themselves.
+
+The manager's /metrics also serves a series set per rollout, built from the rollouts cache at
+scrape time (rollouts.controller.shell.rollout_metrics), so they vanish with the rollout.
 
 The caches keep only what rollouts read (rollouts.controller.shell.trim), and pods only of the
 Deployments rollouts name (rollouts.controller.shell.pod_scope, which also says when those pods
@@ -17,6 +22,10 @@ are known), so memory follows the rollouts, not the cluster.
 Shards (rollouts.controller.core.shards): every rollout in scope is cached, so the claims rule
 sees rollouts of other shards, but only this controller's shard's rollouts are queued, and a
 key is reconciled only while the rollout as the reconciler reads it is in this shard.
+
+Notifications (rollouts.controller.shell.notifier) are on when a namespace holding their
+ConfigMap and Secret is given: a sender with threads of its own, stopped with the manager once
+the last reconcile is done. It reads only those two objects, by name, when it sends.
 
 Start-up asks nothing of the cluster that the shipped roles (deploy/controller) do not grant:
 whether the Gateway API is installed is learned by listing HTTPRoutes in the watched scope —
@@ -33,9 +42,11 @@ from datetime import UTC, datetime
 import structlog
 
 from rollouts.controller.core.shards import field_manager, in_shard
+from rollouts.controller.shell.notifier import NotificationSender, NotifierConfigs
 from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import (
+    AUTOSCALER_INDEX,
     DEPLOYMENT_INDEX,
     NAMESPACE_INDEX,
     ROUTE_INDEX,
@@ -43,10 +54,12 @@ from rollouts.controller.shell.reconciler import (
     Reconciler,
 )
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
-from rollouts.controller.shell.trim import drop_bookkeeping, trim_deployment, trim_node
+from rollouts.controller.shell.rollout_metrics import RolloutCollector
+from rollouts.controller.shell.trim import drop_bookkeeping, trim_autoscaler, trim_deployment, trim_node
 from rollouts.runtime.informer import object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
+    HORIZONTAL_POD_AUTOSCALERS,
     HTTP_ROUTES,
     NODES,
     PODS,
@@ -60,6 +73,9 @@ from rollouts.runtime.manager import LeaderElection, Manager, ReconcileResult
 from rollouts.runtime.metrics import ALL_INTERFACES, LOOPBACK
 
 log = structlog.get_logger(__name__)
+
+CONTROLLER_NAME = "modelrollout"
+"""The ``controller`` label of the controller_runtime_* series and the ``name`` of the workqueue_* ones."""
 
 NO_SUCH_NAME = "metadata.name=model-rollouts.probe.invalid"
 """A field selector no object matches: a list with it answers "is this served here?" cheaply."""
@@ -82,6 +98,8 @@ class ControllerOptions:
     shard: str | None = None
     """Reconcile only rollouts labelled with this shard (None: the unlabelled ones);
     rollouts.controller.core.shards. Its writes name it as their field manager."""
+    notifications_namespace: str | None = None
+    """Where the ConfigMap and Secret model-rollouts-notifications are (None: notifications off)."""
 
 
 def _namespace(obj: KubeObject) -> str:
@@ -105,6 +123,21 @@ def _rollouts_of_pod(pod: KubeObject, keys_by: Callable[[str, str], list[str]]) 
     """
     deployment = deployment_of_pod(pod)
     return [] if deployment is None else keys_by(DEPLOYMENT_INDEX, deployment)
+
+
+def _autoscalers_of(rollout: KubeObject) -> Iterable[str]:
+    name = (rollout.get("spec", {}).get("autoscaler") or {}).get("name")
+    if name:
+        yield f"{_namespace(rollout)}/{name}"
+
+
+def _rollouts_of_autoscaler(autoscaler: KubeObject, keys_by: Callable[[str, str], list[str]]) -> list[str]:
+    """The rollouts an autoscaler change concerns: those naming it or the Deployment it sizes."""
+    target = ((autoscaler.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+    keys = keys_by(AUTOSCALER_INDEX, object_key(autoscaler))
+    if target:
+        keys += keys_by(DEPLOYMENT_INDEX, f"{_namespace(autoscaler)}/{target}")
+    return sorted(set(keys))
 
 
 def _routes_of(rollout: KubeObject) -> Iterable[str]:
@@ -150,6 +183,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     manager = Manager(
         kube,
         reconcile,
+        name=CONTROLLER_NAME,
         workers=options.workers,
         leader_election=options.leader_election,
         metrics_port=options.metrics_port,
@@ -167,7 +201,9 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     )
     rollouts.add_index(DEPLOYMENT_INDEX, _deployments_of)
     rollouts.add_index(ROUTE_INDEX, _routes_of)
+    rollouts.add_index(AUTOSCALER_INDEX, _autoscalers_of)
     rollouts.add_index(NAMESPACE_INDEX, lambda rollout: [_namespace(rollout)])
+    manager.metrics.registry.register(RolloutCollector(rollouts.store, mine, manager.still_leader))
 
     def keys_by(index: str, value: str) -> list[str]:
         return [object_key(rollout) for rollout in rollouts.store.by_index(index, value) if mine(rollout)]
@@ -201,6 +237,22 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             keys=lambda route: keys_by(ROUTE_INDEX, object_key(route)),
             transform=drop_bookkeeping,
         )
+    autoscalers = None
+    if serves(kube, HORIZONTAL_POD_AUTOSCALERS, scope):
+        autoscalers = manager.informer(
+            HORIZONTAL_POD_AUTOSCALERS,
+            scope,
+            keys=lambda autoscaler: _rollouts_of_autoscaler(autoscaler, keys_by),
+            transform=trim_autoscaler,
+        )
+        autoscalers.add_index(NAMESPACE_INDEX, lambda autoscaler: [_namespace(autoscaler)])
+    sender = None
+    if options.notifications_namespace is not None:
+        sender = NotificationSender(
+            NotifierConfigs(manager.kube, options.notifications_namespace),
+            on_progress=manager.queue.add,
+        )
+        manager.on_shutdown(sender.close)
     reconciler = Reconciler(
         manager.kube,
         Caches(
@@ -210,10 +262,12 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             pods_known=pod_scope.known,
             nodes=nodes.store,
             routes=routes.store if routes is not None else None,
+            autoscalers=autoscalers.store if autoscalers is not None else None,
         ),
         PrometheusProviders(manager.kube, on_query=manager.metrics.count_prometheus_query),
         clock=lambda: datetime.now(UTC),
         accepts=mine,  # checked again on what is read, live or cached
+        notifications=sender,
     )
     rollouts.add_handler(reconciler.aborts.rollout_changed)  # an abort cancels queries in flight
     rollouts.add_handler(reconciler.freshness.rollout_changed)  # when the cache may be read

@@ -1,9 +1,9 @@
 """The fetch step: from caches, guardrails, the router and Prometheus to one :class:`Observed`.
 
 This is the reconcile's only I/O before the decision. Reads come from the informers' caches
-(Deployments, pods, nodes) — no API calls — except the router's current weights and the two
-kinds of Prometheus query: the readyQuery (while the candidate's readiness is judged) and the
-windows that are due (:func:`fetch_windows`). What it fetches is data, failures included (a
+(Deployments, pods, nodes, autoscalers) — no API calls — except the router's current weights
+and the two kinds of Prometheus query: the readyQuery (while the candidate's readiness is
+judged) and the windows that are due (:func:`fetch_windows`). What it fetches is data, failures included (a
 failed query is a ``QueryFailed`` observation, an unusable source a ``source_error``); it
 judges nothing — the evidence fold (:mod:`rollouts.controller.core.evidence`) and the state machine
 (:mod:`rollouts.controller.core.decide`) do, purely.
@@ -39,6 +39,7 @@ from rollouts.controller.core.observed import (
 from rollouts.controller.core.schedule import due_windows
 from rollouts.controller.core.selectors import matches
 from rollouts.guardrails.accelerators import AcceleratorResources
+from rollouts.guardrails.autoscalers import Autoscaler, autoscaler_of
 from rollouts.guardrails.pod_health import assess_pod_health
 from rollouts.guardrails.preflight import preflight
 from rollouts.guardrails.readiness import assess_candidate
@@ -53,6 +54,12 @@ class World:
     deployment: Callable[[str], KubeObject | None]
     pods: Callable[[], Iterable[KubeObject]]
     nodes: Callable[[], Iterable[KubeObject]]
+    autoscalers: Callable[[], Iterable[KubeObject]] = lambda: ()
+    """The namespace's HorizontalPodAutoscalers (none when they are not watched)."""
+
+    def autoscaler_list(self) -> tuple[Autoscaler, ...]:
+        """The namespace's autoscalers as the guardrails read them."""
+        return tuple(autoscaler_of(obj) for obj in self.autoscalers())
 
 
 def deployment_state(name: str, obj: KubeObject | None) -> DeploymentState:
@@ -79,7 +86,7 @@ def candidate_health(
     ]
     if missing or baseline is None or candidate is None:
         return CandidateHealth(ready=False, not_ready_reason=f"Deployment {', '.join(missing)} not found")
-    report = preflight(spec, baseline, candidate)
+    report = preflight(spec, baseline, candidate, world.autoscaler_list())
     selector = candidate.get("spec", {}).get("selector")
     pods = [pod for pod in world.pods() if matches(selector, pod.get("metadata", {}).get("labels"))]
     readiness = assess_candidate(
@@ -148,6 +155,14 @@ def fetch_windows(
     return tuple(complete)
 
 
+def named_autoscaler(spec: ModelRolloutSpec, world: World) -> Autoscaler | None:
+    """The autoscaler spec.autoscaler names, as cached (None: none named, or not found)."""
+    ref = spec.autoscaler
+    if ref is None:
+        return None
+    return next((found for found in world.autoscaler_list() if found.name == ref.name), None)
+
+
 def router_share(router: Router | None, error: str | None) -> tuple[float | None, str | None]:
     """The share the router reports, or the reason it cannot say."""
     if router is None:
@@ -185,6 +200,7 @@ def observe(
         effective_share=share,
         router_error=share_error,
         replaced=tuple(deployment_state(name, world.deployment(name)) for name in status.replaced_candidates),
+        autoscaler=named_autoscaler(spec, world),
     )
     if source is None or abort_applies(spec, status):
         return observed

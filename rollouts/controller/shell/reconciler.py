@@ -19,11 +19,17 @@ it never runs twice at once for the same key. The steps:
 4. ``decide`` (pure).
 5. Write status once, with the resourceVersion read, only when it changed. A 409 (someone
    else wrote first) raises before any effect, and the manager retries the key with back-off.
-6. Apply what status now records: router weight, Deployment sizes (through the ``scale``
-   subresource), then Events and a log line per transition. Status first, effects second: a
-   crash or a failed call in between is repaired by the next reconcile, which re-applies the
-   recorded weight — so traffic never follows a decision that was not recorded, and the
-   weights a route shows never go backwards except on rollback.
+6. Apply what status now records: router weight, the autoscaler's move to a promoted
+   candidate (``status.autoscaler``; docs/autoscalers.md), Deployment sizes (through the
+   ``scale`` subresource), then Events and a log line per transition. Status first, effects
+   second: a crash or a failed call in between is repaired by the next reconcile, which
+   re-applies the recorded weight and move — so traffic never follows a decision that was
+   not recorded, and the weights a route shows never go backwards except on rollback.
+7. Hand the notifications still to send, derived from the status written
+   (rollouts.controller.core.notifications), to the sender, which delivers them on its own
+   threads (rollouts.controller.shell.notifier); what it has sent since is merged into the
+   status of step 5 by the next reconcile, so a notification is never about a transition that
+   was not recorded, and the record of what was sent lives in status.
 
 Every write goes through a client that checks the Lease first (see rollouts.runtime.manager).
 """
@@ -48,10 +54,12 @@ from rollouts.api.timestamps import format_timestamp
 from rollouts.controller.core.claims import Claimant, claimed_objects, conflict, is_active, owned_elsewhere
 from rollouts.controller.core.decide import abort_applies, decide
 from rollouts.controller.core.evidence import assess
-from rollouts.controller.core.observed import Decision, Event, EventType
+from rollouts.controller.core.notifications import RolloutRef, pending, records
+from rollouts.controller.core.observed import AutoscalerMove, Decision, Event, EventType
 from rollouts.controller.shell.events import EventRecorder
 from rollouts.controller.shell.fetch import MetricsSource, World, observe
 from rollouts.controller.shell.freshness import CacheFreshness
+from rollouts.controller.shell.notifier import NotificationSender
 from rollouts.controller.shell.prometheus_source import PrometheusProviders, SourceError
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.routers.base import ObjectReader, Router, RouterError, RouterTarget
@@ -59,6 +67,7 @@ from rollouts.routers.registry import router_for
 from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
+    HORIZONTAL_POD_AUTOSCALERS,
     HTTP_ROUTES,
     Conflict,
     Kube,
@@ -119,6 +128,8 @@ NAMESPACE_INDEX = "namespace"
 DEPLOYMENT_INDEX = "deployment"
 """The rollout cache's index by ``namespace/deployment`` named (set up by rollouts.controller.shell.app)."""
 ROUTE_INDEX = "route"
+AUTOSCALER_INDEX = "autoscaler"
+"""The rollout cache's index by ``namespace/autoscaler`` named (set up by rollouts.controller.shell.app)."""
 """The rollout cache's index by ``namespace/httproute`` named (set up by rollouts.controller.shell.app)."""
 
 Clock = Callable[[], datetime]
@@ -138,6 +149,8 @@ class Caches:
     nodes: Store
     routes: Store | None = None
     """HTTPRoutes, when the Gateway API is installed and readable (else routers read live)."""
+    autoscalers: Store | None = None
+    """HorizontalPodAutoscalers, when the controller may list them (else none are seen)."""
     pods_known: Callable[[str, str], bool] = lambda namespace, deployment: True
     """Whether ``pods`` holds every pod of ``namespace``'s Deployment (the default: a pod cache
     that keeps all pods). rollouts.controller.shell.pod_scope says when a filtered cache does."""
@@ -171,8 +184,11 @@ class Reconciler:
         *,
         aborts: AbortSignals | None = None,
         accepts: Callable[[KubeObject], bool] = lambda rollout: True,
+        notifications: NotificationSender | None = None,
     ) -> None:
         self._kube = kube
+        self._notifications = notifications
+        """Delivers spec.notifications (None: notifications are off; status records nothing)."""
         self._accepts = accepts
         """Whether this controller reconciles a rollout as read (its shard: app passes the rule)."""
         self._caches = caches
@@ -190,6 +206,8 @@ class Reconciler:
         namespace, name = key.split("/", 1)
         obj = self._read(key, namespace, name)
         if obj is None or not self._accepts(obj):
+            if self._notifications is not None:
+                self._notifications.submit(key, ())  # nothing of it is this controller's to send
             return ReconcileResult()  # gone, or (read live) moved to another shard since queued
         # Restores what was bound before (the manager binds the key too): a failed reconcile's
         # log line, written by the manager after this returns, still carries the key.
@@ -247,7 +265,8 @@ class Reconciler:
         if latest is not None and abort_applies(latest.spec, status) and not abort_applies(spec, status):
             spec = latest.spec
         decision = decide(spec, status, observed, now)
-        self._write_status(obj, status, decision.status)
+        written = self._with_notifications(obj, spec, status, decision.status)
+        self._write_status(obj, status, written)
         stoppable = tuple(
             name for name in decision.scale_to_zero if not owned_elsewhere(me.name, name, others)
         )
@@ -259,7 +278,18 @@ class Reconciler:
             decision=replace(decision, scale_to_zero=stoppable),
             now=now,
         )
+        if self._notifications is not None:
+            self._notifications.submit(object_key(obj), pending(_rollout_ref(obj), spec, written))
         return ReconcileResult(requeue_after=decision.requeue_after)
+
+    def _with_notifications(
+        self, obj: KubeObject, spec: ModelRolloutSpec, old: ModelRolloutStatus, new: ModelRolloutStatus
+    ) -> ModelRolloutStatus:
+        """``new`` with status.notifications recording what the sender has sent since."""
+        if self._notifications is None:
+            return new
+        sent = self._notifications.deliveries(object_key(obj))
+        return records(_rollout_ref(obj), spec, old, new, sent)
 
     def _pods_known(self, spec: ModelRolloutSpec, namespace: str) -> bool:
         known = self._caches.pods_known
@@ -293,6 +323,9 @@ class Reconciler:
             deployment=lambda name: caches.deployments.get(name, namespace),
             pods=lambda: caches.pods.by_index(NAMESPACE_INDEX, namespace),
             nodes=caches.nodes.list,
+            autoscalers=lambda: (
+                () if caches.autoscalers is None else caches.autoscalers.by_index(NAMESPACE_INDEX, namespace)
+            ),
         )
 
     def _router(
@@ -355,6 +388,8 @@ class Reconciler:
             except RouterError as unusable:
                 # Recorded in status.message by the next reconcile (get_weight fails the same way).
                 log.warning("could not set the router weight", weight=decision.weight, error=str(unusable))
+        if decision.autoscaler_move is not None:
+            self._move_autoscaler(namespace, decision.autoscaler_move)
         for deployment, replicas in (
             (spec.baseline.deployment, decision.baseline_replicas),
             (spec.candidate.deployment, decision.candidate_replicas),
@@ -398,6 +433,23 @@ class Reconciler:
                 current = self._kube.get(DEPLOYMENTS, deployment, namespace)
             except NotFound:
                 return
+
+    def _move_autoscaler(self, namespace: str, move: AutoscalerMove) -> None:
+        """Point the autoscaler at the promoted candidate, only while it still names the baseline.
+
+        A JSON patch whose ``test`` requires ``spec.scaleTargetRef.name`` to still be the
+        baseline: a person's edit since the cache read fails the test (PatchTestFailed; the
+        manager retries the key, and the next decision sees the edit) instead of being
+        overwritten. Re-applied by every reconcile until the cache shows the move, so a crash
+        after the status write only delays it.
+        """
+        log.info("moving the autoscaler", autoscaler=move.name, source=move.source, target=move.target)
+        path = "/spec/scaleTargetRef/name"
+        swap = [
+            {"op": "test", "path": path, "value": move.source},
+            {"op": "replace", "path": path, "value": move.target},
+        ]
+        self._kube.patch(HORIZONTAL_POD_AUTOSCALERS, move.name, swap, PatchType.JSON, namespace)
 
     def _write_status(self, obj: KubeObject, old: ModelRolloutStatus, new: ModelRolloutStatus) -> None:
         if new.to_wire() == old.to_wire():
@@ -449,6 +501,15 @@ def _claimant(obj: KubeObject, spec: ModelRolloutSpec, status: ModelRolloutStatu
         created=str(metadata.get("creationTimestamp", "")),
         objects=claimed_objects(spec),
         active=is_active(status),
+    )
+
+
+def _rollout_ref(obj: KubeObject) -> RolloutRef:
+    metadata = obj.get("metadata", {})
+    return RolloutRef(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
     )
 
 

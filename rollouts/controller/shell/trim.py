@@ -27,6 +27,10 @@ new reader of the caches must add its field here, and its test to tests/unit/tes
   conditions (type, status, reason, message).
 - **Node** (rollouts.guardrails.readiness): ``metadata`` name and resourceVersion, ``status``
   allocatable. Labels, capacity, taints and conditions are not read by any guardrail.
+- **HorizontalPodAutoscaler** (rollouts.guardrails.autoscalers, read by fetch and the
+  reconciler's handover): ``metadata`` name, namespace, resourceVersion; ``spec``
+  scaleTargetRef, minReplicas, maxReplicas. Not its status (current metrics, desired size),
+  which changes at every sync and which no rule reads.
 - **ModelRollout, HTTPRoute**: everything except ``managedFields`` and the last-applied
   annotation (the reconciler writes status from the cached rollout, and the Gateway API
   router patches routes with ``test`` operations on what it read).
@@ -73,6 +77,9 @@ _DEPLOYMENT_STATUS = (
 _DEPLOYMENT_CONDITION = ("type", "status", "reason", "message")
 
 _NODE_METADATA = ("name", "resourceVersion")
+
+_AUTOSCALER_METADATA = ("name", "namespace", "resourceVersion")
+_AUTOSCALER_SPEC = ("scaleTargetRef", "minReplicas", "maxReplicas")
 
 
 def _pick(source: object, keys: Iterable[str]) -> dict[str, Any]:
@@ -170,6 +177,14 @@ def trim_node(node: KubeObject) -> KubeObject:
     return {
         "metadata": _pick(node.get("metadata"), _NODE_METADATA),
         **_section(node, "status", _pick(status, ("allocatable",))),
+    }
+
+
+def trim_autoscaler(autoscaler: KubeObject) -> KubeObject:
+    """A HorizontalPodAutoscaler with only what the controller reads: its target and bounds."""
+    return {
+        "metadata": _pick(autoscaler.get("metadata"), _AUTOSCALER_METADATA),
+        **_section(autoscaler, "spec", _pick(autoscaler.get("spec") or {}, _AUTOSCALER_SPEC)),
     }
 
 
