@@ -42,6 +42,7 @@ KWOK=$(version_of KWOK)
 GATEWAY_API=$(version_of GATEWAY_API)
 HELM=$(version_of HELM)
 PROMETHEUS_3=$(version_of PROMETHEUS_3)
+HELM_3=$(version_of HELM_3)
 
 # provided NAME: the path of an existing binary the user pointed at, or nothing.
 provided() {
@@ -304,6 +305,35 @@ else
   install_component helm "$HELM" "$gobin/helm"
   rm -f "$gobin/helm"
   say "helm $HELM: built"
+fi
+
+# ---- helm 3 ------------------------------------------------------------------------------------------
+# The chart must work with Helm 3 as well as 4: its tests render and install with both. Built like
+# helm 4 and installed as `helm3`, so the two never shadow each other (TESTBED_HELM3 points at one).
+path=$(provided helm3)
+if [ -n "$path" ]; then
+  say "helm3: using $path"
+elif complete "$CACHE/helm3/$HELM_3"; then
+  say "helm3 $HELM_3: cached"
+else
+  need_go
+  gobin="$CACHE/src/helm3-$HELM_3"
+  rm -rf "$gobin"
+  mkdir -p "$gobin"
+  say "helm $HELM_3: building (cold: about 2 CPU-minutes with helm 4's build cache; log: $gobin/build.log)"
+  run_logged "go install helm $HELM_3" "$gobin/build.log" \
+    env GOBIN="$gobin" "$GO" install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_3 -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_3"
+  mv "$gobin/helm" "$gobin/helm3"
+  reported=$("$gobin/helm3" version --short 2>&1 || true)
+  case "$reported" in
+    "$HELM_3"*) ;;
+    *) die "helm3 reports '$reported', expected $HELM_3: version ldflags not applied" ;;
+  esac
+  install_component helm3 "$HELM_3" "$gobin/helm3"
+  rm -f "$gobin/helm3"
+  say "helm3 $HELM_3: built"
 fi
 
 # ---- Prometheus 3.x and its promtool -------------------------------------------------------------

@@ -119,17 +119,29 @@ def find_binaries(cache: Path | None = None) -> Binaries:
 
 
 def find_helm(cache: Path | None = None) -> Path:
-    """helm, by the same lookup order as the test bed's binaries (TESTBED_HELM, ...).
+    """Helm 4, by the same lookup order as the test bed's binaries (TESTBED_HELM, ...).
 
     Not part of :class:`Binaries`: the test bed never runs it, only the chart tests do, so a
     missing helm must not stop every other cluster test.
     """
+    return _find_tool("helm", versions.HELM, cache)
+
+
+def find_helm3(cache: Path | None = None) -> Path:
+    """Helm 3 (installed as ``helm3``; TESTBED_HELM3 ...): the chart works with Helm 3 and 4."""
+    return _find_tool("helm3", versions.HELM_3, cache)
+
+
+def _find_tool(component: str, version: str, cache: Path | None) -> Path:
+    """A binary only some tests run, or :class:`MissingBinariesError` saying how to get it."""
     cache = cache or cache_root()
-    result = _find("helm", cache, versions.HELM)
+    result = _find(component, cache, version)
     if isinstance(result, Path):
         return result
-    problem = result or f"not built in {cache}: helm {versions.HELM}"
-    raise MissingBinariesError(f"{problem}. Run `{BUILD_COMMAND}` (or point TESTBED_HELM at a helm binary)")
+    problem = result or f"not built in {cache}: {component} {version}"
+    raise MissingBinariesError(
+        f"{problem}. Run `{BUILD_COMMAND}` (or point {_env_name(component)} at a {component} binary)"
+    )
 
 
 @dataclass(frozen=True)

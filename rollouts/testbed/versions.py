@@ -24,3 +24,6 @@ HELM = "v4.3.2"
 PROMETHEUS_3 = "v0.316.0"
 """Prometheus 3.x (github.com/prometheus/prometheus; Go module v0.316.0 is release 3.16.0):
 prometheus and promtool, so the provider is tested against 3.x as well as Debian's 2.x."""
+
+HELM_3 = "v3.21.4"
+"""helm 3 (helm.sh/helm/v3): the chart's tests render and install with it too (Helm 3 and 4)."""

@@ -531,6 +531,49 @@ def test_the_namespaced_controller_runs_a_rollout_with_the_charts_roles_alone(
         run_helm(helm_binary, "uninstall", release, f"--namespace={namespace}", kubeconfig=testbed.kubeconfig)
 
 
+# ---- Helm 3 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_helm_3_lints_and_renders_what_helm_4_renders(
+    helm_binary: Path, helm3_binary: Path, values: dict[str, Any]
+) -> None:
+    """The same objects from both majors. Offline, Helm 3 assumes Kubernetes 1.20, which the
+    chart's kubeVersion (>= 1.30) refuses, so both render for the test bed's version (docs/install.md)."""
+    kube_version = f"--kube-version={versions.KUBERNETES}"
+    linted = run_helm(helm3_binary, "lint", "--strict", str(CHART), kube_version, values=values)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    renders = [
+        run_helm(helm, "template", HOME, str(CHART), "--include-crds", kube_version, values=values)
+        for helm in (helm_binary, helm3_binary)
+    ]
+    for rendered in renders:
+        assert rendered.returncode == 0, rendered.stderr
+    four, three = ([doc for doc in yaml.safe_load_all(r.stdout) if doc] for r in renders)
+    assert three == four
+
+
+def test_helm_3_installs_and_uninstalls_on_a_real_api_server(
+    helm3_binary: Path, testbed: LocalCluster, kube: Kube, namespace: str, crds: list[str]
+) -> None:
+    release = _release()
+    installed = install(helm3_binary, testbed, release, namespace, {"replicaCount": 1})
+    try:
+        assert installed.returncode == 0, installed.stderr
+        deployment = kube.get(DEPLOYMENTS, f"{release}-model-rollouts-controller", namespace)
+        assert deployment["status"].get("availableReplicas") == 1
+    finally:
+        uninstalled = run_helm(
+            helm3_binary,
+            "uninstall",
+            release,
+            f"--namespace={namespace}",
+            "--wait",
+            kubeconfig=testbed.kubeconfig,
+        )
+    assert uninstalled.returncode == 0, uninstalled.stderr
+
+
 # ---- where helm comes from ----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient, AuthenticationV1TokenRequest, CoreV1Api
 
 from rollouts.runtime.kube import KubeObject
 from rollouts.testbed import LocalCluster, MissingBinariesError, find_helm
+from rollouts.testbed.binaries import find_helm3
 from tests.support.identities import token_kubeconfig
 from tests.support.need import need
 
@@ -32,6 +33,17 @@ def helm_binary() -> Path:
         found = find_helm()
     except MissingBinariesError as missing:
         need(False, "helm", str(missing))
+        raise
+    return found
+
+
+@pytest.fixture(scope="session")
+def helm3_binary() -> Path:
+    """Helm 3 (the chart works with 3 and 4), located like helm; missing: skipped, failed in CI."""
+    try:
+        found = find_helm3()
+    except MissingBinariesError as missing:
+        need(False, "helm 3", str(missing))
         raise
     return found
 
