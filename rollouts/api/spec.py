@@ -314,6 +314,43 @@ class AutoscalerRef(ApiModel):
     )
 
 
+# --- capacity ------------------------------------------------------------------------------
+
+
+class MaxSurge(OneOf):
+    """How far baseline + candidate may grow beyond the baseline's size at the start.
+
+    In pods, or in accelerators (turned into pods by the larger per-pod request of the two
+    Deployments' templates, a pod asking for none counting as one). See rollouts.controller.core.capacity.
+    """
+
+    alternatives: ClassVar[tuple[str, ...]] = ("pods", "accelerators")
+    what: ClassVar[str] = "unit"
+
+    pods: Annotated[int, Field(ge=1, le=1000), AS_INT] | None = Field(
+        default=None, description="Extra pods the rollout may add on top of the baseline's size (1-1000)."
+    )
+    accelerators: Annotated[int, Field(ge=1, le=100000), AS_INT] | None = Field(
+        default=None,
+        description=(
+            "Extra accelerators (GPUs ...) the rollout may add; at least one candidate pod's request "
+            "(preflight fails otherwise)."
+        ),
+    )
+
+
+class Capacity(ApiModel):
+    """A budget for the rollout's pods: the baseline shrinks as the candidate grows (docs/safety.md)."""
+
+    max_surge: MaxSurge = Field(
+        alias="maxSurge",
+        description=(
+            "Baseline + candidate never exceed the baseline's size at the start plus this. "
+            "Not with spec.autoscaler nor the replicas router."
+        ),
+    )
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
@@ -949,6 +986,16 @@ AUTOSCALER_REPLICAS_MESSAGE = (
 )
 
 
+CAPACITY_REPLICAS_MESSAGE = (
+    "spec.capacity needs a weight router (gatewayAPI): with the replicas router the pods are the "
+    "traffic, so a baseline shrunk for the budget would change the split"
+)
+CAPACITY_AUTOSCALER_MESSAGE = (
+    "spec.capacity and spec.autoscaler cannot be set together: the autoscaler owns the baseline's "
+    "size, and the budget would have to shrink it"
+)
+
+
 class ModelRolloutSpec(ApiModel):
     """What to roll out, how to shift traffic, how to judge it — and the intents."""
 
@@ -979,6 +1026,16 @@ class ModelRolloutSpec(ApiModel):
             AUTOSCALER_REPLICAS_MESSAGE,
             field_path=".autoscaler",
         ),
+        cel_rule(
+            "!has(self.capacity) || !has(self.traffic.replicas)",
+            CAPACITY_REPLICAS_MESSAGE,
+            field_path=".capacity",
+        ),
+        cel_rule(
+            "!has(self.capacity) || !has(self.autoscaler)",
+            CAPACITY_AUTOSCALER_MESSAGE,
+            field_path=".capacity",
+        ),
     )
 
     baseline: ModelRef = Field(
@@ -997,6 +1054,14 @@ class ModelRolloutSpec(ApiModel):
             "The autoscaler of the baseline: while it rolls out the candidate follows the baseline's "
             "autoscaled size, and on promotion the autoscaler moves to the candidate "
             "(docs/autoscalers.md). Not with the replicas router. Default: none."
+        ),
+    )
+    capacity: Capacity | None = Field(
+        default=None,
+        description=(
+            "A budget (maxSurge) for the rollout's pods: the baseline shrinks as the candidate grows. "
+            "Needs the gatewayAPI router; not with spec.autoscaler. Default: none (the baseline "
+            "stays full size)."
         ),
     )
     steps: tuple[Step, ...] = Field(
@@ -1133,6 +1198,20 @@ class ModelRolloutSpec(ApiModel):
                 at=".autoscaler",
                 hint="route with gatewayAPI, or remove spec.autoscaler and the autoscaler for the rollout",
             )
+        if self.capacity is not None and self.traffic.replicas is not None:
+            raise spec_error(
+                "capacity_with_replicas_router",
+                CAPACITY_REPLICAS_MESSAGE,
+                at=".capacity",
+                hint="route with gatewayAPI, or remove spec.capacity",
+            )
+        if self.capacity is not None and self.autoscaler is not None:
+            raise spec_error(
+                "capacity_with_autoscaler",
+                CAPACITY_AUTOSCALER_MESSAGE,
+                at=".capacity",
+                hint="remove spec.capacity (the autoscaler sizes the baseline) or spec.autoscaler",
+            )
         return self
 
 
@@ -1145,12 +1224,14 @@ __all__ = [
     "ApproveStep",
     "AutoscalerRef",
     "CandidateRef",
+    "Capacity",
     "DriftMetric",
     "ErrorRateMetric",
     "GatewayAPIRouter",
     "GuardMetric",
     "Guardrails",
     "LatencyMetric",
+    "MaxSurge",
     "Metric",
     "MinEvidence",
     "ModelRef",

@@ -183,6 +183,39 @@ class AutoscalerStatus(StatusModel):
     moved_at: Timestamp = Field(description="When the move was decided.")
 
 
+class CostStatus(StatusModel):
+    """What the rollout cost beyond the baseline, folded in at reconciles (docs/guardrails.md).
+
+    Extra means beyond the baseline's size at the start (``baselineReplicas``): the pods (from
+    spec.replicas) and accelerators (from the pod templates' requests) that the rollout's
+    Deployments hold together on top of it. ``extraPods`` and ``extraAccelerators`` are the
+    extra seen at ``accountedAt``; the seconds are integrated up to it, and final once
+    ``scaledDownAt`` is set.
+    """
+
+    extra_pod_seconds: float = Field(default=0.0, ge=0, description="Pod-seconds beyond the baseline so far.")
+    extra_accelerator_seconds: float = Field(
+        default=0.0, ge=0, description="Accelerator-seconds (GPU-seconds ...) beyond the baseline so far."
+    )
+    extra_pods: int = Field(default=0, ge=0, description="Pods beyond the baseline at accountedAt.")
+    extra_accelerators: int = Field(
+        default=0, ge=0, description="Accelerators beyond the baseline at accountedAt."
+    )
+    accounted_at: Timestamp = Field(description="The seconds are counted up to here, never twice.")
+
+
+class ReplicaPlanStatus(StatusModel):
+    """The sizes asked for under the GPU budget (spec.capacity; rollouts.controller.core.capacity).
+
+    ``baseline + candidate <= budget`` always; a size is the Deployment's own where the
+    controller leaves it as it is.
+    """
+
+    budget: int = Field(ge=0, description="Most pods the two may have: baselineReplicas + maxSurge.")
+    baseline: int = Field(ge=0, description="The baseline's size asked for now.")
+    candidate: int = Field(ge=0, description="The candidate's size asked for now.")
+
+
 class ModelRolloutStatus(StatusModel):
     """Written only by the controller; see the module docstring."""
 
@@ -230,6 +263,12 @@ class ModelRolloutStatus(StatusModel):
     hold: Text | None = Field(default=None, description="Why progress is held for a person, if it is.")
     retried_at: Timestamp | None = Field(default=None, description="The retry intent last acted on.")
     scaled_down_at: Timestamp | None = Field(default=None, description="When the loser was scaled down.")
+    cost: CostStatus | None = Field(
+        default=None, description="Pod- and accelerator-seconds beyond the baseline (the rollout's cost)."
+    )
+    replica_plan: ReplicaPlanStatus | None = Field(
+        default=None, description="The sizes asked for under spec.capacity (none without a budget)."
+    )
     outcome: Outcome | None = Field(default=None, description="Set when the rollout has ended.")
     autoscaler: AutoscalerStatus | None = Field(
         default=None,

@@ -17,12 +17,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from rollouts.api.conditions import ConditionType
+from rollouts.api.status import CostStatus
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
+from rollouts.controller.core.cost import describe
 
 Rollout = dict[str, Any]
 
@@ -330,6 +333,37 @@ def _problems_view(status: dict[str, Any]) -> list[Text]:
     ]
 
 
+def cost_line(status: dict[str, Any]) -> str | None:
+    """``cost: 1.50 accelerator-hours and 0.75 pod-hours beyond the baseline (final)`` or None.
+
+    The numbers a GPU budget owner asks for (rollouts.controller.core.cost): counted up to
+    ``accountedAt``, final once the loser was scaled down, else with the extra held then.
+    """
+    try:
+        cost = CostStatus.model_validate(status.get("cost"))
+    except ValidationError:
+        return None
+    if status.get("scaledDownAt"):
+        return f"cost: {describe(cost)} (final)"
+    return (
+        f"cost: {describe(cost)} up to {cost.accounted_at[11:19]} "
+        f"({cost.extra_accelerators} accelerators and {cost.extra_pods} pods extra then)"
+    )
+
+
+def _plan_view(status: dict[str, Any]) -> list[Text]:
+    """``replicas: baseline 3 + candidate 2 of a budget of 5 pods`` under spec.capacity."""
+    plan = status.get("replicaPlan")
+    if not plan:
+        return []
+    return [
+        Text(
+            f"replicas: baseline {plan.get('baseline', '?')} + candidate {plan.get('candidate', '?')} "
+            f"of a budget of {plan.get('budget', '?')} pods"
+        )
+    ]
+
+
 def rollout_view(rollout: Rollout, extra: RenderableType | None = None) -> RenderableType:
     """The whole picture of one rollout."""
     metadata, spec, status = _parts(rollout)
@@ -358,6 +392,7 @@ def rollout_view(rollout: Rollout, extra: RenderableType | None = None) -> Rende
         *([Text(status["message"], style="italic")] if status.get("message") else []),
         *_intents_view(spec, status),
         traffic,
+        *_plan_view(status),
         _readiness_view(status),
         *_problems_view(status),
         steps_view(rollout),
@@ -375,6 +410,9 @@ def rollout_view(rollout: Rollout, extra: RenderableType | None = None) -> Rende
                 style=style,
             )
         )
+    cost = cost_line(status)
+    if cost is not None:
+        parts.append(Text(cost))
     history = status.get("history", [])[-5:]
     if history:
         lines = Table.grid(padding=(0, 1))

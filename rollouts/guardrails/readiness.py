@@ -181,7 +181,7 @@ def _condition(status: KubeObject, kind: str) -> KubeObject:
     return next((c for c in mappings(status, "conditions") if text(c, "type") == kind), {})
 
 
-def _allocatable(node: KubeObject, resource: str) -> int:
+def allocatable(node: KubeObject, resource: str) -> int:
     """Whole devices of ``resource`` the node offers; an unreadable amount offers none."""
     try:
         return int(parse_quantity(value(node, "status", "allocatable", resource) or 0))
@@ -221,7 +221,7 @@ def _devices_on_node(
             )
         return
     for resource, count in sorted(demand.items()):
-        offered = _allocatable(node, resource)
+        offered = allocatable(node, resource)
         if offered < count:
             yield ReadinessProblem(
                 ReadinessReason.ACCELERATOR_NOT_ON_NODE,
@@ -260,7 +260,7 @@ def _unscheduled(
         return
     for resource in short:
         count = demand.get(resource, 0)
-        capacity = tuple(NodeCapacity(name_of(node), _allocatable(node, resource)) for node in nodes)
+        capacity = tuple(NodeCapacity(name_of(node), allocatable(node, resource)) for node in nodes)
         yield ReadinessProblem(
             ReadinessReason.INSUFFICIENT_ACCELERATOR,
             f"pod {name} cannot be scheduled: it asks for {count} {resource} and the scheduler "

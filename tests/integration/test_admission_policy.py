@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from rollouts.controller.shell.notifier import CONFIG_MAPS
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.runtime.kube import (
@@ -306,12 +307,10 @@ def test_an_oncall_service_account_states_intents_and_nothing_else(
 
 def test_an_admin_may_do_everything(kube: Kube, app: str, roles: None) -> None:
     namespace = app
-    owner = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "name": "kept",
-        "uid": "4f3c2a10-0000-4000-8000-000000000002",
-    }
+    # A real owner: the garbage collector deletes an object whose owner does not exist (an owner
+    # made up here was deleted under the test's feet when the collector was quick).
+    kept = kube.create(CONFIG_MAPS, {"metadata": {"name": "kept"}, "data": {}}, namespace)
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "kept", "uid": kept["metadata"]["uid"]}
     kube.patch(
         MODEL_ROLLOUTS,
         "model",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rollouts.api.timestamps import format_timestamp
+from rollouts.api.timestamps import format_timestamp, parse_timestamp
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, PatchType
@@ -127,6 +127,31 @@ def test_controller_restart_resumes_from_status(testbed: LocalCluster, kube: Kub
             wait_for(read, lambda o: phase(o) == "Succeeded", 60, "promotion after the restart")
     assert recorder.weights == sorted(recorder.weights)
     assert recorder.weights[-1] == 100
+
+
+def test_the_rollouts_cost_counts_the_candidates_gpus_until_the_scale_down(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    gpu_node = f"gpu-{namespace}"[:60]
+    testbed.add_node(NodeSpec(gpu_node, gpus=4, labels={"pool": gpu_node}))
+    for name, version, replicas in (("model-v1", "v1", 2), ("model-v2", "v2", 0)):
+        deployment = model_deployment(name, version, replicas, gpus=1, node_selector={"pool": gpu_node})
+        kube.create(DEPLOYMENTS, deployment, namespace)
+    kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
+    read = rollout_reader(kube, "model", namespace)
+    with running_controller(testbed.kubeconfig, namespace):
+        kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=GATED), namespace)
+        wait_for(read, lambda o: o.get("status", {}).get("currentStep") == 1, 60, "the approve gate")
+        _approve(kube, "model", namespace, step=1)
+        done = wait_for(read, lambda o: "scaledDownAt" in o.get("status", {}), 60, "the scale-down")
+    status = done["status"]
+    cost = status["cost"]
+    assert cost["accountedAt"] == status["scaledDownAt"]  # final: counted up to the scale-down
+    assert cost["extraPodSeconds"] > 0
+    assert cost["extraAcceleratorSeconds"] == cost["extraPodSeconds"]  # one GPU a pod, both versions
+    span = (parse_timestamp(status["scaledDownAt"]) - parse_timestamp(status["startedAt"])).total_seconds()
+    assert cost["extraPodSeconds"] <= 2 * span  # never more than the candidate's 2 pods all along
+    assert "accelerator-hours" in status["history"][-1]["message"]
 
 
 def test_preflight_failure_keeps_all_traffic_on_the_baseline(

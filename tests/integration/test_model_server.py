@@ -21,7 +21,14 @@ from prometheus_client.samples import Sample
 
 from rollouts.local.loadgen import DROPPED, ERROR, LoadGenerator, Target
 from rollouts.local.model_server import CRASH_EXIT_CODE, Device, ServerConfig, Switches
-from rollouts.local.model_server.metrics import LATENCY_BUCKETS, SCORE_BUCKETS
+from rollouts.local.model_server.metrics import (
+    DCGM_FB_USED,
+    DCGM_GPU_UTIL,
+    DCGM_LABELS,
+    DCGM_XID_ERRORS,
+    LATENCY_BUCKETS,
+    SCORE_BUCKETS,
+)
 from rollouts.local.model_server.model import FEATURE_COUNT, sample_features
 from rollouts.local.model_servers import ModelServerError, ModelServers, RunningModelServer
 
@@ -146,6 +153,11 @@ def test_metrics_parse_and_every_model_series_carries_the_version(
     assert value(after, "model_device_info", version="v1", device="gpu") == 1
     assert value(after, "model_device_info", version="v1", device="cpu") == 0
     assert value(after, "model_gpu_memory_bytes", version="v1") == Switches().gpu_memory_mib * 2**20
+    stand_in = [sample for sample in after if sample.name.startswith("DCGM_FI_DEV_")]
+    assert {sample.name for sample in stand_in} == {DCGM_GPU_UTIL, DCGM_FB_USED, DCGM_XID_ERRORS}
+    assert all(set(sample.labels) == set(DCGM_LABELS) for sample in stand_in), "the exporter's labels"
+    assert value(after, DCGM_GPU_UTIL) == Switches().gpu_util_percent
+    assert value(after, DCGM_FB_USED) == Switches().gpu_memory_mib
 
 
 def test_bad_requests_are_answered_400_and_counted(
@@ -173,6 +185,7 @@ def test_cpu_device_reports_itself_and_stays_ready(
     assert value(samples, "model_device_info", version="v2", device="cpu") == 1
     assert value(samples, "model_device_info", version="v2", device="gpu") == 0
     assert value(samples, "model_gpu_memory_bytes", version="v2") == 0
+    assert not [sample for sample in samples if sample.name.startswith("DCGM_FI_DEV_")], "no GPU held"
     assert candidate.is_ready(), "the silent fallback: probes stay green on cpu"
     assert on_cpu == pytest.approx(on_gpu, rel=1e-9), "same model, same answers, on either device"
 

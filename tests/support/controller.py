@@ -5,7 +5,9 @@
 kill and restart it mid-rollout; :func:`reconciler_alone` builds just the reconciler, over caches
 filled by hand, for tests that call ``reconcile`` themselves. :func:`wait_for` polls an object
 until a condition holds, :class:`WeightRecorder` records every candidate weight an HTTPRoute
-takes, and :class:`ServingRecorder` every total of Ready pods the app has, from watches.
+takes, :class:`ServingRecorder` every total of Ready pods the app has, and
+:class:`SizeRecorder` and :class:`PodRecorder` every total of asked-for sizes and of existing
+pods (a GPU budget's two measures), from watches.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.informer import Store
-from rollouts.runtime.kube import DEPLOYMENTS, HTTP_ROUTES, Kube, KubeError, KubeObject, Resource, connect
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    HTTP_ROUTES,
+    PODS,
+    Kube,
+    KubeError,
+    KubeObject,
+    Resource,
+    connect,
+)
 from rollouts.runtime.manager import Manager
 from rollouts.runtime.reflector import Listed, Reflection
 
@@ -216,3 +227,40 @@ class ServingRecorder(_WatchRecorder):
         total = sum(self._ready.values())
         if not self.totals or self.totals[-1] != total:
             self.totals.append(total)
+
+
+class SizeRecorder(_WatchRecorder):
+    """Records the sum of ``spec.replicas`` over named Deployments at every change, from a watch."""
+
+    def __init__(self, kube: Kube, namespace: str, deployments: tuple[str, ...]) -> None:
+        super().__init__(kube, DEPLOYMENTS, namespace)
+        self._names = deployments
+        self._sizes: dict[str, int] = {}
+        self.totals: list[int] = []
+
+    def _record(self, deployment: KubeObject) -> None:
+        name = deployment["metadata"]["name"]
+        if name not in self._names:
+            return
+        self._sizes[name] = int(deployment.get("spec", {}).get("replicas") or 0)
+        total = sum(self._sizes.values())
+        if not self.totals or self.totals[-1] != total:
+            self.totals.append(total)
+
+
+class PodRecorder(_WatchRecorder):
+    """Records how many pods of the namespace exist (Terminating ones too) at every change."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        super().__init__(kube, PODS, namespace)
+        self._existing: set[str] = set()
+        self.totals: list[int] = []
+
+    def _record(self, pod: KubeObject) -> None:
+        name = pod["metadata"]["name"]
+        if pod.get("deleted"):
+            self._existing.discard(name)
+        else:
+            self._existing.add(name)
+        if not self.totals or self.totals[-1] != len(self._existing):
+            self.totals.append(len(self._existing))

@@ -323,7 +323,9 @@ def test_the_reconcilers_observation_is_the_same_on_trimmed_api_objects(pods: li
     expected = candidate_health(rollout.spec, status, full, NOW)
     assert candidate_health(rollout.spec, status, trimmed, NOW) == expected
     for name, obj in deployments.items():
-        assert deployment_state(name, trimmed_deployments[name]) == deployment_state(name, obj)
+        gpus = AcceleratorResources()
+        assert deployment_state(name, trimmed_deployments[name], gpus) == deployment_state(name, obj, gpus)
+        assert deployment_state(name, trimmed_deployments[name], gpus).accelerators == 1
     for pod in [*pods, *others]:
         kept = trim_pod(pod)
         assert deployment_of_pod(kept) == deployment_of_pod(pod) == f"ml/fraud-{pod['metadata']['name'][6:8]}"

@@ -32,7 +32,9 @@ Rules, in the order they are applied (the first that ends the reconcile wins):
     advancing but not the analysis. After the last step the weight goes to 100 and the
     rollout succeeds: promotion.
 
-Phases are derived from the resulting facts (:func:`derive_phase`), never branched on.
+Phases are derived from the resulting facts (:func:`derive_phase`), never branched on. Every
+decision, whichever rule made it, folds the sizes observed into the rollout's cost
+(``status.cost``, rollouts.controller.core.cost) on its way out.
 
 Replicas and serving pods — letting the controller deploy must never leave the app without
 serving pods, whatever the outcome:
@@ -53,6 +55,12 @@ Ready pod takes requests, as with the replicas router), never by router kind.
 - When pods are the traffic, promotion keeps the baseline for ``scaleDown.delay`` (its pods
   still take a share of requests) unless a ``setWeight: 100`` step already scaled it to 0;
   promotion waits for the candidate's full size, not a 100% share.
+- Under a GPU budget (``spec.capacity.maxSurge``, weight routers only) the sizes come from
+  rollouts.controller.core.capacity instead (``_Transition.budgeted``): baseline + candidate never
+  exceed the baseline's size at the start plus the surge; the baseline gives up a pod only for
+  a Ready candidate pod and never below what its share needs; a rollback sends traffic back at
+  once, cuts the candidate to the surge and grows the baseline back. ``status.replicaPlan``
+  shows the sizes.
 - Candidates replaced by a newer candidate are scaled to 0 (``status.replacedCandidates``),
   and when pods are the traffic a setWeight step waits until they have no Ready pod, so the
   share reported is the share served.
@@ -89,14 +97,18 @@ from rollouts.api.status import (
     AnalysisStatus,
     AutoscalerStatus,
     Condition,
+    CostStatus,
     HistoryEntry,
     ModelRolloutStatus,
     Outcome,
     Phase,
+    ReplicaPlanStatus,
     Result,
     Verdict,
 )
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
+from rollouts.controller.core.capacity import Budget, beside, restored, share_needs, split, surge_pods
+from rollouts.controller.core.cost import account, describe
 from rollouts.controller.core.evidence import begin, step_feasibility
 from rollouts.controller.core.observed import (
     AutoscalerMove,
@@ -109,7 +121,7 @@ from rollouts.controller.core.observed import (
 )
 from rollouts.controller.core.schedule import analysis_start_time, next_look_at
 from rollouts.controller.core.steps import first_weight, resume_index, steps_hash
-from rollouts.traffic.base import TrafficModel
+from rollouts.traffic.base import ReplicaPlan, TrafficModel
 from rollouts.traffic.registry import traffic_model
 
 ROUTER_POLL = timedelta(seconds=2)
@@ -210,6 +222,7 @@ class Facts:
     outcome: Outcome | None
     analysis: AnalysisStatus | None
     autoscaler: AutoscalerStatus | None
+    cost: CostStatus | None
 
     @classmethod
     def of(cls, status: ModelRolloutStatus) -> Facts:
@@ -304,6 +317,7 @@ class _Transition:
         """
         replaced = self.replaced_left()
         self.facts = replace(self.facts, replaced_candidates=replaced)
+        self.facts = replace(self.facts, cost=account(self.status, self.observed, self.now))
         status = self.status
         weight = status.weight or 0
         plan = self.replicas(weight) if touch else (None, None)
@@ -314,6 +328,7 @@ class _Transition:
                 else round(self.observed.effective_share * 100, 3)
             ),
             "observed_generation": self.observed.generation,
+            "replica_plan": self.plan_status(plan) if touch else self.old.replica_plan,
             "conditions": tuple(self.conditions.values()),
             "history": tuple(self.history[-MAX_HISTORY:]),
             "message": _with_source_error(message, self.observed.source_error)[:1024],
@@ -359,6 +374,9 @@ class _Transition:
         base = self.sizing_base
         if base is None:
             return None, None
+        budget = self.budget
+        if budget is not None:
+            return self.budgeted(weight, budget)
         observed = self.observed
         autoscaled = self.baseline_autoscaled
         outcome = status.outcome
@@ -391,6 +409,58 @@ class _Transition:
         if autoscaled:
             baseline = None  # the autoscaler sizes the baseline
         return self.baseline_down_to(baseline, plan.candidate), plan.candidate
+
+    @property
+    def budget(self) -> Budget | None:
+        """The GPU budget (``spec.capacity``) once the rollout has a baseline size to start from."""
+        capacity, start = self.spec.capacity, self.status.baseline_replicas
+        if capacity is None or start is None:
+            return None
+        observed = self.observed
+        return Budget(start, surge_pods(capacity.max_surge, observed.baseline, observed.candidate))
+
+    def plan_status(self, plan: tuple[int | None, int | None]) -> ReplicaPlanStatus | None:
+        """``plan`` as status shows it under a budget (a size left alone: the Deployment's own)."""
+        budget = self.budget
+        if budget is None:
+            return None
+        baseline, candidate = plan
+        observed = self.observed
+        return ReplicaPlanStatus(
+            budget=budget.limit,
+            baseline=observed.baseline.replicas if baseline is None else baseline,
+            candidate=observed.candidate.replicas if candidate is None else candidate,
+        )
+
+    def budgeted(self, weight: int, budget: Budget) -> tuple[int | None, int | None]:
+        """Sizes under the budget (rollouts.controller.core.capacity), for a weight router."""
+        status, candidate = self.status, self.observed.candidate
+        outcome = status.outcome
+        if outcome is not None and outcome.result is not Result.SUCCEEDED:
+            return self.restored_within(budget)
+        started = status.candidate_ready_at is not None or weight > 0
+        sizing = weight if started else first_weight(self.spec.steps)
+        size = self.model.replica_plan(self.spec, sizing, budget.baseline).candidate
+        done = outcome is not None and self.scale_down_done(status)
+        target = 0 if done else max(share_needs(budget.baseline, weight), budget.limit - size)
+        plan = split(budget, target, size, candidate.ready if candidate.exists else 0)
+        if candidate.ready < min(size, budget.limit - target):
+            self.wake_at(self.now + SERVING_POLL)  # baseline pods go as candidate pods turn Ready
+        settled = beside(budget, plan, self.observed.baseline, candidate)
+        return settled.baseline, settled.candidate
+
+    def restored_within(self, budget: Budget) -> tuple[int | None, int | None]:
+        """After a rollback: the candidate makes room once traffic is back, the baseline grows into it."""
+        observed, status = self.observed, self.status
+        candidate = observed.candidate.replicas if observed.candidate.exists else 0
+        if self.scale_down_done(status) and baseline_serving(observed):
+            candidate = 0
+        elif (status.weight or 0) == 0:
+            candidate = min(candidate, budget.surge)  # it serves nothing now: harm beats capacity
+        plan = ReplicaPlan(baseline=restored(budget, candidate), candidate=candidate)
+        baseline = beside(budget, plan, observed.baseline, observed.candidate).baseline
+        grow = observed.baseline.exists and observed.baseline.replicas < baseline
+        return (baseline if grow else None), (candidate if observed.candidate.exists else None)
 
     @property
     def sizing_base(self) -> int | None:
@@ -528,6 +598,7 @@ def _start_if_new(t: _Transition) -> None:
         analysis=None,
         scaled_down_at=None,
         autoscaler=None,
+        cost=None,
     )
     t.conditions = {}
     if retry and spec.retry is not None:
@@ -601,7 +672,9 @@ def _rule_2_after_end(t: _Transition) -> Decision | None:
         elif _loser_can_go(t, outcome.result):
             loser = t.spec.baseline if outcome.result is Result.SUCCEEDED else t.spec.candidate
             t.facts = replace(t.facts, scaled_down_at=t.stamp)
-            t.event(Reason.SCALED_DOWN, f"scaled {loser.deployment} ({loser.version}) to 0 replicas")
+            t.facts = replace(t.facts, cost=account(t.status, t.observed, t.now))  # final now
+            cost = f"; the rollout used {describe(t.status.cost)}" if t.status.cost else ""
+            t.event(Reason.SCALED_DOWN, f"scaled {loser.deployment} ({loser.version}) to 0 replicas{cost}")
         else:
             t.wake_at(t.now + SERVING_POLL)
             message = f"{message} (scale-down waits: {_serving_wait(t, outcome.result)})"

@@ -53,6 +53,11 @@ class DeploymentState:
     """spec.replicas (0 when missing)."""
     ready: int = 0
     """status.readyReplicas (0 when missing)."""
+    pods: int = 0
+    """Its pods that exist, Terminating ones included: they hold their accelerators until gone
+    (the GPU budget grows the other side only into room they left, rollouts.controller.core.capacity)."""
+    accelerators: int = 0
+    """Accelerators one pod of its template asks for (rollouts.guardrails.accelerators.pod_demand)."""
 
 
 @dataclass(frozen=True)

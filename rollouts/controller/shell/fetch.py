@@ -38,8 +38,10 @@ from rollouts.controller.core.observed import (
 )
 from rollouts.controller.core.schedule import due_windows
 from rollouts.controller.core.selectors import matches
-from rollouts.guardrails.accelerators import AcceleratorResources
+from rollouts.guardrails.accelerators import AcceleratorResources, pod_demand
 from rollouts.guardrails.autoscalers import Autoscaler, autoscaler_of
+from rollouts.guardrails.headroom import budget_problem
+from rollouts.guardrails.objects import mapping
 from rollouts.guardrails.pod_health import assess_pod_health
 from rollouts.guardrails.preflight import preflight
 from rollouts.guardrails.readiness import assess_candidate
@@ -62,14 +64,23 @@ class World:
         return tuple(autoscaler_of(obj) for obj in self.autoscalers())
 
 
-def deployment_state(name: str, obj: KubeObject | None) -> DeploymentState:
-    """A Deployment's size and Ready pods as the cache shows it (not existing when missing)."""
+def deployment_state(
+    name: str, obj: KubeObject | None, accelerators: AcceleratorResources, pods: Iterable[KubeObject] = ()
+) -> DeploymentState:
+    """A Deployment's size, Ready pods and accelerators per pod as the cache shows it.
+
+    Not existing when missing; the accelerators are those ``accelerators`` names that its pod
+    template asks for (the rollout's cost counts them, rollouts.controller.core.cost).
+    """
     if obj is None:
         return DeploymentState(name=name, exists=False)
+    pod_spec = mapping(obj, "spec", "template", "spec")
     return DeploymentState(
         name=name,
         replicas=int(obj.get("spec", {}).get("replicas", 1)),
         ready=int(obj.get("status", {}).get("readyReplicas") or 0),
+        accelerators=sum(pod_demand(pod_spec, accelerators).values()),
+        pods=sum(1 for pod in pods if _selected(obj, pod)),
     )
 
 
@@ -87,22 +98,50 @@ def candidate_health(
     if missing or baseline is None or candidate is None:
         return CandidateHealth(ready=False, not_ready_reason=f"Deployment {', '.join(missing)} not found")
     report = preflight(spec, baseline, candidate, world.autoscaler_list())
-    selector = candidate.get("spec", {}).get("selector")
-    pods = [pod for pod in world.pods() if matches(selector, pod.get("metadata", {}).get("labels"))]
+    pods = [pod for pod in world.pods() if _selected(candidate, pod)]
     readiness = assess_candidate(
         pods, list(world.nodes()), candidate, AcceleratorResources.from_guardrails(spec.guardrails), now
     )
     started = parse_timestamp(status.started_at) if status.started_at else now
     health = assess_pod_health(pods, started, spec.guardrails.max_restarts)
     unschedulable = readiness.unschedulable
+    budget = _budget_problems(spec, status, baseline, candidate, world)
     return CandidateHealth(
         ready=readiness.ready,
         not_ready_reason="" if readiness.ready else readiness.summary(),
         unschedulable=unschedulable[0].message if unschedulable else None,
         failures=tuple(finding.message for finding in health.findings),
-        preflight_errors=(report.summary(),) if report.errors else (),
+        preflight_errors=((report.summary(),) if report.errors else ()) + budget,
         preflight_warnings=tuple(finding.render() for finding in report.warnings),
     )
+
+
+def _budget_problems(
+    spec: ModelRolloutSpec,
+    status: ModelRolloutStatus,
+    baseline: KubeObject,
+    candidate: KubeObject,
+    world: World,
+) -> tuple[str, ...]:
+    """The GPU budget's preflight (rollouts.guardrails.headroom), when spec.capacity sets one."""
+    if spec.capacity is None:
+        return ()
+    size = status.baseline_replicas
+    problem = budget_problem(
+        spec.capacity.max_surge,
+        baseline_replicas=int(baseline.get("spec", {}).get("replicas", 1)) if size is None else size,
+        baseline=baseline,
+        candidate=candidate,
+        nodes=world.nodes(),
+        others=[pod for pod in world.pods() if not _selected(candidate, pod)],
+        accelerators=AcceleratorResources.from_guardrails(spec.guardrails),
+    )
+    return () if problem is None else (problem,)
+
+
+def _selected(deployment: KubeObject, pod: KubeObject) -> bool:
+    """Whether ``deployment``'s selector matches ``pod``."""
+    return matches(deployment.get("spec", {}).get("selector"), pod.get("metadata", {}).get("labels"))
 
 
 def ready_query(
@@ -192,14 +231,20 @@ def observe(
     still pass the readyQuery before it gets traffic.
     """
     share, share_error = router_share(router, router_error)
+    accelerators = AcceleratorResources.from_guardrails(spec.guardrails)
+
+    def state(name: str) -> DeploymentState:
+        obj = world.deployment(name)
+        return deployment_state(name, obj, accelerators, () if obj is None else world.pods())
+
     observed = Observed(
         generation=generation,
-        baseline=deployment_state(spec.baseline.deployment, world.deployment(spec.baseline.deployment)),
-        candidate=deployment_state(spec.candidate.deployment, world.deployment(spec.candidate.deployment)),
+        baseline=state(spec.baseline.deployment),
+        candidate=state(spec.candidate.deployment),
         health=candidate_health(spec, status, world, now),
         effective_share=share,
         router_error=share_error,
-        replaced=tuple(deployment_state(name, world.deployment(name)) for name in status.replaced_candidates),
+        replaced=tuple(state(name) for name in status.replaced_candidates),
         autoscaler=named_autoscaler(spec, world),
     )
     if source is None or abort_applies(spec, status):

@@ -21,9 +21,10 @@ it never runs twice at once for the same key. The steps:
    else wrote first) raises before any effect, and the manager retries the key with back-off.
 6. Apply what status now records: router weight, the autoscaler's move to a promoted
    candidate (``status.autoscaler``; docs/autoscalers.md), Deployment sizes (through the
-   ``scale`` subresource), then Events and a log line per transition. Status first, effects
-   second: a crash or a failed call in between is repaired by the next reconcile, which
-   re-applies the recorded weight and move — so traffic never follows a decision that was
+   ``scale`` subresource; a shrink before a growth, so a GPU budget holds between the
+   writes), then Events and a log line per transition. Status first, effects second: a crash
+   or a failed call in between is repaired by the next reconcile, which re-applies the
+   recorded weight and move — so traffic never follows a decision that was
    not recorded, and the weights a route shows never go backwards except on rollback.
 7. Hand the notifications still to send, derived from the status written
    (rollouts.controller.core.notifications), to the sender, which delivers them on its own
@@ -390,16 +391,30 @@ class Reconciler:
                 log.warning("could not set the router weight", weight=decision.weight, error=str(unusable))
         if decision.autoscaler_move is not None:
             self._move_autoscaler(namespace, decision.autoscaler_move)
-        for deployment, replicas in (
-            (spec.baseline.deployment, decision.baseline_replicas),
-            (spec.candidate.deployment, decision.candidate_replicas),
-        ):
-            if replicas is not None:
-                self._scale(namespace, deployment, replicas)
+        sizes = {
+            spec.baseline.deployment: decision.baseline_replicas,
+            spec.candidate.deployment: decision.candidate_replicas,
+        }
+        for deployment, replicas in self._shrinks_first(namespace, sizes):
+            self._scale(namespace, deployment, replicas)
         for deployment in decision.scale_to_zero:
             self._scale(namespace, deployment, 0)
         for event in decision.events:
             self._events.record(obj, event, now)
+
+    def _shrinks_first(self, namespace: str, sizes: Mapping[str, int | None]) -> list[tuple[str, int]]:
+        """The sizes to write, decreases before increases (as the cache shows the sizes now).
+
+        Under a GPU budget (rollouts.controller.core.capacity) one side gives room that the other
+        takes: writing the shrink first keeps the sum of both sizes within the budget at every
+        instant, also when the second write fails.
+        """
+
+        def growth(item: tuple[str, int]) -> int:
+            current = self._caches.deployments.get(item[0], namespace)
+            return item[1] - int((current or {}).get("spec", {}).get("replicas", item[1]))
+
+        return sorted(((name, size) for name, size in sizes.items() if size is not None), key=growth)
 
     def _scale(self, namespace: str, deployment: str, replicas: int) -> None:
         """Size ``deployment`` through its ``scale`` subresource, from the size as read.

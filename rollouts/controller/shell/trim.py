@@ -25,8 +25,10 @@ new reader of the caches must add its field here, and its test to tests/unit/tes
   terminationGracePeriodSeconds and, per container, name, resources and the three probes;
   ``status`` replicas, updatedReplicas, readyReplicas, availableReplicas, observedGeneration,
   conditions (type, status, reason, message).
-- **Node** (rollouts.guardrails.readiness): ``metadata`` name and resourceVersion, ``status``
-  allocatable. Labels, capacity, taints and conditions are not read by any guardrail.
+- **Node** (rollouts.guardrails.readiness, rollouts.guardrails.headroom): ``metadata`` name,
+  resourceVersion and labels (a GPU budget's preflight matches the candidate's nodeSelector),
+  ``spec`` unschedulable, ``status`` allocatable. Capacity, taints and conditions are not read
+  by any guardrail.
 - **HorizontalPodAutoscaler** (rollouts.guardrails.autoscalers, read by fetch and the
   reconciler's handover): ``metadata`` name, namespace, resourceVersion; ``spec``
   scaleTargetRef, minReplicas, maxReplicas. Not its status (current metrics, desired size),
@@ -76,7 +78,7 @@ _DEPLOYMENT_STATUS = (
 )
 _DEPLOYMENT_CONDITION = ("type", "status", "reason", "message")
 
-_NODE_METADATA = ("name", "resourceVersion")
+_NODE_METADATA = ("name", "resourceVersion", "labels")
 
 _AUTOSCALER_METADATA = ("name", "namespace", "resourceVersion")
 _AUTOSCALER_SPEC = ("scaleTargetRef", "minReplicas", "maxReplicas")
@@ -172,10 +174,11 @@ def trim_deployment(deployment: KubeObject) -> KubeObject:
 
 
 def trim_node(node: KubeObject) -> KubeObject:
-    """A Node with only what the controller reads: its name and allocatable resources."""
+    """A Node with only what the controller reads: name, labels, unschedulable, allocatable."""
     status = node.get("status") or {}
     return {
         "metadata": _pick(node.get("metadata"), _NODE_METADATA),
+        **_section(node, "spec", _pick(node.get("spec") or {}, ("unschedulable",))),
         **_section(node, "status", _pick(status, ("allocatable",))),
     }
 

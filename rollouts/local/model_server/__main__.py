@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     option("nan-rate", _SWITCH_DEFAULTS.nan_rate, "share of predictions computed as NaN", type=float)
     option("crash-after", "", "exit with status 3 after this many predict requests", type=_optional_int)
     option("gpu-memory-mib", _SWITCH_DEFAULTS.gpu_memory_mib, "simulated accelerator memory", type=float)
+    option("gpu-util-percent", _SWITCH_DEFAULTS.gpu_util_percent, "simulated GPU utilisation", type=float)
+    option("pod", _CONFIG_DEFAULTS["pod"], "pod label of the GPU series; empty: the host name")
+    option("namespace", _CONFIG_DEFAULTS["namespace"], "namespace label of the GPU series")
     option("address-file", "", "write host:port here once listening", type=_optional_path)
     option("log-level", "INFO", "DEBUG logs every request")
     return parser
@@ -90,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             nan_rate=args.nan_rate,
             crash_after=args.crash_after,
             gpu_memory_mib=args.gpu_memory_mib,
+            gpu_util_percent=args.gpu_util_percent,
         )
         config = ServerConfig(
             version=args.version,
@@ -100,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.seed,
             enable_admin=args.enable_admin,
             switches=switches,
+            pod=args.pod,
+            namespace=args.namespace,
         )
     except ValueError as error:
         parser.error(str(error))

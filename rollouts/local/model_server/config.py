@@ -16,6 +16,7 @@ switch                    effect
                           the prediction is counted invalid.
 ``crash_after``           the process exits (status 3) after that many more requests.
 ``gpu_memory_mib``        the simulated accelerator memory reading (0 while on cpu).
+``gpu_util_percent``      the simulated GPU utilisation reading (none while on cpu).
 ========================  ===========================================================
 
 :class:`ServerConfig.to_args` writes the command line that ``python -m
@@ -53,6 +54,7 @@ class Switches:
     nan_rate: float = 0.0
     crash_after: int | None = None
     gpu_memory_mib: float = 1024.0
+    gpu_util_percent: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "nan_rate"):
@@ -65,6 +67,8 @@ class Switches:
             raise ValueError(
                 f"crash_after must be a whole number of requests, at least 1, got {self.crash_after}"
             )
+        if not 0.0 <= self.gpu_util_percent <= 100.0:
+            raise ValueError(f"gpu_util_percent must be in [0, 100], got {self.gpu_util_percent}")
         if not 0.0 <= self.gpu_memory_mib < math.inf:
             raise ValueError(
                 f"gpu_memory_mib must be a finite non-negative number, got {self.gpu_memory_mib}"
@@ -93,6 +97,7 @@ class Switches:
             f"--score-shift={self.score_shift!r}",
             f"--nan-rate={self.nan_rate!r}",
             f"--gpu-memory-mib={self.gpu_memory_mib!r}",
+            f"--gpu-util-percent={self.gpu_util_percent!r}",
         ]
         if self.crash_after is not None:
             args.append(f"--crash-after={self.crash_after}")
@@ -111,6 +116,11 @@ class ServerConfig:
     seed: int = 0
     enable_admin: bool = False
     switches: Switches = field(default_factory=Switches)
+    pod: str = ""
+    """The pod name the GPU series carry, as the DCGM exporter labels them; "" reads the host
+    name, which in Kubernetes is the pod's name."""
+    namespace: str = "default"
+    """The namespace the GPU series carry (set from the downward API in a Deployment)."""
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -127,6 +137,8 @@ class ServerConfig:
             f"--load-seconds={self.load_seconds!r}",
             f"--warmup-requests={self.warmup_requests}",
             f"--seed={self.seed}",
+            f"--pod={self.pod}",
+            f"--namespace={self.namespace}",
             *self.switches.to_args(),
         ]
         if self.enable_admin:

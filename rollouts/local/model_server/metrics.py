@@ -18,6 +18,11 @@ metric                                   type       labels             meaning
                                                                        0 for the other
 ``model_gpu_memory_bytes``               gauge      version            simulated accelerator
                                                                        memory; 0 on cpu
+``DCGM_FI_DEV_GPU_UTIL``                 gauge      DCGM's (below)     GPU utilisation, percent;
+                                                                       absent on cpu
+``DCGM_FI_DEV_FB_USED``                  gauge      DCGM's (below)     framebuffer memory used,
+                                                                       MiB; absent on cpu
+``DCGM_FI_DEV_XID_ERRORS``               gauge      DCGM's (below)     last XID error; 0 (none)
 =======================================  =========  =================  ===========================
 
 Counters and histograms are created at 0 for every label value ``/predict`` produces (codes
@@ -27,13 +32,23 @@ increase from 0 and not a new series whose first sample is lost to differencing.
 ``model_device_info`` exports both devices so ``min(model_device_info{device!="cpu"})`` — the
 example ``readyQuery`` — is 0 rather than absent while a pod runs on cpu. The GPU memory gauge
 is a number from the switches, not a measurement: there is no accelerator here.
+
+The three ``DCGM_FI_DEV_*`` series are a stand-in for the NVIDIA DCGM exporter, so that the GPU
+guards of examples/gpu-guards work end to end without a GPU: the same names, units and labels
+as the exporter gives a GPU that a pod holds (``gpu``, ``UUID``, ``device``, ``modelName``,
+``Hostname`` and, with its Kubernetes mapping, ``pod``, ``namespace``, ``container``) — and no
+``version``, as the exporter has none. Their values come from the switches. While the model
+runs on cpu they are absent, as the exporter attributes no GPU to a pod that did not get one.
 """
 
 from __future__ import annotations
 
+import socket
+import uuid
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from rollouts.local.model_server.config import Device
+from rollouts.local.model_server.config import Device, Switches
 from rollouts.local.model_server.model import CLASSES, Prediction
 
 REQUESTS_TOTAL = "model_requests_total"
@@ -43,6 +58,13 @@ PREDICTION_SCORE = "model_prediction_score"
 INVALID_PREDICTIONS_TOTAL = "model_invalid_predictions_total"
 DEVICE_INFO = "model_device_info"
 GPU_MEMORY_BYTES = "model_gpu_memory_bytes"
+DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"
+DCGM_XID_ERRORS = "DCGM_FI_DEV_XID_ERRORS"
+DCGM_LABELS = ("gpu", "UUID", "device", "modelName", "Hostname", "pod", "namespace", "container")
+"""The labels the DCGM exporter puts on a GPU's series when a pod holds it."""
+CONTAINER = "server"
+"""The model server's container name in the example Deployments."""
 
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Seconds. A fast-path request lands below 0.5 ms, a cpu-path one in the 5–25 ms buckets."""
@@ -57,9 +79,29 @@ _PRESET_CODES = ("200", "400", "500", "503")
 class ModelMetrics:
     """The metrics of one server process, in their own registry, every series labelled ``version``."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, pod: str = "", namespace: str = "default") -> None:
         self.registry = CollectorRegistry()
         self._version = version
+        hostname = socket.gethostname()
+        pod = pod or hostname
+        self._gpu_labels = {
+            "gpu": "0",
+            "UUID": f"GPU-{uuid.uuid5(uuid.NAMESPACE_DNS, f'{namespace}/{pod}')}",
+            "device": "nvidia0",
+            "modelName": "simulated",
+            "Hostname": hostname,
+            "pod": pod,
+            "namespace": namespace,
+            "container": CONTAINER,
+        }
+        self._dcgm = {
+            name: Gauge(name, text, DCGM_LABELS, registry=self.registry)
+            for name, text in (
+                (DCGM_GPU_UTIL, "GPU utilization (in %) — a stand-in for the DCGM exporter's."),
+                (DCGM_FB_USED, "Framebuffer memory used (in MiB) — a stand-in for the DCGM exporter's."),
+                (DCGM_XID_ERRORS, "Value of the last XID error encountered — a stand-in, always 0."),
+            )
+        }
         self._requests = Counter(
             REQUESTS_TOTAL,
             "Predict requests by HTTP status code.",
@@ -118,8 +160,20 @@ class ModelMetrics:
         self._predictions.labels(self._version, prediction.label).inc()
         self._scores.labels(self._version).observe(prediction.score)
 
-    def set_device(self, device: Device, gpu_memory_mib: float) -> None:
-        """Publish where the model runs and the simulated accelerator memory it holds there."""
+    def set_device(self, switches: Switches) -> None:
+        """Publish where the model runs and the simulated GPU readings there (none on cpu)."""
+        device = switches.device
         for candidate in Device:
             self._device.labels(self._version, candidate.value).set(1.0 if candidate is device else 0.0)
-        self._gpu_memory.labels(self._version).set(gpu_memory_mib * 2**20 if device is Device.GPU else 0.0)
+        on_gpu = device is Device.GPU
+        self._gpu_memory.labels(self._version).set(switches.gpu_memory_mib * 2**20 if on_gpu else 0.0)
+        readings = {
+            DCGM_GPU_UTIL: switches.gpu_util_percent,
+            DCGM_FB_USED: switches.gpu_memory_mib,
+            DCGM_XID_ERRORS: 0.0,
+        }
+        for name, gauge in self._dcgm.items():
+            if on_gpu:
+                gauge.labels(**self._gpu_labels).set(readings[name])
+            else:
+                gauge.clear()

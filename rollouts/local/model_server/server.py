@@ -84,7 +84,7 @@ class ModelServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.metrics = ModelMetrics(config.version)
+        self.metrics = ModelMetrics(config.version, config.pod, config.namespace)
         ProcessCollector(registry=self.metrics.registry)
         self._lock = threading.Lock()
         self._switches = config.switches
@@ -110,7 +110,7 @@ class ModelServer:
             self._switches = switches
             self._requests_until_crash = switches.crash_after
             if self._model is not None:
-                self.metrics.set_device(switches.device, switches.gpu_memory_mib)
+                self.metrics.set_device(switches)
         log.info("switches set: %s", json.dumps(switches.to_json()))
 
     def load(self) -> None:
@@ -120,7 +120,7 @@ class ModelServer:
         time.sleep(max(0.0, self.config.load_seconds - (time.monotonic() - started)))
         with self._lock:
             self._model = model
-            self.metrics.set_device(self._switches.device, self._switches.gpu_memory_mib)
+            self.metrics.set_device(self._switches)
             self._stage = Stage.WARMING_UP
         log.info("model loaded in %.2fs", time.monotonic() - started)
         warmup_inputs = random.Random(self.config.seed)
