@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: dev system lint fmt crds chart testbed test unit demo bench clean
+.PHONY: dev system lint fmt crds chart testbed testbed-core image test unit demo bench clean
 
 dev: $(VENV)/.installed  ## virtualenv with the package (editable) and the dev tools
 
@@ -45,8 +45,11 @@ CHART_COPIES := crds/modelrollout.yaml deploy/controller/base/rbac.yaml deploy/c
 chart:  ## copy the CRD and the kustomize RBAC into the Helm chart (each to the same path under it)
 	for file in $(CHART_COPIES); do install -D -m 0644 "$$file" "$(CHART)/$$file" || exit 1; done
 
-testbed: dev system  ## build (or reuse) the local Kubernetes test bed binaries
+testbed: dev system  ## build (or reuse) the local Kubernetes test bed binaries, and the tests' helm and Prometheus 3
 	bash hack/testbed/build.sh
+
+testbed-core: dev system  ## the test bed alone, without the test-only tools (what the demo needs)
+	TESTBED_SKIP_TEST_TOOLS=1 bash hack/testbed/build.sh
 
 image: system  ## the controller image with buildah (a local Debian base unless BASE=python:3.11-slim)
 	bash hack/image/build.sh
@@ -57,7 +60,7 @@ test: lint testbed  ## everything CI runs: lint, types, contracts, unit, integra
 unit: dev  ## the fast pure tests only
 	$(BIN)/pytest tests/unit -q
 
-demo: dev testbed  ## the quick start: a whole rollout on a local test bed with real Prometheus
+demo: dev testbed-core  ## the quick start: a whole rollout on a local test bed with real Prometheus
 	$(BIN)/rollouts demo
 
 bench: dev  ## benchmarks; results land in bench/results/

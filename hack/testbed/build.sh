@@ -40,6 +40,7 @@ KUBERNETES=$(version_of KUBERNETES)
 ETCD=$(version_of ETCD)
 KWOK=$(version_of KWOK)
 GATEWAY_API=$(version_of GATEWAY_API)
+KEDA=$(version_of KEDA)
 HELM=$(version_of HELM)
 PROMETHEUS_3=$(version_of PROMETHEUS_3)
 HELM_3=$(version_of HELM_3)
@@ -278,6 +279,11 @@ else
   say "kwok-stages $KWOK: written"
 fi
 
+# The chart's and the provider's tests need helm 4, helm 3 and Prometheus 3; the demo needs none of
+# them: TESTBED_SKIP_TEST_TOOLS=1 (make demo) skips their builds.
+if [ -n "${TESTBED_SKIP_TEST_TOOLS:-}" ]; then
+  say "helm, helm3, prometheus3: skipped (TESTBED_SKIP_TEST_TOOLS; only the tests use them)"
+else
 # ---- helm ----------------------------------------------------------------------------------------
 # Used by the chart tests only (lint, template, install on the test bed). helm's go.mod has no
 # replace directives, so `go install module/cmd@version` builds it; its own Makefile stamps the
@@ -369,6 +375,7 @@ else
   rm -f "$gobin/prometheus" "$gobin/promtool"
   say "prometheus3 $PROMETHEUS_3: built"
 fi
+fi
 
 # ---- Gateway API CRDs (read from the module cache by the launcher, never committed) ------------
 if [ -z "${TESTBED_SKIP_GATEWAY_API:-}" ]; then
@@ -377,6 +384,19 @@ if [ -z "${TESTBED_SKIP_GATEWAY_API:-}" ]; then
   ls "$gateway_dir"/config/crd/standard/*.yaml >/dev/null 2>&1 ||
     die "sigs.k8s.io/gateway-api@$GATEWAY_API has no config/crd/standard/*.yaml"
   say "gateway-api $GATEWAY_API CRDs: in the module cache ($gateway_dir/config/crd/standard)"
+fi
+
+# ---- KEDA's ScaledObject CRD (read from the module cache by the launcher; no operator) ----------
+if [ -z "${TESTBED_SKIP_KEDA:-}" ]; then
+  need_go
+  # Its zip only: KEDA's go line is newer than the Go that builds the test bed, so Go downloads
+  # and verifies the module but does not unpack it (rollouts.testbed.binaries.go_module_file).
+  keda_json=$("$GO" mod download -json "github.com/kedacore/keda/v2@$KEDA" 2>&1) || true
+  keda_zip=$(printf '%s\n' "$keda_json" | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",\{0,1\}$/\1/p')
+  if [ -z "$keda_zip" ] || [ ! -f "$keda_zip" ]; then
+    die "go mod download github.com/kedacore/keda/v2@$KEDA printed no Zip: $keda_json"
+  fi
+  say "keda $KEDA ScaledObject CRD: in the module cache ($keda_zip)"
 fi
 
 say "ready in $((SECONDS - START))s; disk: $(du -sh --exclude=src "$CACHE" 2>/dev/null | cut -f1) of binaries in $CACHE"

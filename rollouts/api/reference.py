@@ -10,6 +10,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,6 +49,8 @@ def _type_name(annotation: Any) -> str:
         return f"map of {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "object"
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):  # named like a Literal's values
+        return ", ".join(f'"{member.value}"' for member in annotation)
     if isinstance(annotation, type) and issubclass(annotation, Duration):
         return "duration"
     if annotation is str:

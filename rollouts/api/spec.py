@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
@@ -293,6 +294,17 @@ class Traffic(OneOf):
 # --- autoscalers ---------------------------------------------------------------------------
 
 
+class AutoscalerKind(StrEnum):
+    """The autoscalers a rollout can hand over; each sizes one Deployment its scaleTargetRef names.
+
+    A ScaledObject is KEDA's: KEDA makes and owns an HPA for it and rewrites that HPA from the
+    ScaledObject, so the handover is made on the ScaledObject (rollouts.guardrails.autoscalers).
+    """
+
+    HPA = "HorizontalPodAutoscaler"
+    SCALED_OBJECT = "ScaledObject"
+
+
 class AutoscalerRef(ApiModel):
     """The autoscaler that sizes the baseline; the rollout hands it to the candidate on promotion.
 
@@ -300,10 +312,11 @@ class AutoscalerRef(ApiModel):
     says how the others are checked). See docs/autoscalers.md.
     """
 
-    kind: Literal["HorizontalPodAutoscaler"] = Field(
-        default="HorizontalPodAutoscaler",
+    kind: AutoscalerKind = Field(
+        default=AutoscalerKind.HPA,
         description=(
-            "The autoscaler's kind; only HorizontalPodAutoscaler (autoscaling/v2) for now, the default."
+            "The autoscaler's kind: HorizontalPodAutoscaler (autoscaling/v2, the default) or "
+            "ScaledObject (keda.sh/v1alpha1; the HPA KEDA makes for it is KEDA's, never moved)."
         ),
     )
     name: ObjectName = Field(
@@ -1222,6 +1235,7 @@ __all__ = [
     "AnalyzeStep",
     "Approval",
     "ApproveStep",
+    "AutoscalerKind",
     "AutoscalerRef",
     "CandidateRef",
     "Capacity",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from rollouts.api.base import Text, Timestamp
+from rollouts.api.spec import AutoscalerKind
 
 MAX_HISTORY = 20
 MAX_CONDITIONS = 16
@@ -177,7 +178,7 @@ class AutoscalerStatus(StatusModel):
     (docs/autoscalers.md).
     """
 
-    kind: Literal["HorizontalPodAutoscaler"] = Field(description="The autoscaler's kind.")
+    kind: AutoscalerKind = Field(description="The autoscaler's kind.")
     name: Name = Field(description="The autoscaler (spec.autoscaler.name).")
     target: Name = Field(description="The Deployment it is moved to: the promoted candidate.")
     moved_at: Timestamp = Field(description="When the move was decided.")

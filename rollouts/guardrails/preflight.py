@@ -42,7 +42,7 @@ from typing import Any
 from rollouts.api.durations import Duration
 from rollouts.api.spec import AutoscalerRef, Guardrails, ModelRolloutSpec
 from rollouts.guardrails.accelerators import AcceleratorResources, container_demand
-from rollouts.guardrails.autoscalers import Autoscaler
+from rollouts.guardrails.autoscalers import Autoscaler, others
 from rollouts.guardrails.objects import (
     POD_SPEC_PATH,
     KubeObject,
@@ -593,8 +593,8 @@ def _autoscalers(pair: _Pair) -> Iterator[Finding]:
     """
     named = pair.policy.autoscaler
     baseline, candidate = name_of(pair.baseline), name_of(pair.candidate)
-    for other in pair.autoscalers:
-        if (named is None or other.name != named.name) and other.target in (baseline, candidate):
+    for other in others(pair.autoscalers, named):
+        if other.target in (baseline, candidate):
             side = "baseline" if other.target == baseline else "candidate"
             fix = (
                 f"name it in {AUTOSCALER_PATH} (kind {other.kind}, name {other.name}); the gatewayAPI "
@@ -612,7 +612,7 @@ def _autoscalers(pair: _Pair) -> Iterator[Finding]:
             )
     if named is None:
         return
-    found = next((other for other in pair.autoscalers if other.name == named.name), None)
+    found = next((other for other in pair.autoscalers if other.named(named.kind, named.name)), None)
     if found is None or found.target != baseline:
         where = "is not in the namespace" if found is None else f"sizes {found.target or 'no Deployment'}"
         yield Finding(
@@ -621,7 +621,7 @@ def _autoscalers(pair: _Pair) -> Iterator[Finding]:
             f"{named.kind} {named.name} {where}, not the baseline Deployment {baseline}: there is "
             "nothing to hand over",
             f"point its spec.scaleTargetRef at Deployment {baseline}, or name the autoscaler that does "
-            "(the controller must be allowed to list horizontalpodautoscalers: deploy/controller)",
+            f"(the controller must be allowed to list {named.kind} objects: deploy/controller)",
         )
         return
     sizes = {"the baseline's": number(pair.baseline, "spec", "replicas", default=1)}

@@ -1,10 +1,13 @@
-"""Install the CRDs the tests and the demo need: ModelRollout and Gateway API (standard channel).
+"""Install the CRDs the tests and the demo need: ModelRollout, Gateway API (standard channel), KEDA.
 
 The ModelRollout CRD is read from crds/modelrollout.yaml, the file users apply (``make lint``
 checks it matches the models). Gateway API CRDs come from the Go module cache, pinned to
 :data:`rollouts.testbed.versions.GATEWAY_API`; nothing third-party is committed. Only the
 CustomResourceDefinitions of that folder are installed: its ``safe-upgrades``
 ValidatingAdmissionPolicy guards CRD upgrades on long-lived clusters, not a throw-away one.
+KEDA's ScaledObject CRD comes the same way, pinned to :data:`rollouts.testbed.versions.KEDA`,
+on request only: a test bed without it is a cluster without KEDA, which the controller must
+run on too.
 
 Installation waits until each CRD is Established and its resource is served, so the caller can
 create objects at once.
@@ -22,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 import rollouts
 from rollouts.testbed import versions
-from rollouts.testbed.binaries import go_module_dir
+from rollouts.testbed.binaries import go_module_dir, go_module_file
 
 MODELROLLOUT_CRD = Path(rollouts.__file__).resolve().parent.parent / "crds" / "modelrollout.yaml"
 """The committed ModelRollout CRD (in a source checkout)."""
@@ -37,8 +40,17 @@ def gateway_api_crd_files(version: str = versions.GATEWAY_API) -> list[Path]:
     return files
 
 
-def _crds_in(path: Path) -> list[dict[str, Any]]:
-    documents = yaml.safe_load_all(path.read_text())
+KEDA_MODULE = "github.com/kedacore/keda/v2"
+KEDA_SCALED_OBJECT_CRD = "config/crd/bases/keda.sh_scaledobjects.yaml"
+
+
+def keda_crd_text(version: str = versions.KEDA) -> str:
+    """The ScaledObject CRD of KEDA at ``version`` (the kind a rollout names), from the module zip."""
+    return go_module_file(KEDA_MODULE, version, KEDA_SCALED_OBJECT_CRD)
+
+
+def _crds_in(manifest: str) -> list[dict[str, Any]]:
+    documents = yaml.safe_load_all(manifest)
     return [
         doc for doc in documents if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
     ]
@@ -80,20 +92,23 @@ def install_crds(
     *,
     modelrollout: bool = True,
     gateway_api: bool = True,
+    keda: bool = False,
     files: tuple[Path, ...] = (),
     timeout: float = 60.0,
 ) -> list[str]:
     """Install (or update) CRDs and wait until each is served; the names of those installed.
 
     ``modelrollout``: crds/modelrollout.yaml; ``gateway_api``: the Gateway API standard channel
-    from the Go module cache; ``files``: any further CRD manifests.
+    from the Go module cache; ``keda``: KEDA's ScaledObject, from the module cache too;
+    ``files``: any further CRD manifests.
     """
     paths = list(files)
     if modelrollout:
         paths.append(MODELROLLOUT_CRD)
     if gateway_api:
         paths.extend(gateway_api_crd_files())
-    crds = [crd for path in paths for crd in _crds_in(path)]
+    manifests = [path.read_text() for path in paths] + ([keda_crd_text()] if keda else [])
+    crds = [crd for manifest in manifests for crd in _crds_in(manifest)]
     api = ApiextensionsV1Api(client)
     for crd in crds:
         _apply(api, crd)

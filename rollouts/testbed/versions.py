@@ -18,6 +18,10 @@ KWOK = "v0.8.0"
 GATEWAY_API = "v1.6.3"
 """Gateway API CRDs, standard channel (sigs.k8s.io/gateway-api), read from the Go module cache."""
 
+KEDA = "v2.21.1"
+"""KEDA's CRDs (github.com/kedacore/keda/v2): the ScaledObject CRD only, read from the Go module
+cache; the KEDA operator is not run (docs/autoscalers.md says what that leaves out)."""
+
 HELM = "v4.3.2"
 """helm (helm.sh/helm/v4), for the chart tests; the chart itself also works with Helm 3."""
 

@@ -222,6 +222,8 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     autoscaler = refused(
         create, pipeline, namespace, model_rollout("scaler", steps=GATED, autoscaler={"name": "other"})
     )
+    keda = {"kind": "ScaledObject", "name": "other"}
+    scaled_object = refused(create, pipeline, namespace, model_rollout("keda", steps=GATED, autoscaler=keda))
     stolen = {**PROMETHEUS, "bearerTokenSecret": {"name": "other-secret", "key": "token"}}
     secret = refused(
         create, pipeline, namespace, model_rollout("thief", steps=GATED, analysis={"prometheus": stolen})
@@ -243,6 +245,8 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     assert "may not route ModelRollout model through HTTPRoute other" in route
     assert "may not name HorizontalPodAutoscaler other in ModelRollout scaler" in autoscaler
     assert "needs 'patch' on that horizontalpodautoscaler" in autoscaler
+    assert "may not name ScaledObject other in ModelRollout keda" in scaled_object
+    assert "needs 'patch' on that scaledobject" in scaled_object
     assert "naming Secret other-secret" in secret
     assert "needs 'get' on the Secret" in secret
     assert "may not add metadata.ownerReferences to ModelRollout model" in owned

@@ -3,7 +3,8 @@
 The decisions are tables like tests/unit/test_decide.py (whose helpers they use): a situation
 — spec, status, what was observed, including the autoscaler as the cache shows it — and the
 decision expected. The end-to-end proof with the real HPA controller is
-tests/e2e/test_autoscalers.py.
+tests/e2e/test_autoscalers.py; the ScaledObject's move on a real API server (KEDA's CRDs, not
+its operator) is tests/integration/test_scaled_objects.py.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import pytest
 import yaml
 
 from rollouts.api.lint import lint_object
+from rollouts.api.spec import AutoscalerKind
 from rollouts.api.status import AutoscalerStatus, ModelRolloutStatus, Result, Verdict
 from rollouts.controller.core.decide import decide
 from rollouts.controller.core.observed import AutoscalerMove, DeploymentState, Evidence, Observed
-from rollouts.guardrails.autoscalers import Autoscaler
+from rollouts.controller.shell.fetch import World, named_autoscaler
+from rollouts.controller.shell.trim import trim_autoscaler
+from rollouts.guardrails.autoscalers import Autoscaler, autoscaler_of
 from rollouts.guardrails.preflight import Rule, Severity, preflight
 from tests.unit.test_decide import analysis, at, observed, reasons, running, spec_of, stamp
 
@@ -271,3 +275,128 @@ def test_the_replicas_router_refuses_an_autoscaler_naming_the_field() -> None:
     assert rollout is None
     assert [(p.path, p.severity) for p in problems] == [("spec.autoscaler", "error")]
     assert "replicas router" in problems[0].message
+
+
+# --- a KEDA ScaledObject -------------------------------------------------------------------------
+
+SCALED_OBJECT = {"kind": "ScaledObject", "name": "model"}
+SCALED = Autoscaler("model", "model-v1", min_replicas=2, max_replicas=10, kind=AutoscalerKind.SCALED_OBJECT)
+KEDA_HPA = Autoscaler("keda-hpa-model", "model-v1", min_replicas=2, max_replicas=10, owner="model")
+"""The HPA KEDA makes for SCALED and keeps on its target: KEDA's, never another autoscaler."""
+
+
+def _scaled_object_wire(target: str = "model-v1", **target_ref: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "model", "namespace": "ml", "managedFields": [{"manager": "x"}]},
+        "spec": {
+            "scaleTargetRef": {"name": target, **target_ref},
+            "maxReplicaCount": 8,
+            "pollingInterval": 30,
+        },
+        "status": {"hpaName": "keda-hpa-model"},
+    }
+
+
+def test_a_scaled_object_reads_with_kedas_defaults_and_its_target_kind() -> None:
+    found = autoscaler_of(trim_autoscaler(_scaled_object_wire()), AutoscalerKind.SCALED_OBJECT)
+    assert found == Autoscaler("model", "model-v1", 0, 8, kind=AutoscalerKind.SCALED_OBJECT)
+    statefulset = _scaled_object_wire(kind="StatefulSet", apiVersion="apps/v1")
+    assert autoscaler_of(statefulset, AutoscalerKind.SCALED_OBJECT).target == ""  # sizes no Deployment
+
+
+def test_kedas_hpa_names_its_scaled_object_through_its_owner_reference() -> None:
+    owner = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "model", "uid": "u"}
+    hpa = {
+        "metadata": {"name": "keda-hpa-model", "ownerReferences": [owner]},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "model-v1"}, "maxReplicas": 10},
+    }
+    assert autoscaler_of(trim_autoscaler(hpa)).owner == "model"
+    someone_elses = {**owner, "apiVersion": "example.com/v1"}
+    assert autoscaler_of({**hpa, "metadata": {"name": "h", "ownerReferences": [someone_elses]}}).owner == ""
+
+
+@pytest.mark.parametrize(
+    "autoscalers",
+    [(SCALED, KEDA_HPA), (KEDA_HPA, SCALED), (SCALED,)],
+    ids=["with-kedas-hpa", "kedas-hpa-first", "before-keda-made-it"],
+)
+def test_preflight_passes_a_named_scaled_object_and_ignores_kedas_own_hpa(
+    autoscalers: tuple[Autoscaler, ...],
+) -> None:
+    assert _autoscaler_findings({"autoscaler": SCALED_OBJECT}, *autoscalers) == []
+
+
+def test_preflight_refuses_a_named_scaled_object_it_cannot_see_but_not_for_kedas_hpa() -> None:
+    """No ScaledObject listed (KEDA's CRDs not readable): unusable, and its HPA no conflict."""
+    found = _autoscaler_findings({"autoscaler": SCALED_OBJECT}, KEDA_HPA)
+    assert found == [(Rule.AUTOSCALER_UNUSABLE, "spec.autoscaler.name")]
+
+
+@pytest.mark.parametrize(
+    ("other", "kind"),
+    [
+        (Autoscaler("other", "model-v2", 1, 3), "HorizontalPodAutoscaler"),
+        (replace(SCALED, name="other", target="model-v2"), "ScaledObject"),
+        (
+            replace(KEDA_HPA, name="keda-hpa-other", target="model-v2", owner="other"),
+            "HorizontalPodAutoscaler",
+        ),
+        (replace(SCALED, name="other"), "ScaledObject"),
+        (Autoscaler("model", "model-v1", 2, 10), "HorizontalPodAutoscaler"),
+    ],
+    ids=[
+        "hpa-on-the-candidate",
+        "scaled-object-on-the-candidate",
+        "another-scaled-objects-hpa",
+        "scaled-object-on-the-baseline",
+        "an-hpa-of-the-same-name",
+    ],
+)
+def test_preflight_refuses_another_autoscaler_beside_a_named_scaled_object(
+    other: Autoscaler, kind: str
+) -> None:
+    baseline, candidate = _deployments()
+    spec = spec_of(autoscaler=SCALED_OBJECT)
+    report = preflight(spec, baseline, candidate, (SCALED, KEDA_HPA, other))
+    assert [(f.rule, f.path) for f in report.errors] == [(Rule.AUTOSCALER_CONFLICT, "spec.autoscaler")]
+    assert f"{kind} {other.name} already sizes" in report.summary()
+
+
+def test_an_unnamed_scaled_object_on_the_baseline_is_one_conflict_not_two() -> None:
+    """Its HPA is the ScaledObject's: the finding names the ScaledObject, the object to name."""
+    baseline, candidate = _deployments()
+    report = preflight(spec_of(), baseline, candidate, (SCALED, KEDA_HPA))
+    assert [(f.rule, f.path) for f in report.errors] == [(Rule.AUTOSCALER_CONFLICT, "spec.autoscaler")]
+    assert "kind ScaledObject, name model" in report.summary()
+
+
+def test_a_promotion_records_and_moves_the_scaled_object_never_kedas_hpa() -> None:
+    candidate = DeploymentState("model-v2", replicas=6, ready=6)
+    seen = autoscaled(SCALED, share=1.0, candidate=candidate)
+    done = decide(spec_of(autoscaler=SCALED_OBJECT), running(step=5, weight=100), seen, at(30))
+    record = done.status.autoscaler
+    assert record is not None and (record.kind, record.name) == (AutoscalerKind.SCALED_OBJECT, "model")
+    move = AutoscalerMove("model", "model-v1", "model-v2", kind=AutoscalerKind.SCALED_OBJECT)
+    assert done.autoscaler_move == move
+    moved = decide(spec_of(autoscaler=SCALED_OBJECT), done.status, autoscaled(SCALED, share=1.0), at(31))
+    assert moved.autoscaler_move == move  # re-applied until the ScaledObject names the candidate
+    on_candidate = replace(SCALED, target="model-v2")
+    assert (
+        decide(
+            spec_of(autoscaler=SCALED_OBJECT), done.status, autoscaled(on_candidate), at(32)
+        ).autoscaler_move
+        is None
+    )
+
+
+def test_the_cache_finds_the_named_kind_not_kedas_hpa_nor_an_hpa_of_the_same_name() -> None:
+    hpa = {
+        "metadata": {"name": "model"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "model-v1"}},
+    }
+    listed = {AutoscalerKind.HPA: [hpa], AutoscalerKind.SCALED_OBJECT: [_scaled_object_wire()]}
+    world = World(deployment=lambda name: None, pods=list, nodes=list, autoscalers=lambda kind: listed[kind])
+    found = named_autoscaler(spec_of(autoscaler=SCALED_OBJECT), world)
+    assert found is not None and found.kind is AutoscalerKind.SCALED_OBJECT and found.max_replicas == 8

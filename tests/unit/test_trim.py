@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from rollouts.api.resource import ModelRollout
+from rollouts.api.spec import AutoscalerKind
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.controller.core.selectors import matches
 from rollouts.controller.shell.fetch import World, candidate_health, deployment_state
@@ -399,3 +400,30 @@ def test_the_cache_keeps_what_the_handover_reads() -> None:
         == Autoscaler(name="model", target="model-v1", min_replicas=2, max_replicas=10)
     )
     assert set(trimmed) == {"metadata", "spec"} and "managedFields" not in trimmed["metadata"]
+
+
+def test_the_cache_keeps_a_scaled_objects_bounds_and_kedas_hpa_owner() -> None:
+    owner = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "model", "uid": "u1"}
+    scaled_object = {
+        "metadata": {"name": "model", "namespace": "ml", "managedFields": [{}]},
+        "spec": {
+            "scaleTargetRef": {"name": "model-v1"},
+            "minReplicaCount": 2,
+            "maxReplicaCount": 9,
+            "triggers": [],
+        },
+        "status": {"hpaName": "keda-hpa-model"},
+    }
+    kedas_hpa = {
+        "metadata": {"name": "keda-hpa-model", "namespace": "ml", "ownerReferences": [owner]},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "model-v1"},
+            "minReplicas": 2,
+            "maxReplicas": 9,
+        },
+    }
+    for obj, kind in ((scaled_object, AutoscalerKind.SCALED_OBJECT), (kedas_hpa, AutoscalerKind.HPA)):
+        assert autoscaler_of(trim_autoscaler(obj), kind) == autoscaler_of(obj, kind)
+    assert autoscaler_of(trim_autoscaler(scaled_object), AutoscalerKind.SCALED_OBJECT).max_replicas == 9
+    assert autoscaler_of(trim_autoscaler(kedas_hpa)).owner == "model"
+    assert "triggers" not in trim_autoscaler(scaled_object)["spec"]

@@ -494,7 +494,7 @@ class _Transition:
         found = self.observed.autoscaler
         if not self.handed_over or record is None or found is None or not self.baseline_autoscaled:
             return None
-        return AutoscalerMove(name=found.name, source=found.target, target=record.target)
+        return AutoscalerMove(name=found.name, source=found.target, target=record.target, kind=found.kind)
 
     def baseline_down_to(self, target: int | None, candidate_needed: int) -> int | None:
         """``target`` for the baseline, or None while the candidate cannot take over its pods."""

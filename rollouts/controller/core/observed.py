@@ -16,6 +16,7 @@ from enum import StrEnum
 from analysis import AnalysisState, Observation, RolloutJudgement
 from analysis.observations import Window
 from rollouts.api.conditions import Reason
+from rollouts.api.spec import AutoscalerKind
 from rollouts.api.status import AnalysisStatus, ModelRolloutStatus
 from rollouts.guardrails.autoscalers import Autoscaler
 
@@ -134,15 +135,17 @@ class Event:
 
 @dataclass(frozen=True)
 class AutoscalerMove:
-    """Point autoscaler ``name``'s scaleTargetRef from Deployment ``source`` to ``target``.
+    """Point autoscaler ``kind`` ``name``'s scaleTargetRef from Deployment ``source`` to ``target``.
 
     Applied only while it still names ``source`` (a JSON-patch ``test``), so a move written
-    after someone else's edit fails instead of undoing it.
+    after someone else's edit fails instead of undoing it. For a ScaledObject the move is made
+    on it, never on the HPA KEDA derives from it (rollouts.guardrails.autoscalers).
     """
 
     name: str
     source: str
     target: str
+    kind: AutoscalerKind = AutoscalerKind.HPA
 
 
 @dataclass(frozen=True)

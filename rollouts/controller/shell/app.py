@@ -6,8 +6,10 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 - a Deployment → the rollouts naming it as baseline or candidate;
 - a Pod → the rollouts naming the Deployment that owns it (readiness and crash guards read pods);
 - an HTTPRoute → the rollouts routing through it (only when the Gateway API CRD is installed);
-- a HorizontalPodAutoscaler → the rollouts naming it in spec.autoscaler and those naming the
-  Deployment it sizes (only when the controller may list them: docs/autoscalers.md);
+- a HorizontalPodAutoscaler or KEDA ScaledObject → the rollouts naming it in spec.autoscaler
+  and those naming the Deployment it sizes (each kind only when it is installed and the
+  controller may list it, so a cluster without KEDA runs without that informer:
+  docs/autoscalers.md);
 - timers → ``requeue_after`` from each decision (next look, step deadline, scale-down).
 
 Nodes are cached (accelerator capacity) but trigger nothing by themselves.
@@ -41,6 +43,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from rollouts.api.spec import AutoscalerKind
 from rollouts.controller.core.shards import field_manager, in_shard
 from rollouts.controller.shell.notifier import NotificationSender, NotifierConfigs
 from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
@@ -53,13 +56,12 @@ from rollouts.controller.shell.reconciler import (
     Caches,
     Reconciler,
 )
-from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.controller.shell.resources import AUTOSCALERS, MODEL_ROLLOUTS
 from rollouts.controller.shell.rollout_metrics import RolloutCollector
 from rollouts.controller.shell.trim import drop_bookkeeping, trim_autoscaler, trim_deployment, trim_node
-from rollouts.runtime.informer import object_key
+from rollouts.runtime.informer import Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
-    HORIZONTAL_POD_AUTOSCALERS,
     HTTP_ROUTES,
     NODES,
     PODS,
@@ -237,15 +239,17 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             keys=lambda route: keys_by(ROUTE_INDEX, object_key(route)),
             transform=drop_bookkeeping,
         )
-    autoscalers = None
-    if serves(kube, HORIZONTAL_POD_AUTOSCALERS, scope):
-        autoscalers = manager.informer(
-            HORIZONTAL_POD_AUTOSCALERS,
-            scope,
-            keys=lambda autoscaler: _rollouts_of_autoscaler(autoscaler, keys_by),
-            transform=trim_autoscaler,
-        )
-        autoscalers.add_index(NAMESPACE_INDEX, lambda autoscaler: [_namespace(autoscaler)])
+    autoscalers: dict[AutoscalerKind, Store] = {}
+    for kind, resource in AUTOSCALERS.items():  # a kind not installed or not granted is not seen
+        if serves(kube, resource, scope):
+            informer = manager.informer(
+                resource,
+                scope,
+                keys=lambda autoscaler: _rollouts_of_autoscaler(autoscaler, keys_by),
+                transform=trim_autoscaler,
+            )
+            informer.add_index(NAMESPACE_INDEX, lambda autoscaler: [_namespace(autoscaler)])
+            autoscalers[kind] = informer.store
     sender = None
     if options.notifications_namespace is not None:
         sender = NotificationSender(
@@ -262,7 +266,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             pods_known=pod_scope.known,
             nodes=nodes.store,
             routes=routes.store if routes is not None else None,
-            autoscalers=autoscalers.store if autoscalers is not None else None,
+            autoscalers=autoscalers,
         ),
         PrometheusProviders(manager.kube, on_query=manager.metrics.count_prometheus_query),
         clock=lambda: datetime.now(UTC),

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from analysis import NoData, Observation, QueryFailed
 from analysis.providers.base import MetricsProvider, Versions
-from rollouts.api.spec import ModelRolloutSpec
+from rollouts.api.spec import AutoscalerKind, ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
 from rollouts.controller.core.analysis_config import analysis_criteria
@@ -56,12 +56,12 @@ class World:
     deployment: Callable[[str], KubeObject | None]
     pods: Callable[[], Iterable[KubeObject]]
     nodes: Callable[[], Iterable[KubeObject]]
-    autoscalers: Callable[[], Iterable[KubeObject]] = lambda: ()
-    """The namespace's HorizontalPodAutoscalers (none when they are not watched)."""
+    autoscalers: Callable[[AutoscalerKind], Iterable[KubeObject]] = lambda kind: ()
+    """The namespace's autoscalers of a kind (none when that kind is not watched)."""
 
     def autoscaler_list(self) -> tuple[Autoscaler, ...]:
-        """The namespace's autoscalers as the guardrails read them."""
-        return tuple(autoscaler_of(obj) for obj in self.autoscalers())
+        """The namespace's autoscalers of every kind as the guardrails read them."""
+        return tuple(autoscaler_of(obj, kind) for kind in AutoscalerKind for obj in self.autoscalers(kind))
 
 
 def deployment_state(
@@ -199,7 +199,7 @@ def named_autoscaler(spec: ModelRolloutSpec, world: World) -> Autoscaler | None:
     ref = spec.autoscaler
     if ref is None:
         return None
-    return next((found for found in world.autoscaler_list() if found.name == ref.name), None)
+    return next((found for found in world.autoscaler_list() if found.named(ref.kind, ref.name)), None)
 
 
 def router_share(router: Router | None, error: str | None) -> tuple[float | None, str | None]:

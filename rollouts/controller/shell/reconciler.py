@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,7 @@ from pydantic import ValidationError
 from rollouts.api.conditions import ConditionType, Reason
 from rollouts.api.lint import format_path
 from rollouts.api.resource import ModelRollout
-from rollouts.api.spec import ModelRolloutSpec
+from rollouts.api.spec import AutoscalerKind, ModelRolloutSpec
 from rollouts.api.status import Condition, ModelRolloutStatus
 from rollouts.api.timestamps import format_timestamp
 from rollouts.controller.core.claims import Claimant, claimed_objects, conflict, is_active, owned_elsewhere
@@ -62,13 +62,13 @@ from rollouts.controller.shell.fetch import MetricsSource, World, observe
 from rollouts.controller.shell.freshness import CacheFreshness
 from rollouts.controller.shell.notifier import NotificationSender
 from rollouts.controller.shell.prometheus_source import PrometheusProviders, SourceError
-from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.controller.shell.resources import AUTOSCALERS, MODEL_ROLLOUTS
+from rollouts.guardrails.autoscalers import TARGET_NAME
 from rollouts.routers.base import ObjectReader, Router, RouterError, RouterTarget
 from rollouts.routers.registry import router_for
 from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
-    HORIZONTAL_POD_AUTOSCALERS,
     HTTP_ROUTES,
     Conflict,
     Kube,
@@ -150,8 +150,8 @@ class Caches:
     nodes: Store
     routes: Store | None = None
     """HTTPRoutes, when the Gateway API is installed and readable (else routers read live)."""
-    autoscalers: Store | None = None
-    """HorizontalPodAutoscalers, when the controller may list them (else none are seen)."""
+    autoscalers: Mapping[AutoscalerKind, Store] = field(default_factory=dict)
+    """The autoscalers of each kind the controller may list (a kind left out: none are seen)."""
     pods_known: Callable[[str, str], bool] = lambda namespace, deployment: True
     """Whether ``pods`` holds every pod of ``namespace``'s Deployment (the default: a pod cache
     that keeps all pods). rollouts.controller.shell.pod_scope says when a filtered cache does."""
@@ -324,8 +324,10 @@ class Reconciler:
             deployment=lambda name: caches.deployments.get(name, namespace),
             pods=lambda: caches.pods.by_index(NAMESPACE_INDEX, namespace),
             nodes=caches.nodes.list,
-            autoscalers=lambda: (
-                () if caches.autoscalers is None else caches.autoscalers.by_index(NAMESPACE_INDEX, namespace)
+            autoscalers=lambda kind: (
+                store.by_index(NAMESPACE_INDEX, namespace)
+                if (store := caches.autoscalers.get(kind)) is not None
+                else ()
             ),
         )
 
@@ -456,15 +458,16 @@ class Reconciler:
         baseline: a person's edit since the cache read fails the test (PatchTestFailed; the
         manager retries the key, and the next decision sees the edit) instead of being
         overwritten. Re-applied by every reconcile until the cache shows the move, so a crash
-        after the status write only delays it.
+        after the status write only delays it. A ScaledObject is patched, never KEDA's HPA:
+        KEDA rewrites that HPA from the ScaledObject.
         """
-        log.info("moving the autoscaler", autoscaler=move.name, source=move.source, target=move.target)
-        path = "/spec/scaleTargetRef/name"
+        log.info("moving the autoscaler", kind=move.kind, name=move.name, source=move.source, to=move.target)
+        path = "/" + "/".join(TARGET_NAME)
         swap = [
             {"op": "test", "path": path, "value": move.source},
             {"op": "replace", "path": path, "value": move.target},
         ]
-        self._kube.patch(HORIZONTAL_POD_AUTOSCALERS, move.name, swap, PatchType.JSON, namespace)
+        self._kube.patch(AUTOSCALERS[move.kind], move.name, swap, PatchType.JSON, namespace)
 
     def _write_status(self, obj: KubeObject, old: ModelRolloutStatus, new: ModelRolloutStatus) -> None:
         if new.to_wire() == old.to_wire():

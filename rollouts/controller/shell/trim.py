@@ -29,10 +29,11 @@ new reader of the caches must add its field here, and its test to tests/unit/tes
   resourceVersion and labels (a GPU budget's preflight matches the candidate's nodeSelector),
   ``spec`` unschedulable, ``status`` allocatable. Capacity, taints and conditions are not read
   by any guardrail.
-- **HorizontalPodAutoscaler** (rollouts.guardrails.autoscalers, read by fetch and the
-  reconciler's handover): ``metadata`` name, namespace, resourceVersion; ``spec``
-  scaleTargetRef, minReplicas, maxReplicas. Not its status (current metrics, desired size),
-  which changes at every sync and which no rule reads.
+- **HorizontalPodAutoscaler, KEDA ScaledObject** (rollouts.guardrails.autoscalers, read by
+  fetch and the reconciler's handover): ``metadata`` name, namespace, resourceVersion,
+  ownerReferences (KEDA's own HPA names its ScaledObject there); ``spec`` scaleTargetRef and
+  the bounds of every kind (rollouts.guardrails.autoscalers.SHAPES). Not their status
+  (current metrics, desired size), which changes at every sync and which no rule reads.
 - **ModelRollout, HTTPRoute**: everything except ``managedFields`` and the last-applied
   annotation (the reconciler writes status from the cached rollout, and the Gateway API
   router patches routes with ``test`` operations on what it read).
@@ -46,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rollouts.guardrails.autoscalers import SHAPES
 from rollouts.guardrails.preflight import DEFAULT_CONTAINER_ANNOTATION
 from rollouts.runtime.kube import KubeObject
 
@@ -80,8 +82,11 @@ _DEPLOYMENT_CONDITION = ("type", "status", "reason", "message")
 
 _NODE_METADATA = ("name", "resourceVersion", "labels")
 
-_AUTOSCALER_METADATA = ("name", "namespace", "resourceVersion")
-_AUTOSCALER_SPEC = ("scaleTargetRef", "minReplicas", "maxReplicas")
+_AUTOSCALER_METADATA = ("name", "namespace", "resourceVersion", "ownerReferences")
+_AUTOSCALER_SPEC = (
+    "scaleTargetRef",
+    *sorted({field for shape in SHAPES.values() for field in (shape.min_field, shape.max_field)}),
+)
 
 
 def _pick(source: object, keys: Iterable[str]) -> dict[str, Any]:
@@ -184,7 +189,7 @@ def trim_node(node: KubeObject) -> KubeObject:
 
 
 def trim_autoscaler(autoscaler: KubeObject) -> KubeObject:
-    """A HorizontalPodAutoscaler with only what the controller reads: its target and bounds."""
+    """An autoscaler of any kind with only what the controller reads: its target, bounds, owner."""
     return {
         "metadata": _pick(autoscaler.get("metadata"), _AUTOSCALER_METADATA),
         **_section(autoscaler, "spec", _pick(autoscaler.get("spec") or {}, _AUTOSCALER_SPEC)),
