@@ -284,63 +284,43 @@ fi
 if [ -n "${TESTBED_SKIP_TEST_TOOLS:-}" ]; then
   say "helm, helm3, prometheus3: skipped (TESTBED_SKIP_TEST_TOOLS; only the tests use them)"
 else
-# ---- helm ----------------------------------------------------------------------------------------
-# Used by the chart tests only (lint, template, install on the test bed). helm's go.mod has no
-# replace directives, so `go install module/cmd@version` builds it; its own Makefile stamps the
-# version with -X, without which `helm version` says only the minor ("v4.3").
-path=$(provided helm)
-if [ -n "$path" ]; then
-  say "helm: using $path"
-elif complete "$CACHE/helm/$HELM"; then
-  say "helm $HELM: cached"
-else
+# ---- helm 4 and helm 3 ----------------------------------------------------------------------------
+# Used by the chart tests only (lint, template, install on the test bed): the chart must work with
+# Helm 3 as well as 4. helm's go.mod has no replace directives, so `go install module/cmd@version`
+# builds it; its own Makefile stamps the version with -X, without which `helm version` says only
+# the minor ("v4.3"). Helm 3 is installed as `helm3`, so the two never shadow each other.
+# build_helm NAME MAJOR VERSION COST: helm.sh/helm/vMAJOR into the cache as NAME (TESTBED_<NAME>).
+build_helm() {
+  local name=$1 major=$2 version=$3 cost=$4 path gobin reported
+  path=$(provided "$name")
+  if [ -n "$path" ]; then
+    say "$name: using $path"
+    return
+  elif complete "$CACHE/$name/$version"; then
+    say "$name $version: cached"
+    return
+  fi
   need_go
-  gobin="$CACHE/src/helm-$HELM"
+  gobin="$CACHE/src/$name-$version"
   rm -rf "$gobin"
   mkdir -p "$gobin"
-  say "helm $HELM: building (cold: about 4.5 CPU-minutes and 1.8 GB of Go caches; log: $gobin/build.log)"
-  run_logged "go install helm $HELM" "$gobin/build.log" \
+  say "$name $version: building (cold: $cost; log: $gobin/build.log)"
+  run_logged "go install helm $version" "$gobin/build.log" \
     env GOBIN="$gobin" "$GO" install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
-    "helm.sh/helm/v4/cmd/helm@$HELM"
-  reported=$("$gobin/helm" version --short 2>&1 || true)
+    -ldflags "-s -w -X helm.sh/helm/v$major/internal/version.version=$version -X helm.sh/helm/v$major/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v$major/cmd/helm@$version"
+  [ "$name" = helm ] || mv "$gobin/helm" "$gobin/$name"
+  reported=$("$gobin/$name" version --short 2>&1 || true)
   case "$reported" in
-    "$HELM"*) ;;
-    *) die "helm reports '$reported', expected $HELM: version ldflags not applied" ;;
+    "$version"*) ;;
+    *) die "$name reports '$reported', expected $version: version ldflags not applied" ;;
   esac
-  install_component helm "$HELM" "$gobin/helm"
-  rm -f "$gobin/helm"
-  say "helm $HELM: built"
-fi
-
-# ---- helm 3 ------------------------------------------------------------------------------------------
-# The chart must work with Helm 3 as well as 4: its tests render and install with both. Built like
-# helm 4 and installed as `helm3`, so the two never shadow each other (TESTBED_HELM3 points at one).
-path=$(provided helm3)
-if [ -n "$path" ]; then
-  say "helm3: using $path"
-elif complete "$CACHE/helm3/$HELM_3"; then
-  say "helm3 $HELM_3: cached"
-else
-  need_go
-  gobin="$CACHE/src/helm3-$HELM_3"
-  rm -rf "$gobin"
-  mkdir -p "$gobin"
-  say "helm $HELM_3: building (cold: about 2 CPU-minutes with helm 4's build cache; log: $gobin/build.log)"
-  run_logged "go install helm $HELM_3" "$gobin/build.log" \
-    env GOBIN="$gobin" "$GO" install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_3 -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_3"
-  mv "$gobin/helm" "$gobin/helm3"
-  reported=$("$gobin/helm3" version --short 2>&1 || true)
-  case "$reported" in
-    "$HELM_3"*) ;;
-    *) die "helm3 reports '$reported', expected $HELM_3: version ldflags not applied" ;;
-  esac
-  install_component helm3 "$HELM_3" "$gobin/helm3"
-  rm -f "$gobin/helm3"
-  say "helm3 $HELM_3: built"
-fi
+  install_component "$name" "$version" "$gobin/$name"
+  rm -f "$gobin/$name"
+  say "$name $version: built"
+}
+build_helm helm 4 "$HELM" "about 4.5 CPU-minutes and 1.8 GB of Go caches"
+build_helm helm3 3 "$HELM_3" "about 2 CPU-minutes with helm 4's build cache"
 
 # ---- Prometheus 3.x and its promtool -------------------------------------------------------------
 # The provider's tests run against the system's Prometheus (Debian's 2.x) and this 3.x build. No

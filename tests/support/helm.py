@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +29,23 @@ CHART = REPOSITORY / "deploy" / "helm" / "model-rollouts"
 
 @pytest.fixture(scope="session")
 def helm_binary() -> Path:
-    """helm, located like the test bed's binaries (a pytest plugin: tests/conftest.py)."""
-    try:
-        found = find_helm()
-    except MissingBinariesError as missing:
-        need(False, "helm", str(missing))
-        raise
-    return found
+    """helm 4, located like the test bed's binaries (a pytest plugin: tests/conftest.py)."""
+    return _located(find_helm, "helm")
 
 
 @pytest.fixture(scope="session")
 def helm3_binary() -> Path:
-    """Helm 3 (the chart works with 3 and 4), located like helm; missing: skipped, failed in CI."""
+    """Helm 3 (the chart works with 3 and 4), located like helm."""
+    return _located(find_helm3, "helm 3")
+
+
+def _located(find: Callable[[], Path], what: str) -> Path:
+    """``find()``'s binary; missing: skipped locally, failed under CI=true (tests/support/need.py)."""
     try:
-        found = find_helm3()
+        return find()
     except MissingBinariesError as missing:
-        need(False, "helm 3", str(missing))
+        need(False, what, str(missing))
         raise
-    return found
 
 
 def run_helm(
