@@ -13,9 +13,21 @@ providers read them, the statistics never do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 OnFail = Literal["hold", "rollback"]
+
+
+class HistogramKind(StrEnum):
+    """How a latency histogram is exposed: classic ``_bucket{le}`` counters or native buckets.
+
+    Native (exponential) buckets give far finer ranks (analysis.native); classic stays the
+    default because every Prometheus and client library has it.
+    """
+
+    CLASSIC = "classic"
+    NATIVE = "native"
 
 
 @dataclass(frozen=True)
@@ -81,12 +93,16 @@ class LatencyCriteria:
     tail_ratio: float = 1.25
     tail_increase: float = 0.005
     tolerance: LatencyTolerance | None = field(default_factory=LatencyTolerance)
+    histogram: HistogramKind = HistogramKind.CLASSIC
+    """CLASSIC: ``buckets_query`` selects ``_bucket`` series; NATIVE: native histogram series."""
 
     kind: Literal["latency"] = field(default="latency", init=False)
 
     def __post_init__(self) -> None:
         if self.tolerance is None and self.max_shift is None:
             raise ValueError(f"latency metric {self.name!r} needs a tolerance, a maxShift, or both")
+        if self.histogram is HistogramKind.NATIVE and self.slo is not None:
+            raise ValueError(f"latency metric {self.name!r}: slo needs classic buckets (an edge at the slo)")
 
     @property
     def pass_below(self) -> float | None:

@@ -20,6 +20,7 @@ import math
 from dataclasses import replace
 from typing import TypeVar
 
+from analysis import native
 from analysis.bounds import (
     RunningBounds,
     cles_bounds,
@@ -35,6 +36,7 @@ from analysis.criteria import (
     DriftCriteria,
     ErrorRateCriteria,
     GuardCriteria,
+    HistogramKind,
     LatencyCriteria,
     MetricCriteria,
     MinEvidence,
@@ -47,6 +49,7 @@ from analysis.observations import (
     IntervalObservations,
     NoData,
     Observation,
+    ObservationError,
     QueryFailed,
     RateCounts,
     RateObservation,
@@ -207,7 +210,9 @@ def slo_bucket(edges: tuple[float, ...], slo: float) -> int:
 def _update_latency(
     metric: LatencyCriteria, current: LatencyState, observation: Observation, tuning: Tuning
 ) -> LatencyState:
-    histogram = _expect(observation, HistogramObservation, metric)
+    histogram = ranked = _expect(observation, HistogramObservation, metric)
+    if metric.histogram is HistogramKind.NATIVE:
+        current, histogram = _on_one_grid(current, histogram)
     _check_layout(current.edges, histogram.edges)
     tail = current.tail
     if metric.slo is not None:
@@ -216,7 +221,7 @@ def _update_latency(
             RateCounts(sum(histogram.candidate), sum(histogram.candidate[above:])),
             RateCounts(sum(histogram.baseline), sum(histogram.baseline[above:])),
         )
-    ranks = current.ranks.add(stratum_ranks(histogram.candidate, histogram.baseline), tuning.rho2)
+    ranks = current.ranks.add(stratum_ranks(ranked.candidate, ranked.baseline), tuning.rho2)
     return LatencyState(
         edges=histogram.edges,
         candidate=_add_counts(current.candidate, histogram.candidate),
@@ -226,6 +231,54 @@ def _update_latency(
         last=_OK,
         quantiles=current.quantiles.add(histogram.candidate, histogram.baseline),
     )
+
+
+def _on_one_grid(
+    current: LatencyState, histogram: HistogramObservation
+) -> tuple[LatencyState, HistogramObservation]:
+    """The state and a native interval moved onto one merged grid (analysis.native).
+
+    Native layouts change from interval to interval (buckets appear as latency spreads, and a
+    lower schema merges them), so instead of refusing a new layout the pooled counts and the
+    interval are merged onto a grid that splits none of their populated buckets. The interval's
+    rank statistics use its own grid (the caller keeps it): ranks compare the cohorts within an
+    interval, so an earlier interval's coarser schema need not cost this one its resolution.
+    """
+    quantiles = current.quantiles
+    try:
+        edges = native.merged_grid(
+            (
+                (current.edges, (current.candidate, current.baseline, quantiles.reweighted_baseline)),
+                (histogram.edges, (histogram.candidate, histogram.baseline)),
+            )
+        )
+    except ObservationError as straddles:
+        raise UnusableObservationError(str(straddles)) from None
+
+    def whole(old: tuple[float, ...], counts: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(round(count) for count in native.regrid(old, counts, edges)) if counts else ()
+
+    def moved(old: tuple[float, ...], counts: tuple[float, ...]) -> tuple[float, ...]:
+        return native.regrid(old, counts, edges) if counts else ()
+
+    state = replace(
+        current,
+        edges=edges,
+        candidate=whole(current.edges, current.candidate),
+        baseline=whole(current.edges, current.baseline),
+        quantiles=replace(
+            quantiles,
+            candidate=whole(current.edges, quantiles.candidate),
+            reweighted_baseline=moved(current.edges, quantiles.reweighted_baseline),
+        ),
+    )
+    interval = replace(
+        histogram,
+        edges=edges,
+        candidate=whole(histogram.edges, histogram.candidate),
+        baseline=whole(histogram.edges, histogram.baseline),
+    )
+    return state, interval
 
 
 def _add_counts(total: tuple[int, ...], more: tuple[int, ...]) -> tuple[int, ...]:

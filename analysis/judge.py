@@ -3,11 +3,12 @@
 Rules, in the order they are applied:
 
 1. **Harm, across metrics.** Every harm test (error rate, error-rate hard limit, latency location,
-   latency tail) has an always-valid p-value; Holm at the rollout's alpha picks the rejected
-   ones. A rejected test FAILs its metric only if the estimate also clears the practical gate
-   (ratio >= maxRatio and increase >= maxIncrease; for latency CLES >= maxShift AND a quantile
-   beyond the tolerance, e.g. 10% or 10 ms slower at the median or p90): a real but tiny effect,
-   such as a pod that is 3% slower, is not a reason to roll back. The hard limit has no gate.
+   latency tail) has an always-valid p-value; weighted Holm at the rollout's alpha picks the
+   rejected ones, each metric weighing 1, split equally among its tests (analysis.multiple). A
+   rejected test FAILs its metric only if the estimate also clears the practical gate (ratio >=
+   maxRatio and increase >= maxIncrease; for latency CLES >= maxShift AND a quantile beyond the
+   tolerance, e.g. 10% or 10 ms slower at the median or p90): a real but tiny effect, such as a
+   pod that is 3% slower, is not a reason to roll back. The hard limit has no gate.
 2. **Non-inferiority, per metric, no correction.** A metric PASSes when its minimum evidence is
    met and the always-valid upper bound of its effect is below the margin: p_c - p_b below
    max(0.5 x baseline rate, 0.1pp) (or the configured margin); for latency, every quantile's bound
@@ -146,28 +147,36 @@ def _strength(p_value: float) -> str:
     return f"{-math.log10(p_value):.2f}"
 
 
-def harm_p_values(state: AnalysisState) -> dict[str, float]:
-    """The always-valid p-value of every harm test, named metric or metric:test."""
+def harm_tests(state: AnalysisState) -> tuple[dict[str, float], dict[str, float]]:
+    """The always-valid p-value and the Holm weight of every harm test, named metric or metric:test.
+
+    Each metric with harm tests weighs 1, split equally among its tests (analysis.multiple): an
+    error rate alone 1, with its hard limit 1/2 each; latency's location and tail 1/2 each.
+    """
     p_values: dict[str, float] = {}
+    weights: dict[str, float] = {}
     for metric in state.criteria.metrics:
         current = state.metrics[metric.name]
+        tests: dict[str, float] = {}
         if isinstance(metric, ErrorRateCriteria) and isinstance(current, ErrorRateState):
-            p_values[metric.name] = current.rates.harm.p_value
+            tests[metric.name] = current.rates.harm.p_value
             if metric.hard_limit is not None:
-                p_values[f"{metric.name}:hardLimit"] = current.hard_limit.p_value
+                tests[f"{metric.name}:hardLimit"] = current.hard_limit.p_value
         elif isinstance(metric, LatencyCriteria) and isinstance(current, LatencyState):
-            p_values[metric.name] = current.ranks.p_value
+            tests[metric.name] = current.ranks.p_value
             if metric.slo is not None:
-                p_values[f"{metric.name}:tail"] = current.tail.harm.p_value
-    return p_values
+                tests[f"{metric.name}:tail"] = current.tail.harm.p_value
+        p_values.update(tests)
+        weights.update({name: 1.0 / len(tests) for name in tests})
+    return p_values, weights
 
 
 def judge(state: AnalysisState) -> RolloutJudgement:
     """Judge every metric and the rollout from the state (rules in the module docstring)."""
     alpha = state.tuning.alpha
-    p_values = harm_p_values(state)
-    levels = holm_thresholds(p_values, alpha)
-    rejected = holm_rejected(p_values, alpha)
+    p_values, weights = harm_tests(state)
+    levels = holm_thresholds(p_values, alpha, weights)
+    rejected = holm_rejected(p_values, alpha, weights)
     harm = {name: HarmTest(name, p_values[name], levels[name], name in rejected) for name in p_values}
     context = _Context(state.tuning, state.criteria.min_evidence, harm)
     metrics = tuple(

@@ -33,6 +33,7 @@ from rollouts.local.loadgen import DROPPED, ERROR, LoadGenerator, Target
 from rollouts.local.model_server import Device, ServerConfig, Switches
 from rollouts.local.model_server.model import FraudScorer, sample_features
 from rollouts.local.model_servers import SERVER_ENVIRONMENT, ModelServers, RunningModelServer
+from rollouts.traffic.base import Routing
 
 RESULTS = Path(__file__).parent / "results" / "model_server.md"
 SEQUENTIAL_REQUESTS = {Device.GPU: 2000, Device.CPU: 200}
@@ -121,7 +122,7 @@ def run_loadgen(baseline: RunningModelServer, candidate: RunningModelServer) -> 
     generator = LoadGenerator(
         Target(baseline.version, baseline.url),
         Target(candidate.version, candidate.url),
-        lambda: 0.5,
+        lambda: Routing(share=0.5),
         rate=LOADGEN_RATE,
         duration_seconds=LOADGEN_SECONDS,
     )

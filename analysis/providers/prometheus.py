@@ -13,10 +13,20 @@ them itself:
 
 Adjacent windows therefore partition every increment exactly, the counts are whole numbers, and
 2.x and 3.x agree (the left boundary is filtered here, not by the server). Series are summed per
-cohort (by ``le`` for histograms, by the class label for class counts).
+cohort (by ``le`` for histograms, by the class label for class counts). Native histogram series
+(``histogram: native``, Prometheus 3) are differenced bucket by bucket by the same rules and both
+cohorts put on one grid (analysis.native).
 
 Templates must therefore be series selectors (``metric{version="{{version}}"}``), not
 expressions; Prometheus rejects a range over an expression and the metric shows ERROR.
+
+**Both cohorts in one query** where the template allows (issue 14: fewer queries per look): when
+``{{version}}`` is only the whole value of equality matchers on one label, the query is
+``metric{version=~"<baseline>|<candidate>"}`` (each regex-escaped; analysis.templates.
+render_combined) and its series are split by that label; otherwise one query per cohort. The
+counting, the missing-series rules and the messages (which name the cohort's own selector) are
+the same either way. A series in a combined answer whose label is neither version is refused
+(ERROR), not ignored: Prometheus never sends one for that anchored regex.
 A missing series is NO_DATA, except an errors counter (or invalid-predictions counter) that does
 not exist yet, which counts as zero: labelled counters often appear with the first error.
 Failures (timeouts, HTTP errors, bad PromQL, bucket layouts that differ between the cohorts) are
@@ -57,10 +67,10 @@ import socket
 import ssl
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -68,7 +78,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from analysis.criteria import DriftCriteria, ErrorRateCriteria, GuardCriteria, LatencyCriteria, MetricCriteria
+from analysis import native
+from analysis.criteria import (
+    DriftCriteria,
+    ErrorRateCriteria,
+    GuardCriteria,
+    HistogramKind,
+    LatencyCriteria,
+    MetricCriteria,
+)
 from analysis.observations import (
     ClassObservation,
     HistogramObservation,
@@ -83,7 +101,7 @@ from analysis.observations import (
 )
 from analysis.providers.base import ScalarResult, Versions
 from analysis.providers.unresponsive import Unresponsive
-from analysis.templates import TemplateError, render
+from analysis.templates import Combined, TemplateError, render, render_combined
 
 _NO_RETRIES = Retry(total=0, read=False, redirect=False)
 """Never retry (the next look is the retry); read timeouts surface as requests.ReadTimeout."""
@@ -256,6 +274,9 @@ QueryObserver = Callable[[str], None]
 
 
 Series = list[tuple[dict[str, str], list[tuple[float, float]]]]
+_T = TypeVar("_T")
+Pair = tuple[_T, _T]
+"""The candidate's and the baseline's (in that order)."""
 
 
 class PrometheusProvider:
@@ -307,6 +328,8 @@ class PrometheusProvider:
         try:
             if isinstance(metric, ErrorRateCriteria):
                 return self._rates(metric, window, versions, variables)
+            if isinstance(metric, LatencyCriteria) and metric.histogram is HistogramKind.NATIVE:
+                return self._native(metric.buckets_query, window, versions, variables)
             if isinstance(metric, LatencyCriteria):
                 return self._histogram(metric.buckets_query, None, window, versions, variables)
             if isinstance(metric, DriftCriteria) and metric.numeric:
@@ -351,15 +374,13 @@ class PrometheusProvider:
     def _rates(
         self, metric: ErrorRateCriteria, window: Window, versions: Versions, variables: Mapping[str, str]
     ) -> RateObservation:
-        def cohort(version: str) -> tuple[RateCounts, bool]:
-            requests = self._total(metric.total_query, window, version, variables, missing_is_zero=False)
-            series = self._series(metric.errors_query, window, version, variables, missing_is_zero=True)
-            errors = _whole(sum(_increase(samples, window) for _, samples in series), metric.errors_query)
-            return RateCounts(requests=requests, events=errors), bool(series)
-
-        candidate, candidate_matched = cohort(versions.candidate)
-        baseline, baseline_matched = cohort(versions.baseline)
-        return RateObservation(candidate, baseline, errors_matched=candidate_matched or baseline_matched)
+        requests = self._total(metric.total_query, window, versions, variables, missing_is_zero=False)
+        errors = self._series(metric.errors_query, window, versions, variables, missing_is_zero=True)
+        candidate, baseline = (
+            RateCounts(requests=total, events=_counted(series, window, metric.errors_query))
+            for total, series in zip(requests, errors, strict=True)
+        )
+        return RateObservation(candidate, baseline, errors_matched=any(errors))
 
     def _histogram(
         self,
@@ -369,16 +390,16 @@ class PrometheusProvider:
         versions: Versions,
         variables: Mapping[str, str],
     ) -> HistogramObservation:
-        def cohort(version: str) -> tuple[tuple[float, ...], tuple[int, ...], int]:
-            cumulative = self._grouped(template, window, version, variables, "le")
-            edges, counts = _per_bucket(cumulative, version)
-            invalid = 0
-            if invalid_template is not None:
-                invalid = self._total(invalid_template, window, version, variables, missing_is_zero=True)
-            return edges, counts, invalid
-
-        c_edges, candidate, invalid_c = cohort(versions.candidate)
-        b_edges, baseline, invalid_b = cohort(versions.baseline)
+        cumulative = self._grouped(template, window, versions, variables, "le")
+        (c_edges, candidate), (b_edges, baseline) = (
+            _per_bucket(counts, version)
+            for counts, version in zip(cumulative, (versions.candidate, versions.baseline), strict=True)
+        )
+        invalid_c, invalid_b = (0, 0)
+        if invalid_template is not None:
+            invalid_c, invalid_b = self._total(
+                invalid_template, window, versions, variables, missing_is_zero=True
+            )
         if c_edges != b_edges:
             raise _QueryError(
                 "bucket layouts differ between cohorts: "
@@ -386,11 +407,20 @@ class PrometheusProvider:
             )
         return HistogramObservation(c_edges, candidate, baseline, invalid_c, invalid_b)
 
+    def _native(
+        self, template: str, window: Window, versions: Versions, variables: Mapping[str, str]
+    ) -> HistogramObservation:
+        """Native histogram series differenced per bucket, both cohorts on one grid (analysis.native)."""
+        candidate, baseline = (
+            native.total(native.window_increase(_native_samples(item, selector), window) for item in result)
+            for selector, result in self._ranges(template, window, versions, variables, missing_is_zero=False)
+        )
+        return HistogramObservation(*native.common_layout(candidate, baseline))
+
     def _classes(
         self, metric: DriftCriteria, window: Window, versions: Versions, variables: Mapping[str, str]
     ) -> ClassObservation:
-        candidate = self._grouped(metric.buckets_query, window, versions.candidate, variables, metric.by)
-        baseline = self._grouped(metric.buckets_query, window, versions.baseline, variables, metric.by)
+        candidate, baseline = self._grouped(metric.buckets_query, window, versions, variables, metric.by)
         classes = tuple(sorted(set(candidate) | set(baseline)))
         # Class names come from the server and are kept in status: bounded, printable, never quoted.
         if len(classes) > MAX_CLASSES:
@@ -402,17 +432,14 @@ class PrometheusProvider:
             )
         what = f"a {metric.by!r} class of {metric.buckets_query!r}"
 
-        def invalid(version: str) -> int:
-            if metric.invalid_query is None:
-                return 0
-            return self._total(metric.invalid_query, window, version, variables, missing_is_zero=True)
-
+        invalid = (0, 0)
+        if metric.invalid_query is not None:
+            invalid = self._total(metric.invalid_query, window, versions, variables, missing_is_zero=True)
         return ClassObservation(
             classes,
             tuple(_whole(candidate.get(name, 0.0), what) for name in classes),
             tuple(_whole(baseline.get(name, 0.0), what) for name in classes),
-            invalid(versions.candidate),
-            invalid(versions.baseline),
+            *invalid,
         )
 
     # --- counters ----------------------------------------------------------------------------
@@ -421,55 +448,96 @@ class PrometheusProvider:
         self,
         template: str,
         window: Window,
-        version: str,
+        versions: Versions,
         variables: Mapping[str, str],
         *,
         missing_is_zero: bool,
-    ) -> int:
-        series = self._series(template, window, version, variables, missing_is_zero=missing_is_zero)
-        return _whole(sum(_increase(samples, window) for _, samples in series), template)
+    ) -> Pair[int]:
+        candidate, baseline = self._series(
+            template, window, versions, variables, missing_is_zero=missing_is_zero
+        )
+        return _counted(candidate, window, template), _counted(baseline, window, template)
 
     def _grouped(
-        self, template: str, window: Window, version: str, variables: Mapping[str, str], label: str
-    ) -> dict[str, float]:
-        groups: dict[str, float] = defaultdict(float)
-        for labels, samples in self._series(template, window, version, variables, missing_is_zero=False):
-            if label not in labels:
-                raise _QueryError(f"a series of {template!r} has no {label!r} label")
-            groups[labels[label]] += _increase(samples, window)
-        return dict(groups)
+        self, template: str, window: Window, versions: Versions, variables: Mapping[str, str], label: str
+    ) -> Pair[dict[str, float]]:
+        def by_label(series: Series) -> dict[str, float]:
+            groups: dict[str, float] = defaultdict(float)
+            for labels, samples in series:
+                if label not in labels:
+                    raise _QueryError(f"a series of {template!r} has no {label!r} label")
+                groups[labels[label]] += _increase(samples, window)
+            return dict(groups)
+
+        candidate, baseline = self._series(template, window, versions, variables, missing_is_zero=False)
+        return by_label(candidate), by_label(baseline)
 
     def _series(
         self,
         template: str,
         window: Window,
-        version: str,
+        versions: Versions,
         variables: Mapping[str, str],
         *,
         missing_is_zero: bool,
-    ) -> Series:
-        scope = {**variables, "version": version, "interval": _duration(window.seconds)}
+    ) -> Pair[Series]:
+        def samples(selector: str, result: list[Any]) -> Series:
+            try:
+                return [
+                    (
+                        {str(key): str(value) for key, value in item["metric"].items()},
+                        [(float(t), float(v)) for t, v in item["values"]],
+                    )
+                    for item in result
+                ]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise _QueryError(f"{selector} is not a series selector (no range of samples)") from None
+
+        candidate, baseline = self._ranges(
+            template, window, versions, variables, missing_is_zero=missing_is_zero
+        )
+        return samples(*candidate), samples(*baseline)
+
+    def _ranges(
+        self,
+        template: str,
+        window: Window,
+        versions: Versions,
+        variables: Mapping[str, str],
+        *,
+        missing_is_zero: bool,
+    ) -> Pair[tuple[str, list[Any]]]:
+        """The candidate's and the baseline's selector and range result (module docstring).
+
+        One query for both cohorts when the template allows it (analysis.templates.render_combined),
+        its series split by the version label; else one query per cohort. Either way the
+        selector returned is the cohort's own rendering, which messages name.
+        """
+        scope = {**variables, "interval": _duration(window.seconds)}
+        cohorts = (versions.candidate, versions.baseline)
         try:
-            selector = render(template, scope)
+            selectors = [render(template, {**scope, "version": version}) for version in cohorts]
+            combined = render_combined(template, scope, "version", (versions.baseline, versions.candidate))
         except TemplateError as unsafe:
             raise _QueryError(str(unsafe)) from None
+        if combined is None:  # lazily: the candidate's is checked before the baseline's is sent
+            results: Iterator[list[Any]] = (self._range(selector, window) for selector in selectors)
+        else:
+            split = _split(self._range(combined.query, window), combined, cohorts)
+            results = (split[version] for version in cohorts)
+        candidate, baseline = (
+            _checked(selector, version, result, missing_is_zero=missing_is_zero)
+            for selector, version, result in zip(selectors, cohorts, results, strict=True)
+        )
+        return candidate, baseline
+
+    def _range(self, selector: str, window: Window) -> list[Any]:
+        """Prometheus' range result for ``selector`` over the window and the lookback before it."""
         reach = math.ceil(window.seconds + self._settings.lookback)
         result = self._query(f"{selector}[{reach}s]", window.end.timestamp() - EVALUATE_BEFORE_END)
         if not isinstance(result, list) or _is_scalar(result):
             raise _QueryError(f"{selector} is not a series selector")
-        try:
-            series: Series = [
-                (
-                    {str(key): str(value) for key, value in item["metric"].items()},
-                    [(float(t), float(v)) for t, v in item["values"]],
-                )
-                for item in result
-            ]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise _QueryError(f"{selector} is not a series selector (no range of samples)") from None
-        if not series and not missing_is_zero:
-            raise _NoSeriesError(f"no series for {selector} ({version})")
-        return series
+        return result
 
     def _query(self, query: str, at: float) -> Any:
         """One instant query; Prometheus' ``result`` (a list of series, or a scalar pair).
@@ -664,6 +732,40 @@ def _cause(error: BaseException) -> str:
     return type(error).__name__
 
 
+def _checked(
+    selector: str, version: str, result: list[Any], *, missing_is_zero: bool
+) -> tuple[str, list[Any]]:
+    """A cohort's selector and range result; _NoSeriesError, naming the cohort, when it has none."""
+    if not result and not missing_is_zero:
+        raise _NoSeriesError(f"no series for {selector} ({version})")
+    return selector, result
+
+
+def _split(result: list[Any], combined: Combined, versions: tuple[str, str]) -> dict[str, list[Any]]:
+    """The series of a combined query by cohort (the value of the label that tells them apart).
+
+    A series whose label is neither version (or missing) is refused, not ignored: Prometheus
+    never returns one for the anchored regex sent, so the answer is not to be trusted.
+    """
+    split: dict[str, list[Any]] = {version: [] for version in versions}
+    for item in result:
+        owner = _label_value(item, combined.label)
+        if owner not in split:
+            raise _QueryError(
+                f"{combined.query} returned a series whose {combined.label!r} label is neither "
+                "the candidate's nor the baseline's version"
+            )
+        split[owner].append(item)
+    return split
+
+
+def _label_value(item: Any, label: str) -> str | None:
+    """The value of ``label`` of one series of a result; None when it has none (or is no series)."""
+    metric = item.get("metric") if isinstance(item, dict) else None
+    value = metric.get(label) if isinstance(metric, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _is_scalar(result: Any) -> bool:
     """A scalar (or string) result is a [time, "value"] pair, not a list of series."""
     return isinstance(result, list) and len(result) == 2 and isinstance(result[1], str)
@@ -689,6 +791,40 @@ def _increase(samples: list[tuple[float, float]], window: Window) -> float:
                 total += value - previous
         previous = value
     return total
+
+
+def _native_samples(item: Any, selector: str) -> list[tuple[float, native.NativeSample]]:
+    """The native histogram samples of one series of a range result.
+
+    Prometheus writes them as ``"histograms": [[t, {"count", "sum", "buckets": [[rule, lower,
+    upper, count], ...]}], ...]`` with numbers as strings; the boundary rule (which ends are
+    closed) does not matter for latencies, and the sum is not used.
+    """
+    try:
+        raw = item["histograms"]
+    except (KeyError, TypeError):
+        raise _QueryError(f"{selector} has no native histogram samples (classic buckets?)") from None
+    try:
+        return [
+            (
+                float(timestamp),
+                native.NativeSample(
+                    float(histogram["count"]),
+                    tuple(
+                        native.NativeBucket(float(lower), float(upper), float(count))
+                        for _, lower, upper, count in histogram.get("buckets", ())
+                    ),
+                ),
+            )
+            for timestamp, histogram in raw
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise _QueryError(f"{selector} returned native histogram samples this provider cannot read") from None
+
+
+def _counted(series: Series, window: Window, what: str) -> int:
+    """The whole number of events that one cohort's series counted in the window."""
+    return _whole(sum(_increase(samples, window) for _, samples in series), what)
 
 
 def _whole(value: float, what: str) -> int:

@@ -41,6 +41,8 @@ ETCD=$(version_of ETCD)
 KWOK=$(version_of KWOK)
 GATEWAY_API=$(version_of GATEWAY_API)
 KEDA=$(version_of KEDA)
+KSERVE=$(version_of KSERVE)
+ISTIO=$(version_of ISTIO)
 HELM=$(version_of HELM)
 PROMETHEUS_3=$(version_of PROMETHEUS_3)
 HELM_3=$(version_of HELM_3)
@@ -279,10 +281,10 @@ else
   say "kwok-stages $KWOK: written"
 fi
 
-# The chart's and the provider's tests need helm 4, helm 3 and Prometheus 3; the demo needs none of
-# them: TESTBED_SKIP_TEST_TOOLS=1 (make demo) skips their builds.
+# The chart's, the provider's and the KServe tests need helm 4, helm 3, Prometheus 3 and KServe's
+# manager; the demo needs none of them: TESTBED_SKIP_TEST_TOOLS=1 (make demo) skips their builds.
 if [ -n "${TESTBED_SKIP_TEST_TOOLS:-}" ]; then
-  say "helm, helm3, prometheus3: skipped (TESTBED_SKIP_TEST_TOOLS; only the tests use them)"
+  say "helm, helm3, prometheus3, kserve-manager: skipped (TESTBED_SKIP_TEST_TOOLS; only the tests use them)"
 else
 # ---- helm 4 and helm 3 ----------------------------------------------------------------------------
 # Used by the chart tests only (lint, template, install on the test bed): the chart must work with
@@ -355,6 +357,30 @@ else
   rm -f "$gobin/prometheus" "$gobin/promtool"
   say "prometheus3 $PROMETHEUS_3: built"
 fi
+
+# ---- KServe's controller (manager), for the KServe tests in raw (Standard) deployment mode --------
+# KServe's go.mod has replace directives, so `go install module/cmd@version` refuses it: the
+# manager is built inside the unpacked module (read-only; its go.sum is complete). Measured on 2
+# busy cores: 4.5 to 13 minutes, about 310 CPU-seconds, 1.3-1.6 GB peak memory (docs/kserve.md). TESTBED_KSERVE_MANAGER (a path to a manager binary) is honoured instead.
+path=$(provided kserve-manager)
+if [ -n "$path" ]; then
+  say "kserve-manager: using $path"
+elif complete "$CACHE/kserve-manager/$KSERVE"; then
+  say "kserve-manager $KSERVE: cached"
+else
+  need_go
+  kserve_dir=$(module_field "github.com/kserve/kserve@$KSERVE" Dir)
+  gobin="$CACHE/src/kserve-manager-$KSERVE"
+  rm -rf "$gobin"
+  mkdir -p "$gobin"
+  say "kserve-manager $KSERVE: building (cold: about 5 CPU-minutes and 1.6 GB of memory; log: $gobin/build.log)"
+  run_logged "go build kserve manager $KSERVE" "$gobin/build.log" \
+    env -C "$kserve_dir" GOFLAGS=-mod=readonly "$GO" build -trimpath -ldflags "-s -w" \
+    -o "$gobin/kserve-manager" ./cmd/manager
+  install_component kserve-manager "$KSERVE" "$gobin/kserve-manager"
+  rm -f "$gobin/kserve-manager"
+  say "kserve-manager $KSERVE: built"
+fi
 fi
 
 # ---- Gateway API CRDs (read from the module cache by the launcher, never committed) ------------
@@ -377,6 +403,20 @@ if [ -z "${TESTBED_SKIP_KEDA:-}" ]; then
     die "go mod download github.com/kedacore/keda/v2@$KEDA printed no Zip: $keda_json"
   fi
   say "keda $KEDA ScaledObject CRD: in the module cache ($keda_zip)"
+fi
+
+# ---- KServe's CRDs (read from the module zip by the launcher) ------------------------------------
+if [ -z "${TESTBED_SKIP_KSERVE:-}" ]; then
+  need_go
+  kserve_zip=$(module_field "github.com/kserve/kserve@$KSERVE" Zip)
+  say "kserve $KSERVE CRDs: in the module cache ($kserve_zip)"
+fi
+
+# ---- Istio's VirtualService and DestinationRule CRDs (read from the module zip; no istiod) -------
+if [ -z "${TESTBED_SKIP_ISTIO:-}" ]; then
+  need_go
+  istio_zip=$(module_field "istio.io/api@$ISTIO" Zip)
+  say "istio $ISTIO VirtualService and DestinationRule CRDs: in the module cache ($istio_zip)"
 fi
 
 say "ready in $((SECONDS - START))s; disk: $(du -sh --exclude=src "$CACHE" 2>/dev/null | cut -f1) of binaries in $CACHE"

@@ -46,6 +46,8 @@ class Reason(StrEnum):
     STEPS_CHANGED = "StepsChanged"
     STEP_STARTED = "StepStarted"
     WEIGHT_SET = "WeightSet"
+    MIRROR_SET = "MirrorSet"
+    HEADER_ROUTE_SET = "HeaderRouteSet"
     APPROVED = "Approved"
     INCONCLUSIVE_PROMOTED = "InconclusivePromoted"
     PROMOTED = "Promoted"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass
@@ -22,10 +23,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from analysis.criteria import HistogramKind
 from rollouts.api.base import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN
 from rollouts.api.durations import DURATION_HINT, DURATION_PATTERN
 from rollouts.api.resource import API_VERSION, KIND, ModelRollout
-from rollouts.api.spec import VARIABLE_NAME_PATTERN, VARIABLE_VALUE_PATTERN
+from rollouts.api.spec import HEADER_NAME_PATTERN, VARIABLE_NAME_PATTERN, VARIABLE_VALUE_PATTERN
 
 Severity = Literal["error", "warning"]
 
@@ -39,6 +41,7 @@ _PATTERN_HINTS = {
         "use 1-253 letters, digits, '_', ':' and '-'; regex metacharacters (. * + ? | ( ) [ ] { } ^ $ \\) "
         "are refused because values also land in =~ matchers"
     ),
+    HEADER_NAME_PATTERN: "an HTTP header name: letters, digits and !#$%&'*+-.^_`|~, no spaces or ':'",
 }
 
 _TYPE_HINTS = {
@@ -214,12 +217,25 @@ def _plan_warnings(rollout: ModelRollout) -> list[Problem]:
     compared_below_full = False
     comparative = [m for m in spec.analysis.metrics if m.guard is None]
     look_floor = spec.analysis.interval.seconds + spec.analysis.warmup.seconds
+    mirror, header_route = 0, False
     for index, step in enumerate(spec.steps):
         if step.set_weight is not None:
-            weight = step.set_weight
+            weight, mirror = step.set_weight, 0  # a setWeight ends the mirror (docs/safety.md)
+        if step.set_mirror is not None:
+            mirror = step.set_mirror
+        header_route = header_route or step.set_header_route is not None
         if step.analyze is not None:
-            if 0 < weight < 100:
+            if 0 < weight < 100 or (weight == 0 and (mirror or header_route)):
                 compared_below_full = True
+            if weight == 0 and not mirror and not header_route:
+                warnings.append(
+                    Problem(
+                        path=f"spec.steps[{index}].analyze",
+                        message="the candidate gets no requests here (weight 0, no mirror, no header route)",
+                        hint="mirror requests before it (- setMirror: 50) or move it after a setWeight",
+                        severity="warning",
+                    )
+                )
             if weight == 100 and comparative:
                 warnings.append(
                     Problem(
@@ -245,12 +261,39 @@ def _plan_warnings(rollout: ModelRollout) -> list[Problem]:
         warnings.append(
             Problem(
                 path="spec.steps",
-                message="no analyze step at a weight between 0 and 100: nothing waits for a PASS",
+                message=(
+                    "no analyze step at a weight between 0 and 100 or on mirrored requests: "
+                    "nothing waits for a PASS"
+                ),
                 hint="add e.g. - analyze: {duration: 15m} after a setWeight below 100",
                 severity="warning",
             )
         )
     return warnings
+
+
+_BUCKET_SERIES = re.compile(r"^\s*[a-zA-Z_:][a-zA-Z0-9_:]*_bucket\b")
+
+
+def _histogram_warnings(rollout: ModelRollout) -> list[Problem]:
+    """A native latency histogram read through a classic ``_bucket`` series name.
+
+    Native histograms are one series per label set under the histogram's own name
+    (``model_request_duration_seconds``); ``_bucket`` series are the classic buckets, which hold
+    no native samples, so every look would be ERROR.
+    """
+    return [
+        Problem(
+            path=f"spec.analysis.metrics[{index}].latency.buckets",
+            message="histogram: native reads the histogram itself, but this query names a _bucket series",
+            hint="select the histogram by its name without _bucket, e.g. model_request_duration_seconds{...}",
+            severity="warning",
+        )
+        for index, metric in enumerate(rollout.spec.analysis.metrics)
+        if metric.latency is not None
+        and metric.latency.histogram is HistogramKind.NATIVE
+        and _BUCKET_SERIES.match(metric.latency.buckets)
+    ]
 
 
 def lint_object(obj: Any) -> tuple[ModelRollout | None, list[Problem]]:
@@ -269,7 +312,7 @@ def lint_object(obj: Any) -> tuple[ModelRollout | None, list[Problem]]:
         rollout = ModelRollout.model_validate(obj)
     except ValidationError as invalid:
         return None, [_problem_from_error(error) for error in invalid.errors()]
-    return rollout, _plan_warnings(rollout)
+    return rollout, _plan_warnings(rollout) + _histogram_warnings(rollout)
 
 
 MAX_DOCUMENT_CHARS = 3 * 1024 * 1024

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from analysis.criteria import HistogramKind
 from rollouts.api.base import (
     AS_FLOAT,
     AS_INT,
@@ -134,8 +135,17 @@ hidden in a PromQL comment satisfies it, and the analysis still sees identical c
 
 ZERO_WEIGHT_MESSAGE = "setWeight must be greater than 0: weights never go down and a rollout starts at 0"
 FIRST_STEP_MESSAGE = (
-    "the first step must be a setWeight: an analyze or approve step at weight 0 judges nothing, "
-    "and the plan would move from 0 to its next weight (or 100%) on one approval"
+    "the first step must be a setWeight, a setMirror above 0 or a setHeaderRoute: an analyze or "
+    "approve step while the candidate gets no requests judges nothing, and the plan would move "
+    "from 0 to its next weight (or 100%) on one approval"
+)
+FIRST_STEP_CEL = (
+    "size(self) == 0 || has(self[0].setWeight) || has(self[0].setHeaderRoute) "
+    "|| (has(self[0].setMirror) && self[0].setMirror > 0)"
+)
+MIRROR_REPLICAS_MESSAGE = (
+    "the replicas router can neither mirror nor route by header: setMirror and setHeaderRoute "
+    "steps need the gatewayAPI router"
 )
 
 
@@ -183,16 +193,81 @@ def _not_reserved(variables: dict[str, str]) -> dict[str, str]:
 # --- what is rolled out ---------------------------------------------------------------------
 
 
-class ModelRef(ApiModel):
-    """A model version served by a Deployment in the rollout's namespace."""
+KSERVE_PREDICTOR_SUFFIX = "-predictor"
+"""KServe's raw (Standard) mode names an InferenceService's predictor Deployment and Service
+``<isvc>-predictor`` (docs/kserve.md). Decision: only unnamed predictors are supported as a
+workload kind (``<isvc>-<predictor.name>-predictor`` when ``spec.predictor.name`` is set): the
+rollout names the InferenceService, and the controller must know the Deployment without reading
+it first."""
 
-    deployment: ObjectName = Field(description="Name of the Deployment serving this version.")
+WORKLOAD_MESSAGE = "give exactly one of deployment and inferenceService"
+
+
+class WorkloadKind(StrEnum):
+    """What a baseline or candidate names: the object the controller sizes."""
+
+    DEPLOYMENT = "Deployment"
+    INFERENCE_SERVICE = "InferenceService"
+
+
+class ModelRef(ApiModel):
+    """A model version served by a Deployment, or a raw-mode KServe InferenceService's predictor."""
+
+    model_config = cel_rules(cel_rule("has(self.deployment) != has(self.inferenceService)", WORKLOAD_MESSAGE))
+
+    deployment: ObjectName | None = Field(
+        default=None,
+        description="Name of the Deployment serving this version (or give inferenceService).",
+    )
+    inference_service: ObjectName | None = Field(
+        default=None,
+        description=(
+            "Name of a KServe InferenceService in raw (Standard) mode serving this version, instead "
+            "of deployment: its pods are those of KServe's predictor Deployment <name>-predictor, "
+            "its readiness needs the InferenceService's PredictorReady condition, and the "
+            "controller sizes it through spec.predictor.minReplicas/maxReplicas."
+        ),
+    )
     version: LabelValue = Field(
         description=(
             "Model version, as the model server labels its metrics and pods "
             '(the {{version}} variable of queries), e.g. "2026-11-20".'
         )
     )
+
+    @model_validator(mode="after")
+    def _one_workload(self) -> ModelRef:
+        if (self.deployment is None) == (self.inference_service is None):
+            raise spec_error(
+                "workload",
+                WORKLOAD_MESSAGE,
+                at=".inferenceService" if self.inference_service is not None else ".deployment",
+                hint="name the Deployment that serves the version, or the raw-mode InferenceService",
+            )
+        return self
+
+    @property
+    def kind(self) -> WorkloadKind:
+        """The kind of object named."""
+        return WorkloadKind.DEPLOYMENT if self.inference_service is None else WorkloadKind.INFERENCE_SERVICE
+
+    @property
+    def name(self) -> str:
+        """The name of the object named (the Deployment or the InferenceService)."""
+        return self.inference_service or self.workload_deployment
+
+    @property
+    def workload_deployment(self) -> str:
+        """The Deployment whose pods serve this version: the one named, or the predictor's."""
+        if self.inference_service is not None:
+            return self.inference_service + KSERVE_PREDICTOR_SUFFIX
+        assert self.deployment is not None  # _one_workload
+        return self.deployment
+
+    @property
+    def workload(self) -> str:
+        """The named object as messages say it, e.g. "InferenceService fraud-v2"."""
+        return f"{self.kind} {self.name}"
 
 
 class CandidateRef(ModelRef):
@@ -277,14 +352,118 @@ class ReplicasRouter(ApiModel):
     """
 
 
-class Traffic(OneOf):
-    """How traffic is split. Exactly one router; istio and kserve are reserved for later."""
+class IstioDestination(ApiModel):
+    """One destination of the weighted route, named as the route names it."""
 
-    alternatives: ClassVar[tuple[str, ...]] = ("gatewayAPI", "replicas")
+    host: ObjectName = Field(description="destination.host, as written in the route (e.g. fraud-scorer).")
+    subset: ShortName | None = Field(
+        default=None,
+        description=(
+            "destination.subset (a DestinationRule subset), when the route names one. The "
+            "DestinationRule is not read: it may live in another namespace."
+        ),
+    )
+    port: Annotated[int, Field(ge=1, le=65535), AS_INT] | None = Field(
+        default=None,
+        description="destination.port.number, when the route names one; unset matches any port.",
+    )
+
+
+ISTIO_ROUTE_MESSAGE = "exactly one of route and routeIndex must be set"
+ISTIO_SAME_DESTINATION_MESSAGE = "baseline and candidate must be different destinations"
+
+IstioRouteName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+"""An http route's ``name`` in a VirtualService (free text there; bounded here for CEL)."""
+
+
+class IstioRouter(ApiModel):
+    """Weights on two destinations of one http route of an Istio VirtualService.
+
+    The controller writes weight 100 - w on the baseline's destination and w on the candidate's
+    (Istio weights are relative: share = w / sum) and touches nothing else.
+    """
+
+    model_config = cel_rules(
+        cel_rule("has(self.route) != has(self.routeIndex)", ISTIO_ROUTE_MESSAGE, field_path=".route"),
+        cel_rule(
+            "self.baseline.host != self.candidate.host"
+            " || (has(self.baseline.subset) ? self.baseline.subset : '')"
+            " != (has(self.candidate.subset) ? self.candidate.subset : '')"
+            " || (has(self.baseline.port) ? self.baseline.port : 0)"
+            " != (has(self.candidate.port) ? self.candidate.port : 0)",
+            ISTIO_SAME_DESTINATION_MESSAGE,
+            field_path=".candidate",
+        ),
+    )
+
+    virtual_service: ObjectName = Field(description="Name of the VirtualService in the rollout's namespace.")
+    route: IstioRouteName | None = Field(
+        default=None, description="The http route's name. Exactly one of route and routeIndex."
+    )
+    route_index: Annotated[int, Field(ge=0, le=63), AS_INT] | None = Field(
+        default=None, description="The http route's index in spec.http. Exactly one of route and routeIndex."
+    )
+    baseline: IstioDestination = Field(description="The baseline's destination in that route.")
+    candidate: IstioDestination = Field(description="The candidate's destination in that route.")
+
+    @model_validator(mode="after")
+    def _one_route_two_destinations(self) -> IstioRouter:
+        if (self.route is None) == (self.route_index is None):
+            raise spec_error(
+                "istio_route",
+                ISTIO_ROUTE_MESSAGE,
+                at=".route",
+                hint="name the http route (route: primary) or give its index in spec.http (routeIndex: 0)",
+            )
+        if self.baseline == self.candidate:
+            raise spec_error(
+                "same_destination",
+                ISTIO_SAME_DESTINATION_MESSAGE,
+                at=".candidate",
+                hint="point candidate at the host (or subset) that selects the candidate's pods",
+            )
+        return self
+
+    @property
+    def selector(self) -> str | int:
+        """The http route: its name, or its index when it is picked by index."""
+        if self.route is not None:
+            return self.route
+        assert self.route_index is not None  # the validator above
+        return self.route_index
+
+
+KSERVE_REVISION_DEPLOYMENT_SUFFIX = "-deployment"
+"""Knative names the Deployment of revision R ``R-deployment``; with the kserve router baseline and
+candidate name two such Deployments (docs/kserve.md)."""
+
+
+class KServeRouter(ApiModel):
+    """canaryTrafficPercent of one InferenceService in serverless (Knative) mode.
+
+    The candidate is the predictor's latest revision, the baseline its latest rolled-out one:
+    baseline.deployment and candidate.deployment name their Deployments, ``<revision>-deployment``.
+    The controller writes spec.predictor.canaryTrafficPercent and reads the share from the traffic
+    KServe reports in status.components.predictor.traffic.
+    """
+
+    inference_service: ObjectName = Field(
+        description="Name of the InferenceService in the rollout's namespace."
+    )
+
+
+class Traffic(OneOf):
+    """How traffic is split. Exactly one router."""
+
+    alternatives: ClassVar[tuple[str, ...]] = ("gatewayAPI", "istio", "kserve", "replicas")
     what: ClassVar[str] = "router"
 
     gateway_api: GatewayAPIRouter | None = Field(
         default=None, alias="gatewayAPI", description="Gateway API HTTPRoute weights."
+    )
+    istio: IstioRouter | None = Field(default=None, description="Istio VirtualService http route weights.")
+    kserve: KServeRouter | None = Field(
+        default=None, description="KServe canaryTrafficPercent of one InferenceService (serverless mode)."
     )
     replicas: ReplicasRouter | None = Field(
         default=None, description="Replica-ratio routing, for clusters without a mesh or gateway."
@@ -381,10 +560,64 @@ class ApproveStep(ApiModel):
     """A manual gate: wait for an approval intent naming this step (rollouts promote)."""
 
 
-class Step(OneOf):
-    """One step of the rollout: exactly one of setWeight, analyze, approve."""
+class HeaderMatchType(StrEnum):
+    """How a header's value is compared, as Gateway API's HTTPHeaderMatch types it."""
 
-    alternatives: ClassVar[tuple[str, ...]] = ("setWeight", "analyze", "approve")
+    EXACT = "Exact"
+    REGULAR_EXPRESSION = "RegularExpression"
+
+
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+\-.^_\x60|~]+$"
+"""An HTTP header name (RFC 7230 token), the pattern Gateway API's HTTPHeaderName uses."""
+HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN)]
+HeaderValue = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class HeaderMatch(ApiModel):
+    """One header a request must carry to be routed to the candidate."""
+
+    name: HeaderName = Field(description="HTTP header name (case-insensitive), e.g. x-canary.")
+    value: HeaderValue = Field(description="The value to match.")
+    type: HeaderMatchType = Field(
+        default=HeaderMatchType.EXACT,
+        description="Exact (default) or RegularExpression (the data plane's regex dialect).",
+    )
+
+
+MAX_HEADER_MATCHES = 8
+
+
+class HeaderRoute(ApiModel):
+    """Requests carrying every listed header go to the candidate, whatever the weight."""
+
+    match: tuple[HeaderMatch, ...] = Field(
+        min_length=1,
+        max_length=MAX_HEADER_MATCHES,
+        description="Headers a request must all carry (1-8).",
+    )
+
+    def describe(self) -> str:
+        """``x-canary=internal, x-team~ml-.*`` — in words (``~``: a regular expression)."""
+        return ", ".join(
+            f"{m.name}{'~' if m.type is HeaderMatchType.REGULAR_EXPRESSION else '='}{m.value}"
+            for m in self.match
+        )
+
+
+MirrorPercent = Annotated[int, Field(ge=0, le=100), AS_INT]
+"""A mirror percentage: 0-100; 0 removes the mirror."""
+
+
+class Step(OneOf):
+    """One step of the rollout: exactly one of setWeight, setMirror, setHeaderRoute, analyze, approve."""
+
+    alternatives: ClassVar[tuple[str, ...]] = (
+        "setWeight",
+        "setMirror",
+        "setHeaderRoute",
+        "analyze",
+        "approve",
+    )
     what: ClassVar[str] = "step kind"
 
     set_weight: StepWeight | None = Field(
@@ -394,8 +627,29 @@ class Step(OneOf):
             "starts at 0 and weights never go down, so it would mean nothing."
         ),
     )
+    set_mirror: MirrorPercent | None = Field(
+        default=None,
+        description=(
+            "Also send this percentage (0-100) of requests to the candidate; its answers are "
+            "discarded, the user gets the baseline's. 0 removes the mirror; a later setWeight "
+            "ends it too. Not with the replicas router."
+        ),
+    )
+    set_header_route: HeaderRoute | None = Field(
+        default=None,
+        description=(
+            "Send requests carrying these headers to the candidate, before any weight moves. "
+            "Stays until the rollout ends (a later setHeaderRoute replaces it). Not with the "
+            "replicas router."
+        ),
+    )
     analyze: AnalyzeStep | None = Field(default=None, description="Wait for the analysis to pass.")
     approve: ApproveStep | None = Field(default=None, description="Wait for a manual approval.")
+
+    @property
+    def sends_candidate_requests(self) -> bool:
+        """True for a step that gives the candidate requests: a weight, a mirror, a header route."""
+        return self.set_weight is not None or bool(self.set_mirror) or self.set_header_route is not None
 
 
 # --- analysis ------------------------------------------------------------------------------
@@ -559,19 +813,39 @@ class LatencyTolerance(ApiModel):
         return quantiles
 
 
+NATIVE_SLO_MESSAGE = "slo needs histogram: classic (native buckets have no edge at the slo)"
+
+
 class LatencyMetric(ApiModel):
     """Latency of candidate vs baseline from a histogram's bucket counters.
 
     Location: Mann-Whitney on bucket counts, effect CLES = P(candidate slower) + 1/2 P(same
     bucket); harm needs the test AND both practical gates: CLES >= maxShift and a quantile
     beyond the tolerance. Tail (with slo): share of requests slower than slo, tested like an
-    error rate.
+    error rate. ``histogram: native`` reads Prometheus native histograms (exponential buckets,
+    finer ranks; docs/analysis.md); the tail test needs classic buckets (an edge at the slo).
     """
+
+    model_config = cel_rules(
+        cel_rule(
+            "!has(self.slo) || !has(self.histogram) || self.histogram == 'classic'",
+            NATIVE_SLO_MESSAGE,
+            field_path=".slo",
+        )
+    )
 
     buckets: CohortQuery = Field(
         description=(
-            "Histogram _bucket counter with an 'le' label; must use {{version}}, which selects a cohort."
+            "Histogram _bucket counter with an 'le' label, or with histogram: native the native "
+            "histogram series; must use {{version}}, which selects a cohort."
         )
+    )
+    histogram: HistogramKind = Field(
+        default=HistogramKind.CLASSIC,
+        description=(
+            "classic (default): buckets selects _bucket counters; native: Prometheus native "
+            "histograms (exponential buckets, finer ranks; Prometheus 3, scrape_native_histograms)."
+        ),
     )
     slo: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False), AS_FLOAT] | None = Field(
         default=None,
@@ -597,6 +871,14 @@ class LatencyMetric(ApiModel):
     tail_increase: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), AS_FLOAT] = Field(
         default=0.005, description="Practical gate: increase of the share above slo. Default 0.005."
     )
+
+    @model_validator(mode="after")
+    def _slo_needs_classic(self) -> LatencyMetric:
+        if self.slo is not None and self.histogram is HistogramKind.NATIVE:
+            raise spec_error(
+                "native_slo", NATIVE_SLO_MESSAGE, at=".slo", hint="drop slo, or use histogram: classic"
+            )
+        return self
 
 
 class ScoreRange(ApiModel):
@@ -1009,14 +1291,50 @@ CAPACITY_AUTOSCALER_MESSAGE = (
 )
 
 
+ISTIO_HEADER_ROUTE_MESSAGE = (
+    "setHeaderRoute with the istio router needs traffic.istio.route (the route by name): the header "
+    "route is inserted before it, which would shift a routeIndex"
+)
+
+
+KSERVE_STEPS_MESSAGE = (
+    "the kserve router can neither mirror nor route by header (canaryTrafficPercent is a weight): "
+    "setMirror and setHeaderRoute steps need the gatewayAPI router"
+)
+KSERVE_SIZING_MESSAGE = (
+    "with the kserve router Knative's autoscaler sizes each revision: spec.autoscaler, "
+    "spec.capacity and a number in candidate.replicas cannot be set"
+)
+KSERVE_DEPLOYMENTS_MESSAGE = (
+    "with the kserve router baseline.deployment and candidate.deployment name revision Deployments, "
+    "<revision>-deployment"
+)
+KSERVE_DEPLOYMENTS_CEL = (
+    "!has(self.traffic.kserve) || (has(self.baseline.deployment) && has(self.candidate.deployment) "
+    "&& self.baseline.deployment.endsWith('-deployment') "
+    "&& self.candidate.deployment.endsWith('-deployment'))"
+)
+
+
+def _workload_cel(side: str) -> str:
+    """CEL for :attr:`ModelRef.workload_deployment` of ``self.<side>``."""
+    ref = f"self.{side}"
+    predictor = f"{ref}.inferenceService + '{KSERVE_PREDICTOR_SUFFIX}'"
+    return f"(has({ref}.deployment) ? {ref}.deployment : {predictor})"
+
+
 class ModelRolloutSpec(ApiModel):
     """What to roll out, how to shift traffic, how to judge it — and the intents."""
 
     model_config = cel_rules(
-        cel_rule(
-            "self.baseline.deployment != self.candidate.deployment",
-            "baseline and candidate must be different Deployments",
-            field_path=".candidate.deployment",
+        *(
+            cel_rule(
+                f"!has(self.candidate.{field}) || "
+                f"{_workload_cel('baseline')} != {_workload_cel('candidate')}",
+                "baseline and candidate must be different Deployments",
+                field_path=f".candidate.{field}",
+            )
+            for field in ("deployment", "inferenceService")
         ),
         cel_rule(
             "self.baseline.version != self.candidate.version",
@@ -1040,6 +1358,11 @@ class ModelRolloutSpec(ApiModel):
             field_path=".autoscaler",
         ),
         cel_rule(
+            "!has(self.traffic.replicas) || !self.steps.exists(s, has(s.setMirror) || has(s.setHeaderRoute))",
+            MIRROR_REPLICAS_MESSAGE,
+            field_path=".steps",
+        ),
+        cel_rule(
             "!has(self.capacity) || !has(self.traffic.replicas)",
             CAPACITY_REPLICAS_MESSAGE,
             field_path=".capacity",
@@ -1049,6 +1372,24 @@ class ModelRolloutSpec(ApiModel):
             CAPACITY_AUTOSCALER_MESSAGE,
             field_path=".capacity",
         ),
+        cel_rule(
+            "!has(self.traffic.istio) || !has(self.traffic.istio.routeIndex) "
+            "|| !self.steps.exists(s, has(s.setHeaderRoute))",
+            ISTIO_HEADER_ROUTE_MESSAGE,
+            field_path=".traffic.istio.routeIndex",
+        ),
+        cel_rule(
+            "!has(self.traffic.kserve) || !self.steps.exists(s, has(s.setMirror) || has(s.setHeaderRoute))",
+            KSERVE_STEPS_MESSAGE,
+            field_path=".steps",
+        ),
+        cel_rule(
+            "!has(self.traffic.kserve) || (!has(self.autoscaler) && !has(self.capacity) "
+            "&& (!has(self.candidate.replicas) || type(self.candidate.replicas) == string))",
+            KSERVE_SIZING_MESSAGE,
+            field_path=".traffic.kserve",
+        ),
+        cel_rule(KSERVE_DEPLOYMENTS_CEL, KSERVE_DEPLOYMENTS_MESSAGE, field_path=".candidate.deployment"),
     )
 
     baseline: ModelRef = Field(
@@ -1081,8 +1422,9 @@ class ModelRolloutSpec(ApiModel):
         min_length=1,
         max_length=MAX_STEPS,
         description=(
-            "The plan, run in order. It starts with a setWeight (1-100), and weights must not "
-            "decrease. After the last step the candidate gets 100%."
+            "The plan, run in order. It starts with a step that sends the candidate requests "
+            "(setWeight, setMirror above 0 or setHeaderRoute), and weights must not decrease. "
+            "After the last step the candidate gets 100%."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -1090,7 +1432,7 @@ class ModelRolloutSpec(ApiModel):
                     "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
                     "setWeight values must not decrease from one step to the next",
                 ),
-                cel_rule("size(self) == 0 || has(self[0].setWeight)", FIRST_STEP_MESSAGE),
+                cel_rule(FIRST_STEP_CEL, FIRST_STEP_MESSAGE),
             ]
         },
     )
@@ -1148,15 +1490,18 @@ class ModelRolloutSpec(ApiModel):
     def _weights_non_decreasing(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
         """Weights only go up, and traffic moves before anything is judged or approved.
 
-        Why the first step must be a setWeight: at weight 0 the candidate has no traffic, so an
-        analyze step compares nothing, and an approve step would take the rollout from 0 to its
-        next weight — or, in ``[approve]``, straight to 100% — on one click.
+        Why the first step must send the candidate requests (a setWeight, a setMirror above 0 or
+        a setHeaderRoute): at weight 0 with neither mirror nor header route the candidate has no
+        traffic, so an analyze step compares nothing, and an approve step would take the rollout
+        from 0 to its next weight — or, in ``[approve]``, straight to 100% — on one click. Only
+        the first step is checked (as the CRD's rule can): ``[setMirror: 50, setMirror: 0,
+        analyze]`` passes and its analyze step waits for evidence that never comes.
         """
-        if steps and steps[0].set_weight is None:
+        if steps and not steps[0].sends_candidate_requests:
             raise spec_error(
                 "first_step",
                 FIRST_STEP_MESSAGE,
-                hint="start the plan with e.g. - setWeight: 5",
+                hint="start the plan with e.g. - setWeight: 5, or - setMirror: 50 to judge mirrored requests",
             )
         previous: tuple[int, int] | None = None
         for index, step in enumerate(steps):
@@ -1175,11 +1520,11 @@ class ModelRolloutSpec(ApiModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> ModelRolloutSpec:
-        if self.baseline.deployment == self.candidate.deployment:
+        if self.baseline.workload_deployment == self.candidate.workload_deployment:
             raise spec_error(
                 "same_deployment",
                 "baseline and candidate must be different Deployments",
-                at=".candidate.deployment",
+                at=f".candidate.{'inferenceService' if self.candidate.inference_service else 'deployment'}",
                 hint="each version runs in its own Deployment, e.g. fraud-scorer-v1 and fraud-scorer-v2",
             )
         if self.baseline.version == self.candidate.version:
@@ -1211,6 +1556,16 @@ class ModelRolloutSpec(ApiModel):
                 at=".autoscaler",
                 hint="route with gatewayAPI, or remove spec.autoscaler and the autoscaler for the rollout",
             )
+        if self.traffic.replicas is not None:
+            for index, step in enumerate(self.steps):
+                if step.set_mirror is not None or step.set_header_route is not None:
+                    kind = "setMirror" if step.set_mirror is not None else "setHeaderRoute"
+                    raise spec_error(
+                        "mirror_with_replicas_router",
+                        MIRROR_REPLICAS_MESSAGE,
+                        at=f".steps[{index}].{kind}",
+                        hint="route with gatewayAPI (or istio), or remove the step",
+                    )
         if self.capacity is not None and self.traffic.replicas is not None:
             raise spec_error(
                 "capacity_with_replicas_router",
@@ -1225,11 +1580,58 @@ class ModelRolloutSpec(ApiModel):
                 at=".capacity",
                 hint="remove spec.capacity (the autoscaler sizes the baseline) or spec.autoscaler",
             )
+        istio = self.traffic.istio
+        if istio is not None and istio.route_index is not None:
+            for index, step in enumerate(self.steps):
+                if step.set_header_route is not None:
+                    raise spec_error(
+                        "istio_header_route_by_index",
+                        ISTIO_HEADER_ROUTE_MESSAGE,
+                        at=".traffic.istio.routeIndex",
+                        hint=f"name the http route (route: NAME) for routeIndex, or remove steps[{index}]",
+                    )
+        if self.traffic.kserve is not None:
+            self._kserve_fits()
         return self
+
+    def _kserve_fits(self) -> None:
+        """What the kserve router cannot do, refused as the CRD's rules refuse it."""
+        for index, step in enumerate(self.steps):
+            if step.set_mirror is not None or step.set_header_route is not None:
+                kind = "setMirror" if step.set_mirror is not None else "setHeaderRoute"
+                raise spec_error(
+                    "mirror_with_kserve_router",
+                    KSERVE_STEPS_MESSAGE,
+                    at=f".steps[{index}].{kind}",
+                    hint="remove the step, or route two raw-mode InferenceServices with gatewayAPI",
+                )
+        if (
+            self.autoscaler is not None
+            or self.capacity is not None
+            or isinstance(self.candidate.replicas, int)
+        ):
+            raise spec_error(
+                "sizing_with_kserve_router",
+                KSERVE_SIZING_MESSAGE,
+                at=".traffic.kserve",
+                hint="remove spec.autoscaler, spec.capacity and candidate.replicas (or write auto); "
+                "set minReplicas/maxReplicas on the predictor",
+            )
+        for role, ref in (("baseline", self.baseline), ("candidate", self.candidate)):
+            if ref.deployment is None or not ref.deployment.endswith(KSERVE_REVISION_DEPLOYMENT_SUFFIX):
+                raise spec_error(
+                    "kserve_revision_deployment",
+                    KSERVE_DEPLOYMENTS_MESSAGE,
+                    at=f".{role}.deployment",
+                    hint="the InferenceService's status.components.predictor names the revisions: "
+                    "latestRolledoutRevision for the baseline, latestCreatedRevision for the candidate, "
+                    "each then -deployment (e.g. fraud-scorer-predictor-00002-deployment)",
+                )
 
 
 __all__ = [
     "DURATION_HINT",
+    "KSERVE_PREDICTOR_SUFFIX",
     "Abort",
     "Analysis",
     "AnalyzeStep",
@@ -1244,6 +1646,12 @@ __all__ = [
     "GatewayAPIRouter",
     "GuardMetric",
     "Guardrails",
+    "HeaderMatch",
+    "HeaderMatchType",
+    "HeaderRoute",
+    "IstioDestination",
+    "IstioRouter",
+    "KServeRouter",
     "LatencyMetric",
     "MaxSurge",
     "Metric",
@@ -1261,4 +1669,5 @@ __all__ = [
     "TLSConfig",
     "Text",
     "Traffic",
+    "WorkloadKind",
 ]

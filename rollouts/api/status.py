@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from rollouts.api.base import Text, Timestamp
-from rollouts.api.spec import AutoscalerKind
+from rollouts.api.spec import AutoscalerKind, HeaderRoute
 
 MAX_HISTORY = 20
 MAX_CONDITIONS = 16
@@ -258,6 +258,13 @@ class ModelRolloutStatus(StatusModel):
     step_started_at: Timestamp | None = Field(default=None, description="When it started.")
     weight: int | None = Field(default=None, description="Candidate weight asked of the router.")
     effective_weight: float | None = Field(default=None, description="Candidate share the router reports.")
+    mirror: int | None = Field(
+        default=None,
+        description="Percent of requests mirrored to the candidate (answers discarded), asked of the router.",
+    )
+    header_route: HeaderRoute | None = Field(
+        default=None, description="Requests with these headers go to the candidate (asked of the router)."
+    )
     candidate_ready_at: Timestamp | None = Field(
         default=None, description="When the candidate was first ready (warm-up counts from here)."
     )

@@ -60,6 +60,7 @@ from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.routers.base import RouterError, RouterTarget
 from rollouts.routers.registry import router_for
 from rollouts.runtime.kube import Conflict, KubeObject, PatchType
+from rollouts.traffic.istio import describe
 
 PATCH_ATTEMPTS = 5
 FIELD_MANAGER = "rollouts-cli"
@@ -217,8 +218,8 @@ def _reset_router(target: Cluster, rollout: ModelRollout) -> str:
         RouterTarget(
             kube=target.kube,
             namespace=target.namespace,
-            baseline=spec.baseline.deployment,
-            candidate=spec.candidate.deployment,
+            baseline=spec.baseline.workload_deployment,
+            candidate=spec.candidate.workload_deployment,
         ),
     )
     before = router.get_weight()
@@ -227,10 +228,25 @@ def _reset_router(target: Cluster, rollout: ModelRollout) -> str:
     if gateway is not None:
         return (
             f"HTTPRoute {target.key(gateway.http_route)} now sends 100% to {gateway.baseline_backend} "
-            f"and {router.get_weight():.0%} to {gateway.candidate_backend} (it sent {before:.0%})"
+            f"and {router.get_weight():.0%} to {gateway.candidate_backend}, with no mirror or header "
+            f"route (it sent {before:.0%})"
+        )
+    istio = spec.traffic.istio
+    if istio is not None:
+        return (
+            f"VirtualService {target.key(istio.virtual_service)} now sends 100% to "
+            f"{describe(istio.baseline)} and {router.get_weight():.0%} to {describe(istio.candidate)}, "
+            f"with no mirror or header route (it sent {before:.0%})"
+        )
+    kserve = spec.traffic.kserve
+    if kserve is not None:
+        return (
+            f"InferenceService {target.key(kserve.inference_service)} now has canaryTrafficPercent 0: its "
+            f"rolled-out revision gets all traffic once KServe applies it (it reported {before:.0%} to the "
+            "candidate)"
         )
     return (
-        f"Deployment {target.key(spec.candidate.deployment)} scaled to 0 replicas: its share of "
+        f"Deployment {target.key(spec.candidate.workload_deployment)} scaled to 0 replicas: its share of "
         f"traffic ({before:.0%}) ends as its pods terminate"
     )
 

@@ -5,6 +5,13 @@ candidate is applied, or by hand on ``kubectl get deployment -o yaml`` output. E
 when nothing blocks the rollout (warnings allowed), 1 when an error does, 2 when an input
 cannot be read. Reading Deployments from a cluster instead of files would only change where
 the dicts come from: :func:`rollouts.guardrails.preflight.preflight` takes plain dicts.
+
+The candidate may be a KServe InferenceService (``kubectl get inferenceservice -o yaml``, or
+the manifest before it is applied): its ``spec.predictor`` is judged as the controller judges
+it, through the Deployment KServe will make (rollouts.guardrails.inference_services), findings
+named at the InferenceService's fields. Decision — the baseline stays a Deployment (KServe's
+``<isvc>-predictor`` for an InferenceService): the controller judges the baseline from its real
+Deployment too (docs/kserve.md).
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ from rich.console import Console
 
 from rollouts.api.lint import lint_object, parse_documents
 from rollouts.api.resource import KIND
-from rollouts.api.spec import ModelRolloutSpec
+from rollouts.api.spec import KSERVE_PREDICTOR_SUFFIX, ModelRef, ModelRolloutSpec, WorkloadKind
 from rollouts.cli.app import app
 from rollouts.cli.output import OUTPUT_OPTION, OutputFormat, emit_data
+from rollouts.guardrails.inference_services import inference_service_report, predictor_deployment
 from rollouts.guardrails.objects import name_of
 from rollouts.guardrails.preflight import PreflightReport, Severity, preflight
 
@@ -57,12 +65,12 @@ def _kind(document: object) -> str:
     return str(document.get("kind", "")) if isinstance(document, dict) else ""
 
 
-def _one_of_kind(path: Path, kind: str) -> dict[str, Any]:
+def _one_of_kind(path: Path, *kinds: str) -> dict[str, Any]:
     found = [
-        document for document in _documents(path) if isinstance(document, dict) and _kind(document) == kind
+        document for document in _documents(path) if isinstance(document, dict) and _kind(document) in kinds
     ]
     if len(found) != 1:
-        raise UnreadableInputError(f"{path}: expected one {kind}, found {len(found)}")
+        raise UnreadableInputError(f"{path}: expected one {' or '.join(kinds)}, found {len(found)}")
     only: dict[str, Any] = found[0]
     return only
 
@@ -72,16 +80,27 @@ def _rollout_spec(path: Path, candidate: dict[str, Any], baseline: dict[str, Any
     if rollout is None:
         details = "; ".join(problem.render() for problem in problems)
         raise UnreadableInputError(f"{path}: not a valid {KIND}: {details}")
-    for role, named, given in (
-        ("candidate", rollout.spec.candidate.deployment, candidate),
-        ("baseline", rollout.spec.baseline.deployment, baseline),
+    for role, ref, given in (
+        ("candidate", rollout.spec.candidate, candidate),
+        ("baseline", rollout.spec.baseline, baseline),
     ):
-        if named != name_of(given):
+        named = _named(ref, given)
+        if named != f"{_kind(given)} {name_of(given)}":
             raise UnreadableInputError(
-                f"{path}: the rollout's {role} is Deployment {named}, "
-                f"but the {role} file holds {name_of(given)}"
+                f"{path}: the rollout's {role} is {named}, but the {role} file holds {name_of(given)}"
             )
     return rollout.spec
+
+
+def _named(ref: ModelRef, given: dict[str, Any]) -> str:
+    """What the rollout names for a file holding ``given``.
+
+    The InferenceService itself, or the Deployment whose pods serve (KServe's predictor for an
+    InferenceService the rollout names but the file gives as its Deployment).
+    """
+    if _kind(given) == WorkloadKind.INFERENCE_SERVICE:
+        return ref.workload
+    return f"{WorkloadKind.DEPLOYMENT} {ref.workload_deployment}"
 
 
 def _print_table(report: PreflightReport) -> None:
@@ -105,10 +124,18 @@ def _print_table(report: PreflightReport) -> None:
 @app.command(name="preflight")
 def preflight_command(
     candidate_file: Annotated[
-        Path, typer.Option("--filename", "-f", help="The candidate Deployment (YAML or JSON; - for stdin).")
+        Path,
+        typer.Option(
+            "--filename",
+            "-f",
+            help="The candidate Deployment or KServe InferenceService (YAML or JSON; - for stdin).",
+        ),
     ],
     baseline_file: Annotated[
-        Path, typer.Option("--baseline", help="The baseline Deployment (YAML or JSON).")
+        Path,
+        typer.Option(
+            "--baseline", help="The baseline Deployment (KServe's <isvc>-predictor for an InferenceService)."
+        ),
     ],
     rollout_file: Annotated[
         Path | None,
@@ -116,15 +143,19 @@ def preflight_command(
     ] = None,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Check a candidate Deployment against the baseline's before any traffic moves to it."""
+    """Check a candidate Deployment or InferenceService against the baseline before any traffic moves."""
     try:
-        candidate = _one_of_kind(candidate_file, "Deployment")
-        baseline = _one_of_kind(baseline_file, "Deployment")
+        candidate = _one_of_kind(candidate_file, WorkloadKind.DEPLOYMENT, WorkloadKind.INFERENCE_SERVICE)
+        baseline = _one_of_kind(baseline_file, WorkloadKind.DEPLOYMENT)
         spec = _rollout_spec(rollout_file, candidate, baseline) if rollout_file is not None else None
     except UnreadableInputError as unreadable:
         typer.echo(f"error: {unreadable}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from unreadable
-    report = preflight(spec, baseline, candidate)
+    if _kind(candidate) == WorkloadKind.INFERENCE_SERVICE:
+        view = predictor_deployment(candidate, name_of(candidate) + KSERVE_PREDICTOR_SUFFIX)
+        report = inference_service_report(preflight(spec, baseline, view), candidate)
+    else:
+        report = preflight(spec, baseline, candidate)
     if output is OutputFormat.TABLE:
         _print_table(report)
     else:

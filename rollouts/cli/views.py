@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rollouts.api.conditions import ConditionType
+from rollouts.api.spec import HeaderRoute
 from rollouts.api.status import CostStatus
 from rollouts.api.timestamps import format_timestamp, parse_timestamp
 from rollouts.controller.core.cost import describe
@@ -64,10 +65,22 @@ def _parts(rollout: Rollout) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
     return rollout.get("metadata") or {}, rollout.get("spec") or {}, rollout.get("status") or {}
 
 
+def describe_headers(route: dict[str, Any]) -> str:
+    """A header route in words, as events say it (``x-canary=internal``); ``?`` when malformed."""
+    try:
+        return HeaderRoute.model_validate(route).describe()
+    except ValidationError:
+        return "?"
+
+
 def describe_step(step: dict[str, Any]) -> str:
-    """``setWeight 25%``, ``analyze up to 15m`` or ``approve``."""
+    """``setWeight 25%``, ``setMirror 50%``, ``setHeaderRoute x-canary=1``, ``analyze up to 15m``..."""
     if "setWeight" in step:
         return f"setWeight {step['setWeight']}%"
+    if "setMirror" in step:
+        return f"setMirror {step['setMirror']}%"
+    if "setHeaderRoute" in step:
+        return f"setHeaderRoute {describe_headers(step['setHeaderRoute'])}"
     if "analyze" in step:
         return f"analyze up to {step['analyze'].get('duration', '?')}"
     return "approve (manual gate)"
@@ -111,13 +124,7 @@ def step_label(rollout: Rollout) -> str:
     if current >= len(steps):
         return "done"
     step = steps[current]
-    kind = (
-        f"setWeight {step['setWeight']}%"
-        if "setWeight" in step
-        else "analyze"
-        if "analyze" in step
-        else "approve"
-    )
+    kind = "analyze" if "analyze" in step else "approve" if "approve" in step else describe_step(step)
     return f"{current} {kind}"
 
 
@@ -378,6 +385,8 @@ def rollout_view(rollout: Rollout, extra: RenderableType | None = None) -> Rende
     traffic = Text(
         f"weight {_percent(status.get('weight'))}"
         + (f" (router reports {_percent(effective)})" if effective is not None else "")
+        + (f", mirror {_percent(status['mirror'])} of requests" if status.get("mirror") else "")
+        + (f", header route {describe_headers(status['headerRoute'])}" if status.get("headerRoute") else "")
     )
     analysis = status.get("analysis") or {}
     verdict = analysis.get("verdict")

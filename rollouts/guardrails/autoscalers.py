@@ -61,6 +61,8 @@ class Autoscaler:
     """One autoscaler: its name, the Deployment it sizes ("" when none) and its bounds.
 
     ``owner``: for an HPA KEDA made, the ScaledObject it is a copy of ("" for any other).
+    ``managed_by``: the kind of its controller owner reference ("" when none) — an
+    InferenceService for the HPA KServe makes in raw mode, which KServe would move back.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Autoscaler:
     max_replicas: int = 1
     kind: AutoscalerKind = AutoscalerKind.HPA
     owner: str = ""
+    managed_by: str = ""
 
     def holds(self, replicas: int) -> bool:
         """Whether the autoscaler leaves a Deployment of ``replicas`` at that size."""
@@ -100,6 +103,14 @@ def autoscaler_of(obj: KubeObject, kind: AutoscalerKind = AutoscalerKind.HPA) ->
         max_replicas=number(spec, shape.max_field, default=shape.max_default),
         kind=kind,
         owner=_scaled_object_owner(obj) if kind is AutoscalerKind.HPA else "",
+        managed_by=next(
+            (
+                text(ref, "kind")
+                for ref in mappings(obj, "metadata", "ownerReferences")
+                if ref.get("controller")
+            ),
+            "",
+        ),
     )
 
 

@@ -159,6 +159,8 @@ class PreflightReport:
     baseline: str
     candidate: str
     findings: tuple[Finding, ...]
+    kind: str = "Deployment"
+    """What the candidate is, for messages (an InferenceService: rollouts.guardrails.inference_services)."""
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -193,9 +195,9 @@ class PreflightReport:
     def summary(self) -> str:
         """One line: for ``PreflightFailed``, the first error with its field and fix."""
         if not self.errors:
-            return f"candidate Deployment {self.candidate} passed preflight ({self.counts()})"
+            return f"candidate {self.kind} {self.candidate} passed preflight ({self.counts()})"
         first = self.errors[0]
-        text = f"candidate Deployment {self.candidate}: {first.path}: {first.message}. Fix: {first.fix}"
+        text = f"candidate {self.kind} {self.candidate}: {first.path}: {first.message}. Fix: {first.fix}"
         more = len(self.errors) - 1
         return text + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
 
@@ -582,6 +584,31 @@ def _example_requests(missing: Sequence[str], baseline: KubeObject) -> str:
 
 AUTOSCALER_PATH = "spec.autoscaler"
 """The ModelRollout field the autoscaler findings are about (not a field of the Deployment)."""
+KSERVE_OWNER = "InferenceService"
+"""The owner kind of the HPAs KServe makes in raw mode (it reconciles them back if moved)."""
+
+
+def _conflict_fix(other: Autoscaler, side: str) -> str:
+    """How to end a fight with ``other``, an autoscaler the rollout does not name.
+
+    Decision: an HPA that KServe made for an InferenceService (raw mode) is not handed over —
+    KServe owns it and would move it back — so the fix is KServe's ``external`` autoscaler class.
+    """
+    if other.managed_by == KSERVE_OWNER:
+        return (
+            f"KServe made {other.kind} {other.name} for its InferenceService and would undo a move: "
+            "annotate the InferenceService serving.kserve.io/autoscalerClass: external, so that KServe "
+            "leaves the predictor's size to the rollout (docs/kserve.md)"
+        )
+    if side == "baseline":
+        return (
+            f"name it in {AUTOSCALER_PATH} (kind {other.kind}, name {other.name}); the gatewayAPI router is "
+            "needed"
+        )
+    return (
+        f"delete {other.kind} {other.name}: the rollout moves the baseline's autoscaler to the candidate on "
+        "promotion"
+    )
 
 
 def _autoscalers(pair: _Pair) -> Iterator[Finding]:
@@ -596,19 +623,12 @@ def _autoscalers(pair: _Pair) -> Iterator[Finding]:
     for other in others(pair.autoscalers, named):
         if other.target in (baseline, candidate):
             side = "baseline" if other.target == baseline else "candidate"
-            fix = (
-                f"name it in {AUTOSCALER_PATH} (kind {other.kind}, name {other.name}); the gatewayAPI "
-                "router is needed"
-                if side == "baseline"
-                else f"delete {other.kind} {other.name}: the rollout moves the baseline's autoscaler "
-                "to the candidate on promotion"
-            )
             yield Finding(
                 Rule.AUTOSCALER_CONFLICT,
                 AUTOSCALER_PATH,
                 f"{other.kind} {other.name} already sizes the {side} Deployment {other.target} and "
                 f"{AUTOSCALER_PATH} does not name it: it would undo the rollout's sizes",
-                fix,
+                _conflict_fix(other, side),
             )
     if named is None:
         return

@@ -8,7 +8,9 @@ not ready by ``progressDeadline``. "Ready" here is stricter than Kubernetes' Ava
 - each candidate pod that asks for an accelerator runs on a node whose allocatable has that
   many of it (a pod placed by ``nodeName``, or on a node whose device plugin died, can run
   without its device, and the model then loads on CPU);
-- no pod is Pending as unschedulable, and no container is stuck waiting or not ready.
+- no pod is Pending as unschedulable, and no container is stuck waiting or not ready;
+- when the rollout names a KServe InferenceService, its ``PredictorReady`` condition is True
+  (:data:`PREDICTOR_READY`).
 
 Whatever falls short is a :class:`ReadinessProblem` naming the pod, node and resource, so the
 controller can fail the rollout at its deadline with that reason. A pod Pending because the
@@ -18,7 +20,7 @@ node offers the device at all (no GPU nodes, or no device plugin), or every devi
 (the baseline keeps its GPUs until the rollout ends, so a canary needs spare ones).
 
 Pure: the caller passes the candidate Deployment, its pods (those its selector matches) and
-the nodes, as the API server returns them, and ``now``.
+the nodes, as the API server returns them, ``now``, and the InferenceService when one is named.
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ class ReadinessReason(StrEnum):
     ACCELERATOR_NOT_ON_NODE = "AcceleratorNotOnNode"
     NODE_NOT_FOUND = "NodeNotFound"
     CONTAINER_NOT_READY = "ContainerNotReady"
+    PREDICTOR_NOT_READY = "PredictorNotReady"
+
+
+PREDICTOR_READY = "PredictorReady"
+"""The InferenceService condition a candidate InferenceService needs True.
+
+Decision — ``PredictorReady``, not ``Ready``: KServe's ``Ready`` also needs ``IngressReady``,
+which reflects KServe's own ingress (an Ingress, or its HTTPRoute when KServe's Gateway API
+support is on); with the Gateway API router the rollout routes through the user's HTTPRoute, so
+KServe's ingress may be absent or not ready without the predictor serving any less. KServe
+derives ``PredictorReady`` in raw mode from the predictor Deployment's ``Available``
+(docs/kserve.md), and says why not in its reason and message."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +143,13 @@ def assess_candidate(
     deployment: KubeObject,
     accelerators: AcceleratorResources,
     now: datetime,
+    *,
+    inference_service: KubeObject | None = None,
 ) -> CandidateReadiness:
-    """Judge whether the candidate is ready for traffic; pod problems come first (they say why)."""
+    """Judge whether the candidate is ready for traffic; pod problems come first (they say why).
+
+    ``inference_service``: the candidate's InferenceService, when the rollout names one.
+    """
     by_name = {name_of(node): node for node in nodes}
     problems = [
         problem
@@ -143,7 +162,20 @@ def assess_candidate(
     updated = number(status, "updatedReplicas", default=0)
     available = number(status, "availableReplicas", default=0)
     problems.extend(_deployment_problems(deployment, desired, updated, available))
+    if inference_service is not None:
+        problems.extend(_predictor_problems(inference_service))
     return CandidateReadiness(desired, updated, available, tuple(problems))
+
+
+def _predictor_problems(isvc: KubeObject) -> Iterator[ReadinessProblem]:
+    condition = _condition(mapping(isvc, "status"), PREDICTOR_READY)
+    if text(condition, "status") == "True":
+        return
+    said = ": ".join(part for part in (text(condition, "reason"), text(condition, "message")) if part)
+    yield ReadinessProblem(
+        ReadinessReason.PREDICTOR_NOT_READY,
+        f"InferenceService {name_of(isvc)} is not {PREDICTOR_READY}: {said or 'no condition yet'}",
+    )
 
 
 def _deployment_problems(

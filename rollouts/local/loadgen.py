@@ -2,11 +2,19 @@
 
 In the test bed the pods are fake, so nothing routes real traffic by the HTTPRoute's weights;
 this module does. It sends ``/predict`` requests at a fixed rate (open loop: a slow candidate
-does not slow the schedule, exactly like real clients) and sends each one to the candidate with
-probability *share*, read from a :data:`ShareSource` — a callable returning the candidate's
-share in [0, 1] now. The test bed's source reads the HTTPRoute and applies the router's own
-rule (:func:`rollouts.traffic.gateway_api.backend_share`), so the load follows exactly the share
-the controller reports.
+does not slow the schedule, exactly like real clients) and routes each one as a
+:class:`~rollouts.traffic.base.Routing` read from a :data:`RoutingSource` says. The test bed's
+source reads the HTTPRoute and applies the router's own reading of it
+(:func:`rollouts.traffic.gateway_api.gateway_api_routing`), so the load follows exactly what
+the controller reports:
+
+- a request carrying every header of ``header_match`` goes to the candidate (a
+  :class:`HeaderClient` makes a fraction of requests carry headers);
+- any other goes to the candidate with probability ``share``, else to the baseline;
+- a request that went to the baseline is *also* sent to the candidate with probability
+  ``mirror``, with the header ``x-mirrored: true`` (the model server may label it): the
+  request's outcome is the baseline's answer, the copy's outcome is counted apart
+  (:attr:`LoadCounts.mirrored`), as a gateway discards a mirror's answer.
 
 The choice of version and the request features come from seeded generators, so a run is
 reproducible given the shares it saw. Every request is bounded: the generator stops after
@@ -21,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -32,14 +41,53 @@ from urllib.parse import urlsplit
 
 import requests
 
+from rollouts.api.spec import HeaderMatch, HeaderMatchType
 from rollouts.local.model_server.model import sample_features
 from rollouts.testbed.process import hurried
+from rollouts.traffic.base import Routing
 
-ShareSource = Callable[[], float]
-"""Returns the candidate's share of traffic now, in [0, 1]; may raise while the route is unreadable."""
+RoutingSource = Callable[[], Routing]
+"""Returns the routing in force now; may raise while the route is unreadable."""
 
 ERROR = "error"
 DROPPED = "dropped"
+MIRRORED_HEADER = "x-mirrored"
+"""Set to ``true`` on the mirror's copy of a request, so a model server can label it."""
+
+
+def headers_match(headers: Mapping[str, str], match: tuple[HeaderMatch, ...]) -> bool:
+    """Whether ``headers`` satisfy every entry of ``match`` (names case-insensitive); () never matches.
+
+    A regular expression must match the whole value, as Envoy's header matcher does.
+
+    >>> canary = HeaderMatch(name="X-Canary", value="internal")
+    >>> headers_match({"x-canary": "internal"}, (canary,)), headers_match({"x-canary": "no"}, (canary,))
+    (True, False)
+    """
+    if not match:
+        return False
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for entry in match:
+        value = lowered.get(entry.name.lower())
+        if value is None:
+            return False
+        if entry.type is HeaderMatchType.EXACT and value != entry.value:
+            return False
+        if entry.type is HeaderMatchType.REGULAR_EXPRESSION and re.fullmatch(entry.value, value) is None:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class HeaderClient:
+    """A client (internal users, a test harness) whose requests carry ``headers``: ``fraction`` of all."""
+
+    headers: Mapping[str, str]
+    fraction: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"fraction {self.fraction} is outside [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -69,6 +117,10 @@ class CohortPicker:
         """True for the candidate; ``share`` 0 never picks it, 1 always does."""
         return self._draws.random() < share
 
+    def draw(self, probability: float) -> bool:
+        """True with ``probability``; no draw (so earlier runs replay the same) when it is 0."""
+        return probability > 0 and self._draws.random() < probability
+
 
 @dataclass(frozen=True)
 class LoadCounts:
@@ -81,8 +133,12 @@ class LoadCounts:
     share: float = 0.0
     """The candidate share in force at the last request."""
     share_errors: int = 0
-    """Times the share source raised or returned a value outside [0, 1]; the last good share stayed."""
+    """Times the routing source raised or returned a value outside [0, 1]; the last good routing stayed."""
     last_share_error: str | None = None
+    mirrored: Mapping[str, int] = field(default_factory=dict)
+    """Mirror copies sent to the candidate, by status (their answers are not the requests' outcomes)."""
+    header_routed: int = 0
+    """Requests sent to the candidate because their headers matched the header route."""
 
     def outcome(self, version: str, status: str) -> int:
         """How many requests to ``version`` ended with ``status``."""
@@ -106,8 +162,9 @@ class LoadGenerator:
         self,
         baseline: Target,
         candidate: Target,
-        share: ShareSource,
+        routing: RoutingSource,
         *,
+        header_client: HeaderClient | None = None,
         rate: float = 20.0,
         max_requests: int = 100_000,
         duration_seconds: float | None = None,
@@ -124,7 +181,8 @@ class LoadGenerator:
             raise ValueError(f"baseline and candidate are the same version: {baseline.version}")
         self.baseline = baseline
         self.candidate = candidate
-        self._share_source = share
+        self._routing_source = routing
+        self._header_client = header_client
         self._rate = rate
         self._max_requests = max_requests
         self._duration = duration_seconds
@@ -139,7 +197,9 @@ class LoadGenerator:
         self._lock = threading.Lock()
         self._sent: Counter[str] = Counter()
         self._outcomes: Counter[tuple[str, str]] = Counter()
-        self._share = 0.0
+        self._mirrored: Counter[str] = Counter()
+        self._header_routed = 0
+        self._routing = Routing(share=0.0)
         self._share_read_at = -math.inf
         self._share_errors = 0
         self._last_share_error: str | None = None
@@ -181,9 +241,11 @@ class LoadGenerator:
             return LoadCounts(
                 sent=dict(self._sent),
                 outcomes=dict(self._outcomes),
-                share=self._share,
+                share=self._routing.share,
                 share_errors=self._share_errors,
                 last_share_error=self._last_share_error,
+                mirrored=dict(self._mirrored),
+                header_routed=self._header_routed,
             )
 
     def _run(self) -> None:
@@ -203,38 +265,67 @@ class LoadGenerator:
 
     def _dispatch(self, now: float) -> None:
         if now - self._share_read_at >= self._share_refresh:
-            self._refresh_share()
+            self._refresh_routing()
             self._share_read_at = now
-        target = self.candidate if self._picker.pick_candidate(self._share) else self.baseline
+        routing, client = self._routing, self._header_client
+        headers: Mapping[str, str] = client.headers if client and self._picker.draw(client.fraction) else {}
+        by_header = headers_match(headers, routing.header_match)
+        to_candidate = by_header or self._picker.pick_candidate(routing.share)
+        target = self.candidate if to_candidate else self.baseline
+        mirror = not to_candidate and self._picker.draw(routing.mirror)
         body = {"features": sample_features(self._features)}
         with self._lock:
             self._sent[target.version] += 1
+            self._header_routed += by_header
         if not self._slots.acquire(blocking=False):
             self._record(target, DROPPED)
-            return
-        self._pool.submit(self._send, target, body)
+        else:
+            self._pool.submit(self._send, target, body, headers)
+        if mirror:  # sent beside the request, as a gateway does: a slow mirror delays no answer
+            if not self._slots.acquire(blocking=False):
+                self._count_mirror(DROPPED)
+            else:
+                self._pool.submit(self._send_mirror, body, {**headers, MIRRORED_HEADER: "true"})
 
-    def _refresh_share(self) -> None:
+    def _refresh_routing(self) -> None:
         try:
-            share = float(self._share_source())
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"share {share} is outside [0, 1]")
-        except Exception as error:  # any failure of the source keeps the last good share
+            routing = self._routing_source()
+            for name, value in (("share", routing.share), ("mirror", routing.mirror)):
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{name} {value} is outside [0, 1]")
+        except Exception as error:  # any failure of the source keeps the last good routing
             with self._lock:
                 self._share_errors += 1
                 self._last_share_error = f"{type(error).__name__}: {error}"
             return
         with self._lock:
-            self._share = share
+            self._routing = routing
 
-    def _send(self, target: Target, body: dict[str, list[float]]) -> None:
+    def _send(self, target: Target, body: dict[str, list[float]], headers: Mapping[str, str]) -> None:
         try:
-            response = self._session().post(f"{target.url}/predict", json=body, timeout=self._timeout)
-            self._record(target, str(response.status_code))
-        except requests.RequestException:
-            self._record(target, ERROR)
+            self._record(target, self._post(target, body, headers))
         finally:
             self._slots.release()
+
+    def _send_mirror(self, body: dict[str, list[float]], headers: Mapping[str, str]) -> None:
+        try:
+            self._count_mirror(self._post(self.candidate, body, headers))
+        finally:
+            self._slots.release()
+
+    def _count_mirror(self, status: str) -> None:
+        with self._lock:
+            self._mirrored[status] += 1
+
+    def _post(self, target: Target, body: dict[str, list[float]], headers: Mapping[str, str]) -> str:
+        """One ``/predict`` request: its HTTP code, or ``"error"`` when there was no answer."""
+        try:
+            response = self._session().post(
+                f"{target.url}/predict", json=body, headers=dict(headers), timeout=self._timeout
+            )
+            return str(response.status_code)
+        except requests.RequestException:
+            return ERROR
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)

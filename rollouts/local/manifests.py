@@ -1,4 +1,4 @@
-"""Kubernetes manifests of a model-serving setup: Deployments, Services and an HTTPRoute.
+"""Kubernetes manifests of a model-serving setup: Deployments, Services, routes, InferenceServices.
 
 Realistic on purpose, so preflight has something true to check: a model-server Deployment has a
 readiness and a startup probe on /readyz, cpu/memory requests, and optionally an accelerator
@@ -84,4 +84,86 @@ def http_route(name: str, baseline: str, candidate: str) -> KubeManifest:
                 }
             ],
         },
+    }
+
+
+ISTIO_ROUTE = "primary"
+"""The name of the VirtualService's weighted http route."""
+
+
+def virtual_service(name: str, host: str, baseline: str, candidate: str) -> KubeManifest:
+    """An Istio VirtualService whose route ``primary`` sends everything to subset ``baseline``."""
+    destinations = [
+        {"destination": {"host": host, "subset": subset}, "weight": weight}
+        for subset, weight in ((baseline, 100), (candidate, 0))
+    ]
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name},
+        "spec": {"hosts": [host], "http": [{"name": ISTIO_ROUTE, "route": destinations}]},
+    }
+
+
+def destination_rule(name: str, host: str, *versions: str) -> KubeManifest:
+    """An Istio DestinationRule with one subset per version, each selecting that version's pods."""
+    subsets = [{"name": version, "labels": {"version": version}} for version in versions]
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": name},
+        "spec": {"host": host, "subsets": subsets},
+    }
+
+
+def inference_service(name: str, storage_uri: str) -> KubeManifest:
+    """A serverless InferenceService as a person writes it (sklearn predictor, one model).
+
+    ``minReplicas = maxReplicas``: Knative holds each revision at 2 pods, the size the rollouts
+    pin their candidate to (docs/kserve.md).
+    """
+    predictor: dict[str, Any] = {
+        "minReplicas": 2,
+        "maxReplicas": 2,
+        "model": {
+            "modelFormat": {"name": "sklearn"},
+            "storageUri": storage_uri,
+            "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
+        },
+    }
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "annotations": {"serving.kserve.io/deploymentMode": "Knative"}},
+        "spec": {"predictor": predictor},
+    }
+
+
+def raw_inference_service(name: str, version: str, autoscaler_class: str = "external") -> KubeManifest:
+    """A raw-mode InferenceService serving the example model server, its pods labelled ``version``.
+
+    A custom predictor container, so no ServingRuntime is needed; KServe makes the Deployment
+    and Service ``<name>-predictor`` (docs/kserve.md). With ``autoscaler_class`` "external"
+    KServe makes no HPA and ignores the Deployment's replicas when it reconciles (the rollout
+    sizes it); with "hpa", KServe's default, it makes an HPA of that name too.
+    """
+    container = {
+        "name": "kserve-container",
+        "image": "model-rollouts/model-server:0.1.0",
+        "args": [f"--version={version}", "--port=8080"],
+        "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 2},
+    }
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": name,
+            "annotations": {
+                "serving.kserve.io/deploymentMode": "Standard",
+                "serving.kserve.io/autoscalerClass": autoscaler_class,
+            },
+        },
+        "spec": {"predictor": {"labels": {"app": "model", "version": version}, "containers": [container]}},
     }

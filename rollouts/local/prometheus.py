@@ -144,8 +144,14 @@ class PrometheusServer:
         *,
         security: WebSecurity | None = None,
         release: PrometheusRelease | None = None,
+        native_histograms: bool = False,
     ) -> None:
         self.release = release
+        self.native_histograms = native_histograms
+        """Ingest native histograms (Prometheus 3 only): ``scrape_native_histograms`` (which
+        puts the protobuf format first in ``scrape_protocols``) and
+        ``always_scrape_classic_histograms``, so a histogram exposed both ways is stored both
+        ways (Prometheus v3.16 config/config.go and docs/configuration/configuration.md)."""
         """Which Prometheus runs (None: the system's, looked up at start)."""
         self.workdir = Path(workdir)
         self.scrape_interval = scrape_interval
@@ -277,6 +283,11 @@ class PrometheusServer:
                     "file_sd_configs": [
                         {"files": [str(self.workdir / "targets.json")], "refresh_interval": "1s"}
                     ],
+                    **(
+                        {"scrape_native_histograms": True, "always_scrape_classic_histograms": True}
+                        if self.native_histograms
+                        else {}
+                    ),
                 }
             ],
         }

@@ -4,7 +4,10 @@
 check. Against a cluster (the local test bed: real kube-apiserver, controllers and kwok nodes):
 
 - in one namespace, a baseline and a candidate Deployment (their pods are kwok's, on a GPU
-  node), and an HTTPRoute whose rule splits traffic between the two Services;
+  node), and an HTTPRoute whose rule splits traffic between the two Services — or, with
+  ``istio=True``, an Istio VirtualService whose route splits it between two DestinationRule
+  subsets (Istio's CRDs must be installed) — or, with ``kserve`` (:class:`KServeMode`), KServe
+  InferenceServices in place of the Deployments;
 - on this machine, one real model-server process per version (labelled by version, each
   serving a small real model), scraped every second by a real Prometheus;
 - a load generator sending each request to the version the HTTPRoute's weights pick — the
@@ -27,22 +30,36 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from rollouts.api.resource import API_VERSION, KIND
+from rollouts.api.spec import IstioDestination
 from rollouts.api.status import Phase
 from rollouts.controller.shell.app import ControllerOptions, build_manager
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
-from rollouts.local.loadgen import LoadGenerator, Target
-from rollouts.local.manifests import http_route, model_deployment, service
+from rollouts.local.loadgen import HeaderClient, LoadGenerator, Target
+from rollouts.local.manifests import (
+    ISTIO_ROUTE,
+    destination_rule,
+    http_route,
+    inference_service,
+    model_deployment,
+    raw_inference_service,
+    service,
+    virtual_service,
+)
 from rollouts.local.model_server.config import Device, ServerConfig, Switches
 from rollouts.local.model_servers import ModelServers
 from rollouts.local.prometheus import PrometheusServer, ScrapeTarget, free_port
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
+    DESTINATION_RULES,
     HTTP_ROUTES,
+    INFERENCE_SERVICES,
     NAMESPACES,
+    VIRTUAL_SERVICES,
     AlreadyExists,
     Kube,
     KubeObject,
@@ -50,7 +67,10 @@ from rollouts.runtime.kube import (
 )
 from rollouts.runtime.manager import Manager
 from rollouts.testbed.process import deferred_signals, hurried
-from rollouts.traffic.gateway_api import backend_share
+from rollouts.traffic.base import Routing
+from rollouts.traffic.gateway_api import gateway_api_routing
+from rollouts.traffic.istio import istio_routing
+from rollouts.traffic.kserve import kserve_routing
 
 CONTROLLER_STOP_SECONDS = 10.0
 """How long :meth:`LocalStack.stop` waits for the controller's in-flight reconciles to end."""
@@ -60,6 +80,60 @@ BASELINE = ("model-v1", "v1")
 CANDIDATE = ("model-v2", "v2")
 ROUTE = "model"
 APP = "fraud-scorer"
+ISTIO_DESTINATIONS = (
+    IstioDestination(host=ROUTE, subset=BASELINE[1]),
+    IstioDestination(host=ROUTE, subset=CANDIDATE[1]),
+)
+"""The VirtualService's baseline and candidate destinations (host ``model``, one subset per version)."""
+ISTIO_TRAFFIC = {
+    "istio": {
+        "virtualService": ROUTE,
+        "route": ISTIO_ROUTE,
+        "baseline": ISTIO_DESTINATIONS[0].to_wire(),
+        "candidate": ISTIO_DESTINATIONS[1].to_wire(),
+    }
+}
+"""spec.traffic of a rollout on the stack's VirtualService (``demo_rollout(..., traffic=ISTIO_TRAFFIC)``)."""
+
+
+class KServeMode(Enum):
+    """The stack's two versions as KServe serves them (``LocalStack(kserve=...)``, docs/kserve.md)."""
+
+    RAW = "raw"
+    """Two raw-mode InferenceServices (:data:`KSERVE_RAW`, autoscaler class ``none``) whose
+    predictor Deployments and Services KServe's controller makes (the caller runs it), behind
+    the HTTPRoute; the rollout names the InferenceServices (:data:`KSERVE_RAW_SPEC`)."""
+    SERVERLESS = "serverless"
+    """One serverless InferenceService (:data:`ROUTE`) with ``canaryTrafficPercent: 0``, and its
+    two revisions' Deployments as Knative names them (:data:`KSERVE_REVISIONS`); the load follows
+    ``status.components.predictor.traffic``, which KServe and Knative (or the tests' stand-in,
+    run by the caller) write. Decision — the candidate revision's Deployment has 1 replica, as
+    Knative's autoscaler would hold it at ``minReplicas``: with the kserve router the controller
+    sizes neither revision."""
+
+
+KSERVE_RAW = ("m1", "m2")
+"""The raw-mode InferenceServices: short, as ``<isvc>-predictor-<namespace>`` must be a DNS label."""
+KSERVE_RAW_SPEC: dict[str, Any] = {
+    "baseline": {"inferenceService": KSERVE_RAW[0], "version": BASELINE[1]},
+    "candidate": {"inferenceService": KSERVE_RAW[1], "version": CANDIDATE[1]},
+    "traffic": {
+        "gatewayAPI": {
+            "httpRoute": ROUTE,
+            "baselineBackend": f"{KSERVE_RAW[0]}-predictor",
+            "candidateBackend": f"{KSERVE_RAW[1]}-predictor",
+        }
+    },
+}
+"""Sides and traffic of a rollout on :attr:`KServeMode.RAW`: ``demo_rollout(..., **KSERVE_RAW_SPEC)``."""
+KSERVE_REVISIONS = (f"{ROUTE}-predictor-00001", f"{ROUTE}-predictor-00002")
+"""The serverless InferenceService's baseline (rolled-out) and candidate (latest) revisions."""
+KSERVE_SERVERLESS_SPEC: dict[str, Any] = {
+    "baseline": {"deployment": f"{KSERVE_REVISIONS[0]}-deployment", "version": BASELINE[1]},
+    "candidate": {"deployment": f"{KSERVE_REVISIONS[1]}-deployment", "version": CANDIDATE[1]},
+    "traffic": {"kserve": {"inferenceService": ROUTE}},
+}
+"""Sides and traffic of a rollout on :attr:`KServeMode.SERVERLESS`."""
 CONTROLLER_JOB = "model-rollouts-controller"
 """The ``job`` label Prometheus gives the controller's series here."""
 
@@ -192,6 +266,12 @@ class LocalStack:
     baseline_replicas: int = 1
     run_controller: bool = True
     """False: the caller runs the controller (e.g. as a process it can kill)."""
+    istio: bool = False
+    """Route with an Istio VirtualService (and DestinationRule) instead of an HTTPRoute."""
+    kserve: KServeMode | None = None
+    """Serve the versions as KServe InferenceServices (:class:`KServeMode`)."""
+    header_client: HeaderClient | None = None
+    """A client whose requests (a fraction of all) carry headers, for header routes."""
     progress: Callable[[str], None] = lambda _message: None
     servers: ModelServers | None = None
     prometheus: PrometheusServer | None = None
@@ -224,7 +304,8 @@ class LocalStack:
             self.load = LoadGenerator(
                 Target(BASELINE[1], baseline.url),
                 Target(CANDIDATE[1], candidate.url),
-                self.route_share,
+                self.routing,
+                header_client=self.header_client,
                 rate=self.rate,
                 max_requests=int(self.rate * 3600),
                 share_refresh_seconds=0.5,
@@ -311,9 +392,22 @@ class LocalStack:
         return self.kube.get(MODEL_ROLLOUTS, name, self.namespace)
 
     def route_share(self) -> float:
-        """The candidate's share per the HTTPRoute right now (the load generator's router)."""
+        """The candidate's share per the routing object right now (the load generator's router)."""
+        return self.routing().share
+
+    def routing(self) -> Routing:
+        """What the routing object does with requests now, by the routers' own rules.
+
+        The HTTPRoute, the VirtualService, or the traffic the InferenceService reports.
+        """
+        if self.istio:
+            vs = self.kube.get(VIRTUAL_SERVICES, ROUTE, self.namespace)
+            return istio_routing(vs, ISTIO_ROUTE, *ISTIO_DESTINATIONS)
+        if self.kserve is KServeMode.SERVERLESS:
+            isvc = self.kube.get(INFERENCE_SERVICES, ROUTE, self.namespace)
+            return kserve_routing(isvc, *KSERVE_REVISIONS)
         route = self.kube.get(HTTP_ROUTES, ROUTE, self.namespace)
-        return backend_share(route, 0, BASELINE[0], CANDIDATE[0])
+        return gateway_api_routing(route, 0, *self._backends())
 
     def set_candidate(self, switches: Switches) -> None:
         """Change the candidate server's behaviour while it runs."""
@@ -328,16 +422,56 @@ class LocalStack:
             raise RuntimeError("the stack is not started")
         return self.prometheus.url
 
+    def _backends(self) -> tuple[str, str]:
+        """The HTTPRoute's baseline and candidate backends: the stack's Services or KServe's."""
+        if self.kserve is KServeMode.RAW:
+            traffic = KSERVE_RAW_SPEC["traffic"]["gatewayAPI"]
+            return traffic["baselineBackend"], traffic["candidateBackend"]
+        return BASELINE[0], CANDIDATE[0]
+
+    def _workloads(self) -> list[tuple[Resource, KubeObject]]:
+        if self.kserve is KServeMode.RAW:
+            sized = [(KSERVE_RAW[0], BASELINE[1], self.baseline_replicas), (KSERVE_RAW[1], CANDIDATE[1], 0)]
+            return [(INFERENCE_SERVICES, _sized_raw(*side)) for side in sized]
+        if self.kserve is KServeMode.SERVERLESS:
+            isvc = inference_service(ROUTE, f"gs://models/{APP}/{BASELINE[1]}")
+            isvc["spec"]["predictor"]["canaryTrafficPercent"] = 0
+            revisions = zip(KSERVE_REVISIONS, (BASELINE, CANDIDATE), (self.baseline_replicas, 1), strict=True)
+            return [
+                *(
+                    (DEPLOYMENTS, model_deployment(f"{revision}-deployment", version, size, gpus=1, app=APP))
+                    for revision, (_, version), size in revisions
+                ),
+                (INFERENCE_SERVICES, isvc),
+            ]
+        return [
+            (DEPLOYMENTS, model_deployment(*BASELINE, self.baseline_replicas, gpus=1, app=APP)),
+            (DEPLOYMENTS, model_deployment(*CANDIDATE, 0, gpus=1, app=APP)),
+            (SERVICES, service(*BASELINE, app=APP)),
+            (SERVICES, service(*CANDIDATE, app=APP)),
+        ]
+
+    def _routing_objects(self) -> list[tuple[Resource, KubeObject]]:
+        if self.kserve is KServeMode.SERVERLESS:
+            return []  # the InferenceService is the routing object
+        if not self.istio:
+            return [(HTTP_ROUTES, http_route(ROUTE, *self._backends()))]
+        return [
+            (VIRTUAL_SERVICES, virtual_service(ROUTE, ROUTE, BASELINE[1], CANDIDATE[1])),
+            (DESTINATION_RULES, destination_rule(ROUTE, ROUTE, BASELINE[1], CANDIDATE[1])),
+        ]
+
     def _create_objects(self) -> None:
         self.progress(f"creating namespace {self.namespace}, Deployments, Services and the HTTPRoute")
         with contextlib.suppress(AlreadyExists):
             namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
             self.kube.create(NAMESPACES, namespace)
-        for resource, body in (
-            (DEPLOYMENTS, model_deployment(*BASELINE, self.baseline_replicas, gpus=1, app=APP)),
-            (DEPLOYMENTS, model_deployment(*CANDIDATE, 0, gpus=1, app=APP)),
-            (SERVICES, service(*BASELINE, app=APP)),
-            (SERVICES, service(*CANDIDATE, app=APP)),
-            (HTTP_ROUTES, http_route(ROUTE, BASELINE[0], CANDIDATE[0])),
-        ):
+        for resource, body in (*self._workloads(), *self._routing_objects()):
             self.kube.create(resource, body, self.namespace)
+
+
+def _sized_raw(name: str, version: str, replicas: int) -> KubeObject:
+    """A raw-mode InferenceService KServe sizes from ``minReplicas`` (class ``none``, docs/kserve.md)."""
+    isvc = raw_inference_service(name, version, autoscaler_class="none")
+    isvc["spec"]["predictor"] |= {"minReplicas": replicas, "maxReplicas": replicas}
+    return isvc

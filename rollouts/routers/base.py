@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from rollouts.api.spec import Traffic
-from rollouts.runtime.kube import Kube, KubeObject, NotFound, Resource
-from rollouts.traffic.base import RouterError
+from rollouts.api.spec import HeaderMatch, Traffic
+from rollouts.runtime.kube import Kube, KubeObject, NotFound, PatchTestFailed, PatchType, Resource
+from rollouts.traffic.base import RouterError, Routing
 
 ObjectReader = Callable[[Resource, str], KubeObject | None]
 """(resource, name) in the rollout's namespace → the object, or None when it does not exist."""
@@ -56,8 +56,48 @@ class Router(Protocol):
     def get_weight(self) -> float:
         """The candidate's share of traffic the data plane is configured with, in [0, 1]."""
 
+    def set_mirror(self, percent: int) -> None:
+        """Mirror ``percent`` of requests to the candidate; 0 removes the mirror (idempotent)."""
+
+    def set_header_route(self, match: tuple[HeaderMatch, ...]) -> None:
+        """Route requests matching ``match`` to the candidate; () removes the route (idempotent)."""
+
+    def get_routing(self) -> Routing:
+        """What the routing object configures now: share, mirror and header route."""
+
     def reset(self) -> None:
-        """Send all traffic to the baseline now (abort without a controller)."""
+        """All traffic to the baseline now, no mirror, no header route (abort without a controller)."""
+
+
+PATCH_ATTEMPTS = 3
+"""How often a router's guarded JSON patch is tried (the first from the cache, then live reads)."""
+
+JsonPatch = list[dict[str, Any]]
+
+
+def patch_as_read(
+    target: RouterTarget, resource: Resource, name: str, build: Callable[[KubeObject], JsonPatch]
+) -> None:
+    """Read ``name``, build a JSON patch whose ``test`` ops guard what was read, send it.
+
+    The first read is the target's (the controller's cache); when the API server finds a
+    ``test`` false (an edit since, or a cache that lags), the object is read live and the patch
+    built again, :data:`PATCH_ATTEMPTS` times in all. An empty patch means nothing to do.
+    :class:`RouterError` when the object is missing (and whatever ``build`` raises).
+    """
+    for attempt in range(PATCH_ATTEMPTS):
+        obj = (target.get_live if attempt else target.get)(resource, name)
+        if obj is None:
+            raise RouterError(f"{resource.kind} {target.namespace}/{name} not found")
+        patch = build(obj)
+        if not patch:
+            return
+        try:
+            target.kube.patch(resource, name, patch, PatchType.JSON, target.namespace)
+            return
+        except PatchTestFailed:
+            if attempt == PATCH_ATTEMPTS - 1:
+                raise
 
 
 class RouterFactory(Protocol):
@@ -67,4 +107,14 @@ class RouterFactory(Protocol):
         """A router for ``target``."""
 
 
-__all__ = ["ObjectReader", "Router", "RouterError", "RouterFactory", "RouterTarget"]
+__all__ = [
+    "PATCH_ATTEMPTS",
+    "JsonPatch",
+    "ObjectReader",
+    "Router",
+    "RouterError",
+    "RouterFactory",
+    "RouterTarget",
+    "Routing",
+    "patch_as_read",
+]

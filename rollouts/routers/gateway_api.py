@@ -21,6 +21,14 @@ candidate's share is 10 / (90 + 10) = 10%. ``set_weight(25)`` sends::
      {"op": "test", "path": "/spec/rules/0/backendRefs/1/weight", "value": 10},
      {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 75},
      {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 25}]
+
+Mirror and header route (the route shapes are :mod:`rollouts.traffic.gateway_api`'s):
+``set_mirror(50)`` writes the weighted rule's ``filters`` with one ``RequestMirror`` filter to the
+candidate's backend (its port copied from the candidate's backendRef) at ``percent: 50``, other
+filters kept; ``set_header_route(match)`` appends, replaces or removes the one rule named
+:func:`~rollouts.traffic.gateway_api.header_rule_name`, always after the weighted rule so the
+weighted rule's index never moves. Both patches first ``test`` the rule they rewrite (the
+weighted rule when appending) to be exactly what was read, the same retry as for weights.
 """
 
 from __future__ import annotations
@@ -28,12 +36,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.api.spec import Traffic
-from rollouts.routers.base import RouterError, RouterTarget
-from rollouts.runtime.kube import HTTP_ROUTES, KubeObject, PatchTestFailed, PatchType
-from rollouts.traffic.gateway_api import backend_share, rule_refs
+from rollouts.api.spec import HeaderMatch, Traffic
+from rollouts.routers.base import JsonPatch, RouterError, RouterTarget, Routing, patch_as_read
+from rollouts.runtime.kube import HTTP_ROUTES, KubeObject
+from rollouts.traffic.gateway_api import (
+    DEFAULT_MATCHES,
+    REQUEST_MIRROR,
+    backend_share,
+    gateway_api_routing,
+    header_route_match,
+    header_rule_index,
+    header_rule_name,
+    mirror_filter_index,
+    rule_refs,
+)
 
-PATCH_ATTEMPTS = 3
+MAX_RULES = 16
+"""Gateway API's limit on rules per HTTPRoute."""
 
 
 @dataclass(frozen=True)
@@ -101,33 +120,125 @@ class GatewayAPIRouter:
         A rule this router cannot write (a third backend with weight, a backend listed twice) is
         an error here too, so status names the problem instead of a share that never moves.
         """
+        return self.get_routing().share
+
+    def get_routing(self) -> Routing:
+        """Share, mirror and header route as the route configures them (same checks as the weight)."""
         route = self._read()
         _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
-        return backend_share(route, self.rule, self.baseline_backend, self.candidate_backend)
+        return gateway_api_routing(route, self.rule, self.baseline_backend, self.candidate_backend)
 
     def set_weight(self, weight: int) -> None:
         """Write ``100 − weight`` and ``weight``; a no-op when already there."""
-        for attempt in range(PATCH_ATTEMPTS):
-            route = self._read(live=attempt > 0)
+
+        def build(route: KubeObject) -> JsonPatch:
             refs = _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
             if refs.baseline_weight == 100 - weight and refs.candidate_weight == weight:
-                return
-            try:
-                self.target.kube.patch(
-                    HTTP_ROUTES, self.route, self._patch(refs, weight), PatchType.JSON, self.target.namespace
+                return []
+            return self._patch(refs, weight)
+
+        patch_as_read(self.target, HTTP_ROUTES, self.route, build)
+
+    def set_mirror(self, percent: int) -> None:
+        """One RequestMirror filter to the candidate at ``percent``; 0 removes it; a no-op when there."""
+
+        def build(route: KubeObject) -> JsonPatch:
+            refs = _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
+            rule = route["spec"]["rules"][self.rule]
+            filters = list(rule.get("filters") or [])
+            index = mirror_filter_index(rule, self.candidate_backend)
+            current = None if index is None else filters.pop(index)
+            if percent:
+                candidate = rule_refs(route, self.rule)[refs.candidate_index]
+                backend = {key: value for key, value in candidate.items() if key not in ("weight", "filters")}
+                mirror = {
+                    "type": REQUEST_MIRROR,
+                    "requestMirror": {"backendRef": backend, "percent": percent},
+                }
+                if current is not None and current.get("requestMirror", {}).get("percent") == percent:
+                    return []
+                filters.append(mirror)
+            elif current is None:
+                return []
+            path = f"/spec/rules/{self.rule}"
+            test = {"op": "test", "path": path, "value": rule}
+            if filters:
+                return [test, {"op": "add", "path": f"{path}/filters", "value": filters}]
+            return [test, {"op": "remove", "path": f"{path}/filters"}]
+
+        patch_as_read(self.target, HTTP_ROUTES, self.route, build)
+
+    def set_header_route(self, match: tuple[HeaderMatch, ...]) -> None:
+        """The rollout's header rule sending ``match`` to the candidate; () removes it; a no-op when there."""
+
+        def build(route: KubeObject) -> JsonPatch:
+            _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
+            rules = route["spec"]["rules"]
+            index = header_rule_index(route, self.rule)
+            if index is not None:
+                try:
+                    current = header_route_match(route, self.rule, self.candidate_backend)
+                except RouterError:
+                    current = None  # not as the rollout writes it: rewrite it
+                if current is not None and set(current) == set(match):
+                    return []
+                if index < self.rule:
+                    raise RouterError(
+                        f"HTTPRoute {self.route} has rule {header_rule_name(self.rule)} before rule "
+                        f"{self.rule}; move it after (removing it would shift the weighted rule)"
+                    )
+                test = {"op": "test", "path": f"/spec/rules/{index}", "value": rules[index]}
+                if not match:
+                    return [test, {"op": "remove", "path": f"/spec/rules/{index}"}]
+                return [
+                    test,
+                    {
+                        "op": "replace",
+                        "path": f"/spec/rules/{index}",
+                        "value": self._header_rule(route, match),
+                    },
+                ]
+            if not match:
+                return []
+            if len(rules) >= MAX_RULES:
+                raise RouterError(
+                    f"HTTPRoute {self.route} has {len(rules)} rules, Gateway API's limit: "
+                    "no room for the header route"
                 )
-                return
-            except PatchTestFailed:
-                if attempt == PATCH_ATTEMPTS - 1:
-                    raise
+            test = {"op": "test", "path": f"/spec/rules/{self.rule}", "value": rules[self.rule]}
+            return [test, {"op": "add", "path": "/spec/rules/-", "value": self._header_rule(route, match)}]
+
+        patch_as_read(self.target, HTTP_ROUTES, self.route, build)
+
+    def _header_rule(self, route: KubeObject, match: tuple[HeaderMatch, ...]) -> dict[str, Any]:
+        """The weighted rule's matches with ``match`` added, to the candidate's backendRef alone."""
+        refs = _writable(route, self.rule, self.baseline_backend, self.candidate_backend)
+        weighted = route["spec"]["rules"][self.rule]
+        headers = [header.model_dump(mode="json") for header in match]
+        candidate = dict(rule_refs(route, self.rule)[refs.candidate_index])
+        candidate["weight"] = 1
+        rule: dict[str, Any] = {
+            "name": header_rule_name(self.rule),
+            "matches": [
+                {**item, "headers": [*(item.get("headers") or []), *headers]}
+                for item in weighted.get("matches") or DEFAULT_MATCHES
+            ],
+            "backendRefs": [candidate],
+        }
+        filters = [item for item in weighted.get("filters") or [] if item.get("type") != REQUEST_MIRROR]
+        if filters:
+            rule["filters"] = filters
+        return rule
 
     def reset(self) -> None:
-        """All traffic to the baseline."""
+        """All traffic to the baseline: weight 0, then no mirror, then no header route."""
         self.set_weight(0)
+        self.set_mirror(0)
+        self.set_header_route(())
 
-    def _patch(self, refs: _Refs, weight: int) -> list[dict[str, Any]]:
+    def _patch(self, refs: _Refs, weight: int) -> JsonPatch:
         base = f"/spec/rules/{self.rule}/backendRefs"
-        patch: list[dict[str, Any]] = [
+        patch: JsonPatch = [
             {"op": "test", "path": f"{base}/{refs.baseline_index}/name", "value": self.baseline_backend},
             {"op": "test", "path": f"{base}/{refs.candidate_index}/name", "value": self.candidate_backend},
         ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 from rollouts.api.spec import Traffic
 from rollouts.routers.base import Router, RouterError, RouterFactory, RouterTarget
 from rollouts.routers.gateway_api import GatewayAPIRouter
+from rollouts.routers.istio import IstioRouter
+from rollouts.routers.kserve import KServeRouter
 from rollouts.routers.replicas import ReplicasRouter
 
 FACTORIES: dict[str, RouterFactory] = {
     "gatewayAPI": GatewayAPIRouter.create,
+    "istio": IstioRouter.create,
+    "kserve": KServeRouter.create,
     "replicas": ReplicasRouter.create,
 }
 

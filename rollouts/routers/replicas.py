@@ -10,6 +10,10 @@ shows it as ``effectiveWeight``. The sizes themselves come from the traffic mode
 candidate to 0 — the one way to stop its traffic without a mesh — for ``rollouts abort
 --direct`` while the controller is down.
 
+It can neither mirror nor match headers (a Service has no such filter): the spec refuses
+setMirror and setHeaderRoute steps with this router, and :meth:`ReplicasRouter.set_mirror` and
+:meth:`ReplicasRouter.set_header_route` raise :class:`RouterError` for anything but "none".
+
 A known limit, stated in the README: every Ready candidate pod receives traffic, so checks
 after the readiness probe (readyQuery, accelerator placement) can stop the rollout and roll it
 back, but cannot keep the first candidate pod's share of traffic away. Use a Gateway API route
@@ -20,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollouts.api.spec import Traffic
-from rollouts.routers.base import RouterError, RouterTarget
+from rollouts.api.spec import HeaderMatch, Traffic
+from rollouts.routers.base import RouterError, RouterTarget, Routing
 from rollouts.runtime.kube import DEPLOYMENTS, PatchType
 
 
@@ -57,6 +61,20 @@ class ReplicasRouter:
     def set_weight(self, weight: int) -> None:
         """Nothing: the replica plan applied with the decision sets the share."""
         del weight
+
+    def set_mirror(self, percent: int) -> None:
+        """Nothing for 0; a Service cannot mirror, so any other percent is a RouterError."""
+        if percent:
+            raise RouterError("the replicas router cannot mirror requests: use the gatewayAPI router")
+
+    def set_header_route(self, match: tuple[HeaderMatch, ...]) -> None:
+        """Nothing for (); a Service cannot match headers, so any match is a RouterError."""
+        if match:
+            raise RouterError("the replicas router cannot route by header: use the gatewayAPI router")
+
+    def get_routing(self) -> Routing:
+        """The pod share; never a mirror or a header route."""
+        return Routing(share=self.get_weight())
 
     def reset(self) -> None:
         """Scale the candidate to 0 replicas — refused while the baseline has no Ready pod.

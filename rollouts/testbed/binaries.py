@@ -133,6 +133,11 @@ def find_helm3(cache: Path | None = None) -> Path:
     return _find_tool("helm3", versions.HELM_3, cache)
 
 
+def find_kserve_manager(cache: Path | None = None) -> Path:
+    """KServe's controller (``kserve-manager``; TESTBED_KSERVE_MANAGER ...), for the KServe tests only."""
+    return _find_tool("kserve-manager", versions.KSERVE, cache)
+
+
 def _find_tool(component: str, version: str, cache: Path | None) -> Path:
     """A binary only some tests run, or :class:`MissingBinariesError` saying how to get it."""
     cache = cache or cache_root()

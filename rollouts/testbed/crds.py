@@ -1,4 +1,4 @@
-"""Install the CRDs the tests and the demo need: ModelRollout, Gateway API (standard channel), KEDA.
+"""Install the CRDs the tests and the demo need: ModelRollout, Gateway API (standard channel), KEDA, KServe.
 
 The ModelRollout CRD is read from crds/modelrollout.yaml, the file users apply (``make lint``
 checks it matches the models). Gateway API CRDs come from the Go module cache, pinned to
@@ -7,7 +7,10 @@ CustomResourceDefinitions of that folder are installed: its ``safe-upgrades``
 ValidatingAdmissionPolicy guards CRD upgrades on long-lived clusters, not a throw-away one.
 KEDA's ScaledObject CRD comes the same way, pinned to :data:`rollouts.testbed.versions.KEDA`,
 on request only: a test bed without it is a cluster without KEDA, which the controller must
-run on too.
+run on too. KServe's InferenceService CRD likewise (:data:`rollouts.testbed.versions.KSERVE`,
+the full schema of ``config/crd/full``), on request only; and Istio's VirtualService and
+DestinationRule (:data:`rollouts.testbed.versions.ISTIO`, from istio.io/api's generated CRD
+file, the other Istio kinds left out), on request only.
 
 Installation waits until each CRD is Established and its resource is served, so the caller can
 create objects at once.
@@ -47,6 +50,31 @@ KEDA_SCALED_OBJECT_CRD = "config/crd/bases/keda.sh_scaledobjects.yaml"
 def keda_crd_text(version: str = versions.KEDA) -> str:
     """The ScaledObject CRD of KEDA at ``version`` (the kind a rollout names), from the module zip."""
     return go_module_file(KEDA_MODULE, version, KEDA_SCALED_OBJECT_CRD)
+
+
+KSERVE_MODULE = "github.com/kserve/kserve"
+KSERVE_INFERENCE_SERVICE_CRD = "config/crd/full/serving.kserve.io_inferenceservices.yaml"
+
+
+def kserve_crd_text(version: str = versions.KSERVE) -> str:
+    """The InferenceService CRD of KServe at ``version``, full schema, from the module zip."""
+    return go_module_file(KSERVE_MODULE, version, KSERVE_INFERENCE_SERVICE_CRD)
+
+
+ISTIO_MODULE = "istio.io/api"
+ISTIO_CRDS = "kubernetes/customresourcedefinitions.gen.yaml"
+ISTIO_KINDS = ("VirtualService", "DestinationRule")
+"""The Istio kinds a rollout names (a VirtualService's route, a DestinationRule's subsets)."""
+
+
+def istio_crd_text(version: str = versions.ISTIO) -> str:
+    """The VirtualService and DestinationRule CRDs of istio.io/api at ``version``, from the module zip."""
+    crds = [
+        crd
+        for crd in _crds_in(go_module_file(ISTIO_MODULE, version, ISTIO_CRDS))
+        if crd["spec"]["names"]["kind"] in ISTIO_KINDS
+    ]
+    return yaml.safe_dump_all(crds)
 
 
 def _crds_in(manifest: str) -> list[dict[str, Any]]:
@@ -93,13 +121,17 @@ def install_crds(
     modelrollout: bool = True,
     gateway_api: bool = True,
     keda: bool = False,
+    kserve: bool = False,
+    istio: bool = False,
     files: tuple[Path, ...] = (),
     timeout: float = 60.0,
 ) -> list[str]:
     """Install (or update) CRDs and wait until each is served; the names of those installed.
 
     ``modelrollout``: crds/modelrollout.yaml; ``gateway_api``: the Gateway API standard channel
-    from the Go module cache; ``keda``: KEDA's ScaledObject, from the module cache too;
+    from the Go module cache; ``keda``: KEDA's ScaledObject, from the module cache too; ``kserve``:
+    KServe's InferenceService, the same way; ``istio``: Istio's VirtualService and
+    DestinationRule, the same way;
     ``files``: any further CRD manifests.
     """
     paths = list(files)
@@ -108,6 +140,8 @@ def install_crds(
     if gateway_api:
         paths.extend(gateway_api_crd_files())
     manifests = [path.read_text() for path in paths] + ([keda_crd_text()] if keda else [])
+    manifests += [kserve_crd_text()] if kserve else []
+    manifests += [istio_crd_text()] if istio else []
     crds = [crd for manifest in manifests for crd in _crds_in(manifest)]
     api = ApiextensionsV1Api(client)
     for crd in crds:

@@ -22,6 +22,15 @@ KEDA = "v2.21.1"
 """KEDA's CRDs (github.com/kedacore/keda/v2): the ScaledObject CRD only, read from the Go module
 cache; the KEDA operator is not run (docs/autoscalers.md says what that leaves out)."""
 
+KSERVE = "v0.20.0"
+"""KServe's CRDs (github.com/kserve/kserve): the InferenceService CRD only, read from the Go module
+cache; KServe's controller and Knative are not run (docs/kserve.md says why and what the tests
+stand in for)."""
+
+ISTIO = "v1.32.0"
+"""Istio's networking CRDs (istio.io/api): VirtualService and DestinationRule only, read from the
+Go module zip; istiod and Envoy are not run (the load generator applies the VirtualService)."""
+
 HELM = "v4.3.2"
 """helm (helm.sh/helm/v4), for the chart tests; the chart itself also works with Helm 3."""
 

@@ -1,6 +1,6 @@
 """Traffic models: what a router kind means for weights, shares and replicas — pure.
 
-One module per router kind of ``spec.traffic`` (``gateway_api``, ``replicas``), each a
+One module per router kind of ``spec.traffic`` (``gateway_api``, ``istio``, ``replicas``), each a
 :class:`~rollouts.traffic.base.TrafficModel`, looked up in :mod:`rollouts.traffic.registry`. The
 state machine asks the model, never the router kind: how many pods each version gets at a
 weight, which share the data plane should report, whether pods are the traffic split, and

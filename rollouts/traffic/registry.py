@@ -5,10 +5,14 @@ from __future__ import annotations
 from rollouts.api.spec import Traffic
 from rollouts.traffic.base import RouterError, TrafficModel
 from rollouts.traffic.gateway_api import GatewayAPITraffic
+from rollouts.traffic.istio import IstioTraffic
+from rollouts.traffic.kserve import KServeTraffic
 from rollouts.traffic.replicas import ReplicasTraffic
 
 MODELS: dict[str, TrafficModel] = {
     "gatewayAPI": GatewayAPITraffic(),
+    "istio": IstioTraffic(),
+    "kserve": KServeTraffic(),
     "replicas": ReplicasTraffic(),
 }
 

@@ -20,6 +20,7 @@ class ReplicasTraffic:
     """Traffic share = share of Ready pods between the Deployments behind one Service."""
 
     pods_are_traffic: bool = True
+    platform_sizes: bool = False
 
     def replica_plan(self, spec: ModelRolloutSpec, weight: int, baseline_replicas: int) -> ReplicaPlan:
         """The ratio formula of the module docstring.

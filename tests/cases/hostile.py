@@ -470,7 +470,7 @@ _CASES: list[tuple[str, tuple[Breaker, str, str]]] = [
             field="spec.analysis.metrics[0].apdex",
         ),
     ),
-    ("unknown-router", at("spec.traffic", {"istio": {"virtualService": "x"}}, field="spec.traffic.istio")),
+    ("unknown-router", at("spec.traffic", {"linkerd": {"service": "x"}}, field="spec.traffic.linkerd")),
     ("no-router", at("spec.traffic", {})),
     ("two-routers", at("spec.traffic.replicas", {}, field="spec.traffic")),
     ("traffic-list", at("spec.traffic", [])),

@@ -158,6 +158,71 @@ def _autoscaler_with_replicas_router(obj: dict[str, Any]) -> None:
     _spec(obj)["autoscaler"] = {"kind": "HorizontalPodAutoscaler", "name": "model"}
 
 
+def _kserve(obj: dict[str, Any]) -> None:
+    """The kserve router on two revision Deployments of one InferenceService (valid so far)."""
+    spec = _spec(obj)
+    spec["traffic"] = {"kserve": {"inferenceService": "fraud-scorer"}}
+    spec["baseline"]["deployment"] = "fraud-scorer-predictor-00001-deployment"
+    spec["candidate"]["deployment"] = "fraud-scorer-predictor-00002-deployment"
+
+
+def _kserve_with_mirror(obj: dict[str, Any]) -> None:
+    _kserve(obj)
+    _spec(obj)["steps"].insert(0, {"setMirror": 50})
+
+
+def _kserve_with_autoscaler(obj: dict[str, Any]) -> None:
+    _kserve(obj)
+    _spec(obj)["autoscaler"] = {"kind": "HorizontalPodAutoscaler", "name": "fraud-scorer"}
+
+
+def _kserve_with_pinned_replicas(obj: dict[str, Any]) -> None:
+    _kserve(obj)
+    _spec(obj)["candidate"]["replicas"] = 2
+
+
+def _kserve_on_a_plain_deployment(obj: dict[str, Any]) -> None:
+    _kserve(obj)
+    _spec(obj)["candidate"]["deployment"] = "fraud-scorer-v2"
+
+
+def _inference_services(obj: dict[str, Any]) -> None:
+    """Baseline and candidate as raw-mode InferenceServices (valid so far)."""
+    spec = _spec(obj)
+    spec["baseline"] = {"inferenceService": "fraud-scorer-v1", "version": spec["baseline"]["version"]}
+    spec["candidate"] = {"inferenceService": "fraud-scorer-v2", "version": spec["candidate"]["version"]}
+
+
+def _same_inference_service(obj: dict[str, Any]) -> None:
+    _inference_services(obj)
+    _spec(obj)["candidate"]["inferenceService"] = "fraud-scorer-v1"
+
+
+def _predictor_named_twice(obj: dict[str, Any]) -> None:
+    """The candidate's InferenceService serves from the Deployment the baseline names."""
+    _spec(obj)["baseline"]["deployment"] = "fraud-scorer-v2-predictor"
+    _spec(obj)["candidate"] = {"inferenceService": "fraud-scorer-v2", "version": "2026-11-20"}
+
+
+def _kserve_on_an_inference_service(obj: dict[str, Any]) -> None:
+    _kserve(obj)
+    _spec(obj)["candidate"] = {"inferenceService": "fraud-scorer", "version": "2026-11-20"}
+
+
+def _first_step(step: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Insert ``step`` before the plan's first."""
+
+    def apply(obj: dict[str, Any]) -> None:
+        _spec(obj)["steps"].insert(0, step)
+
+    return apply
+
+
+def _mirror_with_replicas_router(obj: dict[str, Any]) -> None:
+    _spec(obj)["traffic"] = {"replicas": {}}
+    _spec(obj)["steps"].insert(0, {"setMirror": 50})
+
+
 MALFORMED: tuple[Malformed, ...] = (
     Malformed(
         "unknown-field",
@@ -272,12 +337,60 @@ MALFORMED: tuple[Malformed, ...] = (
         "should be less than or equal to 0.5",
     ),
     Malformed(
+        "native-histogram-with-slo",
+        _set("spec.analysis.metrics.1.latency.histogram", "native"),
+        "spec.analysis.metrics[1].latency.slo",
+        "slo needs histogram: classic",
+        "cel",
+        "slo needs histogram: classic",
+    ),
+    Malformed(
         "same-deployment",
         _set("spec.candidate.deployment", "fraud-scorer-v1"),
         "spec.candidate.deployment",
         "baseline and candidate must be different Deployments",
         "cel",
         "baseline and candidate must be different Deployments",
+    ),
+    Malformed(
+        "deployment-and-inference-service",
+        _set("spec.candidate.inferenceService", "fraud-scorer-v2"),
+        "spec.candidate.inferenceService",
+        "give exactly one of deployment and inferenceService",
+        "cel",
+        "give exactly one of deployment and inferenceService",
+    ),
+    Malformed(
+        "neither-deployment-nor-inference-service",
+        _delete("spec.baseline.deployment"),
+        "spec.baseline.deployment",
+        "give exactly one of deployment and inferenceService",
+        "cel",
+        "give exactly one of deployment and inferenceService",
+    ),
+    Malformed(
+        "same-inference-service",
+        _same_inference_service,
+        "spec.candidate.inferenceService",
+        "baseline and candidate must be different Deployments",
+        "cel",
+        "baseline and candidate must be different Deployments",
+    ),
+    Malformed(
+        "predictor-named-as-the-baseline-deployment",
+        _predictor_named_twice,
+        "spec.candidate.inferenceService",
+        "baseline and candidate must be different Deployments",
+        "cel",
+        "baseline and candidate must be different Deployments",
+    ),
+    Malformed(
+        "kserve-router-on-an-inference-service",
+        _kserve_on_an_inference_service,
+        "spec.candidate.deployment",
+        "name revision Deployments",
+        "cel",
+        "name revision Deployments",
     ),
     Malformed(
         "two-step-kinds",
@@ -533,5 +646,77 @@ MALFORMED: tuple[Malformed, ...] = (
         "Input should be",
         "schema",
         "Unsupported value",
+    ),
+    Malformed(
+        "kserve-with-mirror",
+        _kserve_with_mirror,
+        "spec.steps[0].setMirror",
+        "the kserve router can neither mirror nor route by header",
+        "cel",
+        "the kserve router can neither mirror nor route by header",
+    ),
+    Malformed(
+        "kserve-with-autoscaler",
+        _kserve_with_autoscaler,
+        "spec.traffic.kserve",
+        "Knative's autoscaler sizes each revision",
+        "cel",
+        "Knative's autoscaler sizes each revision",
+    ),
+    Malformed(
+        "kserve-with-pinned-replicas",
+        _kserve_with_pinned_replicas,
+        "spec.traffic.kserve",
+        "a number in candidate.replicas cannot be set",
+        "cel",
+        "a number in candidate.replicas cannot be set",
+    ),
+    Malformed(
+        "kserve-on-a-plain-deployment",
+        _kserve_on_a_plain_deployment,
+        "spec.candidate.deployment",
+        "name revision Deployments",
+        "cel",
+        "name revision Deployments",
+    ),
+    Malformed(
+        "mirror-with-replicas-router",
+        _mirror_with_replicas_router,
+        "spec.steps[0].setMirror",
+        "the replicas router can neither mirror nor route by header",
+        "cel",
+        "the replicas router can neither mirror nor route by header",
+    ),
+    Malformed(
+        "mirror-zero-first",
+        _first_step({"setMirror": 0}),
+        "spec.steps",
+        "the first step must be a setWeight, a setMirror above 0 or a setHeaderRoute",
+        "cel",
+        "the first step must be a setWeight, a setMirror above 0 or a setHeaderRoute",
+    ),
+    Malformed(
+        "mirror-over-100",
+        _first_step({"setMirror": 150}),
+        "spec.steps[0].setMirror",
+        "less than or equal to 100",
+        "schema",
+        "should be less than or equal to 100",
+    ),
+    Malformed(
+        "header-route-without-headers",
+        _first_step({"setHeaderRoute": {"match": []}}),
+        "spec.steps[0].setHeaderRoute.match",
+        "at least 1 item",
+        "schema",
+        "should have at least 1 items",
+    ),
+    Malformed(
+        "header-name-with-a-space",
+        _first_step({"setHeaderRoute": {"match": [{"name": "x canary", "value": "internal"}]}}),
+        "spec.steps[0].setHeaderRoute.match[0].name",
+        "does not match the expected form",
+        "schema",
+        "should match",
     ),
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rollouts.local import prometheus
+from rollouts.local.loadgen import LoadCounts
 from rollouts.local.model_server.config import Switches
 from rollouts.local.stack import LocalStack
 from rollouts.runtime.kube import Kube
@@ -60,3 +61,20 @@ def wait_for_share(stack: LocalStack, share: float, what: str, timeout: float = 
     route edit: tests that read the route after a status change wait for it here.
     """
     wait_for(lambda: {"share": stack.route_share()}, lambda seen: seen["share"] == share, timeout, what)
+
+
+def header_routed_at_the_gate(stack: LocalStack, more: int = 30) -> LoadCounts:
+    """At the plan's step 1 (a gate behind a header route, weight 0), the load's counts once
+    ``more`` requests have been sent with the header since the gate was reached."""
+    gate = wait_for(stack.rollout, lambda o: o.get("status", {}).get("currentStep") == 1, 120, "the gate")
+    assert gate["status"]["weight"] == 0
+    load = stack.load
+    assert load is not None
+    first = load.counts().header_routed
+    counts: LoadCounts = wait_for(
+        lambda: {"counts": load.counts()},
+        lambda seen: seen["counts"].header_routed >= first + more,
+        60,
+        "header-routed requests",
+    )["counts"]
+    return counts

@@ -219,6 +219,13 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     as_baseline = refused(merge, pipeline, namespace, spec({"baseline": theirs}))
     changed_candidate = refused(merge, pipeline, namespace, spec({"candidate": theirs}))
     route = refused(merge, pipeline, namespace, spec({"traffic": {"gatewayAPI": {"httpRoute": "other"}}}))
+    istio = {
+        "virtualService": "other",
+        "route": "primary",
+        "baseline": {"host": "a"},
+        "candidate": {"host": "b"},
+    }
+    mesh = refused(create, pipeline, namespace, model_rollout("mesh", steps=GATED, traffic={"istio": istio}))
     autoscaler = refused(
         create, pipeline, namespace, model_rollout("scaler", steps=GATED, autoscaler={"name": "other"})
     )
@@ -243,6 +250,8 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     assert "may not name Deployment other-team in ModelRollout model" in as_baseline
     assert "may not name Deployment other-team in ModelRollout model" in changed_candidate
     assert "may not route ModelRollout model through HTTPRoute other" in route
+    assert "may not route ModelRollout mesh through VirtualService other" in mesh
+    assert "needs 'patch' on that virtualservice" in mesh
     assert "may not name HorizontalPodAutoscaler other in ModelRollout scaler" in autoscaler
     assert "needs 'patch' on that horizontalpodautoscaler" in autoscaler
     assert "may not name ScaledObject other in ModelRollout keda" in scaled_object
@@ -257,6 +266,83 @@ def test_a_ci_service_account_cannot_make_the_controller_its_deputy(
     assert stored["spec"]["candidate"]["deployment"] == "model-v2"
     # What it may read, it may name.
     create(pipeline, namespace, model_rollout("mine", steps=GATED, analysis={"prometheus": PROMETHEUS}))
+
+
+def test_a_ci_service_account_may_route_only_through_an_inference_service_it_may_patch(
+    testbed: LocalCluster, app: str, pipeline: Path
+) -> None:
+    """The kserve router writes canaryTrafficPercent: naming the InferenceService needs 'patch' on it."""
+    namespace = app
+    revisions = ("model-predictor-00001-deployment", "model-predictor-00002-deployment")
+    grant(
+        testbed,
+        namespace,
+        "pipeline-serves",
+        [
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments/scale"],
+                "resourceNames": list(revisions),
+                "verbs": ["update"],
+            },
+            {
+                "apiGroups": ["serving.kserve.io"],
+                "resources": ["inferenceservices"],
+                "resourceNames": ["model"],
+                "verbs": ["patch"],
+            },
+        ],
+        service_account_subject(namespace, "pipeline"),
+    )
+    wait_allowed(pipeline, "patch", "inferenceservices", namespace, group="serving.kserve.io", name="model")
+
+    def kserve_rollout(name: str, inference_service: str) -> KubeObject:
+        traffic = {"kserve": {"inferenceService": inference_service}}
+        return model_rollout(
+            name, steps=GATED, baseline=(revisions[0], "v1"), candidate=(revisions[1], "v2"), traffic=traffic
+        )
+
+    theirs = refused(create, pipeline, namespace, kserve_rollout("serverless", "other"))
+    assert "may not route ModelRollout serverless through InferenceService other" in theirs
+    assert "needs 'patch' on that inferenceservice" in theirs
+    create(pipeline, namespace, kserve_rollout("mine", "model"))
+
+
+def test_a_ci_service_account_may_name_only_inference_services_it_may_patch(
+    testbed: LocalCluster, app: str, pipeline: Path
+) -> None:
+    """baseline/candidate.inferenceService: the controller patches their minReplicas/maxReplicas."""
+    namespace = app
+    grant(
+        testbed,
+        namespace,
+        "pipeline-sizes",
+        [
+            {
+                "apiGroups": ["serving.kserve.io"],
+                "resources": ["inferenceservices"],
+                "resourceNames": ["m1", "m2"],
+                "verbs": ["patch"],
+            }
+        ],
+        service_account_subject(namespace, "pipeline"),
+    )
+    wait_allowed(pipeline, "patch", "inferenceservices", namespace, group="serving.kserve.io", name="m2")
+
+    def sized(name: str, candidate: str) -> KubeObject:
+        rollout = model_rollout(
+            name, steps=GATED, baseline=("m1-predictor", "v1"), candidate=("m2-predictor", "v2")
+        )
+        rollout["spec"] |= {
+            "baseline": {"inferenceService": "m1", "version": "v1"},
+            "candidate": {"inferenceService": candidate, "version": "v2"},
+        }
+        return rollout
+
+    theirs = refused(create, pipeline, namespace, sized("theirs", "other"))
+    assert "may not name InferenceService other in ModelRollout theirs" in theirs
+    assert "needs 'patch' on that inferenceservice" in theirs
+    create(pipeline, namespace, sized("mine", "m2"))
 
 
 def test_an_owner_cannot_send_a_secret_it_may_not_read_to_another_address(

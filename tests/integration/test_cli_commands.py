@@ -337,7 +337,10 @@ def test_abort_direct_stops_traffic_while_the_controller_is_down(
         )
         assert aborted.exit_code == 0, aborted.output
         assert route_weights(kube, namespace) == {"model-v1": 100, "model-v2": 0}  # at once, no controller
-        reset = f"HTTPRoute {namespace}/model now sends 100% to model-v1 and 0% to model-v2 (it sent 20%)"
+        reset = (
+            f"HTTPRoute {namespace}/model now sends 100% to model-v1 and 0% to model-v2, "
+            "with no mirror or header route (it sent 20%)"
+        )
         assert f"--direct: {reset}" in aborted.stdout
         before = kube.get(MODEL_ROLLOUTS, "model", namespace)
         assert before["status"]["phase"] == "Progressing"  # status is the controller's to write
@@ -352,6 +355,46 @@ def test_abort_direct_stops_traffic_while_the_controller_is_down(
     assert after["status"]["weight"] == 0
     assert after["status"]["outcome"]["message"] == "aborted by testbed-admin: bad scores"
     assert route_weights(kube, namespace) == {"model-v1": 100, "model-v2": 0}
+
+
+def test_abort_direct_removes_mirror_and_header_route_while_the_controller_is_down(
+    testbed: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    canary = {"name": "x-canary", "value": "internal"}
+    steps: list[dict[str, Any]] = [
+        {"setMirror": 50},
+        {"setHeaderRoute": {"match": [canary]}},
+        {"approve": {}},
+        {"setWeight": 100},
+    ]
+    create_gated_rollout(kube, namespace, steps=steps)
+    with running_controller(testbed.kubeconfig, namespace):
+        gate = wait_for(
+            rollout_reader(kube, "model", namespace),
+            lambda o: o.get("status", {}).get("currentStep") == 2,
+            60,
+            "the approve gate at step 2",
+        )
+    assert (gate["status"]["weight"], gate["status"]["mirror"]) == (0, 50)
+    assert gate["status"]["headerRoute"]["match"][0]["name"] == "x-canary"
+    rules = kube.get(HTTP_ROUTES, "model", namespace)["spec"]["rules"]
+    assert [rule.get("name") for rule in rules] == [None, "model-rollouts-headers-0"]
+    assert rules[0]["filters"][0]["requestMirror"]["percent"] == 50
+    shown = rollouts(testbed.kubeconfig, namespace, "get", "model")
+    assert "mirror 50% of requests, header route x-canary=internal" in shown.stdout
+
+    aborted = rollouts(testbed.kubeconfig, namespace, "abort", "model", "--reason", "bad", "--direct")
+    assert aborted.exit_code == 0, aborted.output
+    assert "with no mirror or header route (it sent 0%)" in aborted.stdout
+    rules = kube.get(HTTP_ROUTES, "model", namespace)["spec"]["rules"]
+    assert len(rules) == 1 and "filters" not in rules[0]  # at once, no controller
+    with running_controller(testbed.kubeconfig, namespace):
+        after = wait_for(
+            rollout_reader(kube, "model", namespace), lambda o: phase(o) == "Aborted", 30, "abort"
+        )
+    assert after["status"].get("mirror") is None and after["status"].get("headerRoute") is None
+    rules = kube.get(HTTP_ROUTES, "model", namespace)["spec"]["rules"]
+    assert len(rules) == 1 and "filters" not in rules[0]
 
 
 def test_abort_direct_without_a_mesh_scales_the_candidate_to_zero(

@@ -33,7 +33,8 @@ import yaml
 
 from rollouts.controller.shell.app import serves
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
-from rollouts.local.manifests import http_route, model_deployment
+from rollouts.local.manifests import ISTIO_ROUTE, http_route, model_deployment, virtual_service
+from rollouts.local.stack import ISTIO_DESTINATIONS, ISTIO_TRAFFIC
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     EVENTS,
@@ -42,6 +43,7 @@ from rollouts.runtime.kube import (
     LEASES,
     NAMESPACES,
     PODS,
+    VIRTUAL_SERVICES,
     Forbidden,
     Kube,
     KubeObject,
@@ -50,6 +52,8 @@ from rollouts.runtime.kube import (
 )
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.cluster import free_ports
+from rollouts.testbed.crds import install_crds
+from rollouts.traffic.istio import istio_routing
 from tests.integration.test_cli_commands import ROLLOUTS, route_weights
 from tests.support.controller import phase, rollout_reader, wait_for
 from tests.support.identities import access, service_account_kubeconfig, wait_allowed
@@ -248,6 +252,44 @@ def test_the_controller_runs_with_exactly_the_shipped_cluster_roles(
         lease = kube.get(LEASES, "model-rollouts-controller", HOME)
         assert lease["spec"]["holderIdentity"]
     assert process.returncode == 0, log.read_text()
+
+
+def test_the_shipped_cluster_roles_route_through_an_istio_virtual_service(
+    testbed: LocalCluster, kube: Kube, namespace: str, installed: KubeObject, tmp_path: Path
+) -> None:
+    install_crds(kube.api_client, modelrollout=False, gateway_api=False, istio=True)
+    token = service_account_kubeconfig(testbed, HOME, ACCOUNT, tmp_path)
+    wait_allowed(token, "patch", "virtualservices", namespace, group="networking.istio.io")
+    kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=2), namespace)
+    kube.create(DEPLOYMENTS, model_deployment("model-v2", "v2", replicas=0), namespace)
+    kube.create(VIRTUAL_SERVICES, virtual_service("model", "model", "v1", "v2"), namespace)
+    rollout = model_rollout("model", steps=[{"setWeight": 50}], traffic=ISTIO_TRAFFIC)
+    kube.create(MODEL_ROLLOUTS, rollout, namespace)
+    metrics, health = free_ports(2)
+    log = tmp_path / "controller.log"
+    with controller_process(shipped_arguments(installed, HOME, metrics, health), token, log) as process:
+        wait_ready(health, process, log)
+        wait_for(rollout_reader(kube, "model", namespace), lambda o: phase(o) == "Succeeded", 90, "promotion")
+        wait_for(
+            lambda: kube.get(VIRTUAL_SERVICES, "model", namespace),
+            lambda vs: istio_routing(vs, ISTIO_ROUTE, *ISTIO_DESTINATIONS).share == 1.0,
+            30,
+            "the VirtualService to follow",
+        )
+    refused = [line for line in log.read_text().splitlines() if "system:serviceaccount:" in line]
+    assert refused == [], "\n".join(refused)
+
+
+def test_the_shipped_cluster_roles_read_and_patch_inference_services_and_nothing_more(
+    testbed: LocalCluster, namespace: str, installed: KubeObject, tmp_path: Path
+) -> None:
+    """An informer (InferenceServices as baseline/candidate) and JSON patches (docs/kserve.md)."""
+    token = service_account_kubeconfig(testbed, HOME, ACCOUNT, tmp_path)
+    wait_allowed(token, "patch", "inferenceservices", namespace, group="serving.kserve.io")
+    for verb in ("get", "list", "watch"):
+        assert access(token, verb, "inferenceservices", namespace, group="serving.kserve.io"), verb
+    for verb in ("update", "delete", "create"):
+        assert not access(token, verb, "inferenceservices", namespace, group="serving.kserve.io"), verb
 
 
 def test_the_secrets_role_is_bound_per_namespace_as_documented(

@@ -20,6 +20,8 @@ import pytest
 
 from rollouts.controller.shell.reconciler import Reconciler
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
+from rollouts.controller.shell.scaling.base import ScaleContext
+from rollouts.controller.shell.scaling.deployment import DeploymentScaler
 from rollouts.local.manifests import http_route, model_deployment
 from rollouts.routers.base import RouterTarget
 from rollouts.routers.gateway_api import GatewayAPIRouter
@@ -55,8 +57,13 @@ class PausedLeader:
         return False  # woken up after the Lease was taken over
 
 
-def _reconciler(kube: Kube, deployments: Store | None = None) -> Reconciler:
-    return reconciler_alone(kube, deployments=deployments)
+def _context(kube: Kube, namespace: str, deployments: Store) -> ScaleContext:
+    """What a scaler of the old leader reads: its Deployment cache (nothing else is read)."""
+    return ScaleContext(kube, namespace, deployments, read=lambda resource, name: None)
+
+
+def _reconciler(kube: Kube) -> Reconciler:
+    return reconciler_alone(kube)
 
 
 def test_a_status_write_prepared_before_the_successors_is_refused(kube: Kube, namespace: str) -> None:
@@ -91,9 +98,9 @@ def test_a_scale_write_prepared_before_the_successors_is_refused(kube: Kube, nam
         )
 
     paused = PausedLeader(successor)
-    reconciler = _reconciler(kube.guarded(paused), deployments)
+    scaler = DeploymentScaler(_context(kube.guarded(paused), namespace, deployments))
     with pytest.raises(NotLeader):  # 409 on the stale version, then the retry meets the guard
-        reconciler._scale(namespace, "model-v2", 2)
+        scaler.scale("model-v2", 2)
     assert paused.asked == 2
     assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 5
 
@@ -106,7 +113,7 @@ def test_a_stale_scale_write_without_a_successor_is_retried_on_a_live_read(
     deployments.replace([read])
     someone = {"spec": {"replicas": 1}}  # e.g. a person's kubectl scale: the cache (0) now lags
     kube.patch(DEPLOYMENTS, "model-v2", someone, PatchType.MERGE, namespace, subresource="scale")
-    _reconciler(kube, deployments)._scale(namespace, "model-v2", 2)
+    DeploymentScaler(_context(kube, namespace, deployments)).scale("model-v2", 2)
     assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 2
 
 
@@ -125,7 +132,7 @@ def test_a_scale_write_is_not_refused_for_a_status_change_of_the_deployment(
         sends.append(1)
         return True
 
-    _reconciler(kube.guarded(count), deployments)._scale(namespace, "model-v2", 2)
+    DeploymentScaler(_context(kube.guarded(count), namespace, deployments)).scale("model-v2", 2)
     assert kube.get(DEPLOYMENTS, "model-v2", namespace)["spec"]["replicas"] == 2
     assert len(sends) == 1, "the size read was still the size: one write, no retry"
 

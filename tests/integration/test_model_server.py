@@ -31,6 +31,7 @@ from rollouts.local.model_server.metrics import (
 )
 from rollouts.local.model_server.model import FEATURE_COUNT, sample_features
 from rollouts.local.model_servers import ModelServerError, ModelServers, RunningModelServer
+from rollouts.traffic.base import Routing
 
 
 def fast_start(version: str) -> ServerConfig:
@@ -338,7 +339,7 @@ def test_load_generator_splits_traffic_by_share(
     generator = LoadGenerator(
         Target(baseline.version, baseline.url),
         Target(candidate.version, candidate.url),
-        lambda: 0.25,
+        lambda: Routing(share=0.25),
         rate=200.0,
         max_requests=400,
         seed=8,
@@ -364,7 +365,7 @@ def test_load_generator_splits_traffic_by_share(
 def test_load_generator_keeps_the_last_share_when_the_source_fails(
     baseline: RunningModelServer, candidate: RunningModelServer
 ) -> None:
-    def unreadable_route() -> float:
+    def unreadable_route() -> Routing:
         raise ValueError("HTTPRoute fraud-scorer not found")
 
     generator = LoadGenerator(
@@ -388,7 +389,7 @@ def test_load_generator_stops_on_request(baseline: RunningModelServer, candidate
     generator = LoadGenerator(
         Target(baseline.version, baseline.url),
         Target(candidate.version, candidate.url),
-        lambda: 0.5,
+        lambda: Routing(share=0.5),
         rate=50.0,
     ).start()
     assert not generator.wait(timeout=0.5), "an unbounded run goes on until stopped"

@@ -25,7 +25,7 @@ from analysis import (
     NoData,
     QueryFailed,
 )
-from analysis.criteria import MetricCriteria
+from analysis.criteria import HistogramKind, MetricCriteria
 from analysis.observations import Window
 from analysis.providers import prometheus as prometheus_module
 from analysis.providers.base import ScalarResult, Versions
@@ -42,6 +42,7 @@ METRICS: tuple[MetricCriteria, ...] = (
     DriftCriteria("labels", 'p{version="{{version}}"}', by="label"),
     DriftCriteria("scores", 's{version="{{version}}"}', invalid_query='i{version="{{version}}"}'),
     GuardCriteria("gpu", 'g{version="{{version}}"}', max=1.0),
+    LatencyCriteria("native", 'n{version="{{version}}"}', histogram=HistogramKind.NATIVE),
 )
 
 
@@ -83,6 +84,26 @@ ANSWERS: dict[str, Answer] = {
         "200 OK", _matrix({MARKER: MARKER, "le": MARKER}, [[SAMPLES_AT, "1"], [SAMPLES_AT + 1, "2"]])
     ),
     "200 planted values": _http("200 OK", _matrix({"label": "x"}, [[SAMPLES_AT, MARKER]])),
+    "200 planted native histograms": _http(
+        "200 OK",
+        json.dumps(
+            {
+                "status": "success",
+                "data": {
+                    "resultType": "matrix",
+                    "result": [
+                        {
+                            "metric": {MARKER: MARKER},
+                            "histograms": [
+                                [SAMPLES_AT, {"count": "2", "sum": MARKER, "buckets": [[0, "1", "2", "2"]]}],
+                                [SAMPLES_AT + 1, {"count": MARKER, "buckets": [[0, MARKER, "2", "3"]]}],
+                            ],
+                        }
+                    ],
+                },
+            }
+        ).encode(),
+    ),
     "200 planted vector": _http(
         "200 OK",
         json.dumps(
@@ -225,7 +246,12 @@ def test_a_token_no_header_can_carry_is_never_sent_nor_quoted(hostile: HostileSe
 
 
 def _series(labels: list[dict[str, str]]) -> bytes:
-    result = [{"metric": item, "values": [[SAMPLES_AT, "1"], [SAMPLES_AT + 1, "2"]]} for item in labels]
+    """Each series for both cohorts (the one query for both splits them by ``version``)."""
+    result: list[dict[str, object]] = [
+        {"metric": {"version": version, **item}, "values": [[SAMPLES_AT, "1"], [SAMPLES_AT + 1, "2"]]}
+        for item in labels
+        for version in (VERSIONS.candidate, VERSIONS.baseline)
+    ]
     return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
 
 
@@ -235,8 +261,16 @@ def _series(labels: list[dict[str, str]]) -> bytes:
         ([{"label": f"class-{i}"} for i in range(300)], "more than 256 'label' classes"),
         ([{"label": f"\x1b[2J{MARKER}"}], "is not a printable name"),
         ([{"label": "x" * 129}], "is not a printable name"),
+        (
+            [{"label": "ok", "version": MARKER}],
+            "'version' label is neither the candidate's nor the baseline's",
+        ),
+        (
+            [{"label": "ok", "version": "v1.2"}],
+            "'version' label is neither the candidate's nor the baseline's",
+        ),
     ],
-    ids=["too many", "control characters", "too long"],
+    ids=["too many", "control characters", "too long", "another version", "no such version"],
 )
 def test_class_names_kept_in_status_are_bounded(
     hostile: HostileServer, labels: list[dict[str, str]], message: str

@@ -38,7 +38,7 @@ from rollouts.runtime.kube import (
 from rollouts.testbed import LocalCluster, versions
 from rollouts.testbed.crds import install_crds, keda_crd_text
 from tests.e2e.test_autoscalers import GATED, _approve, _at_gate
-from tests.support.cluster import _problem
+from tests.support.cluster import missing_problem
 from tests.support.controller import condition, phase, rollout_reader, running_controller, wait_for
 from tests.support.need import need
 from tests.support.workloads import model_rollout
@@ -52,7 +52,7 @@ KEDA_HPA = "keda-hpa-model"
 @pytest.fixture(scope="module")
 def keda_crds(api_client: ApiClient) -> Iterator[list[str]]:
     """KEDA's ScaledObject CRD, installed for this module's tests and removed after them."""
-    problem = _problem(keda_crd_text)  # needs Go, to read the module cache
+    problem = missing_problem(keda_crd_text)  # needs Go, to read the module cache
     need(not problem, f"the KEDA {versions.KEDA} CRDs", problem)
     names = install_crds(api_client, modelrollout=False, gateway_api=False, keda=True)
     yield names

@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
-def _problem(check: Callable[[], object]) -> str:
+def missing_problem(check: Callable[[], object]) -> str:
     """Why ``check`` cannot find what it looks for (its error message); empty if it can."""
     try:
         check()
@@ -80,7 +80,7 @@ def _problem(check: Callable[[], object]) -> str:
 
 @pytest.fixture(scope="session")
 def testbed_binaries() -> Binaries:
-    problem = _problem(find_binaries)
+    problem = missing_problem(find_binaries)
     need(not problem, "the local Kubernetes test bed", problem)
     return find_binaries()
 
@@ -109,7 +109,7 @@ def kube(testbed: LocalCluster) -> Iterator[Kube]:
 
 @pytest.fixture(scope="session")
 def crds(api_client: ApiClient) -> list[str]:
-    problem = _problem(gateway_api_crd_files)  # needs Go, to read the module cache
+    problem = missing_problem(gateway_api_crd_files)  # needs Go, to read the module cache
     need(not problem, f"the Gateway API {versions.GATEWAY_API} CRDs", problem)
     return install_crds(api_client)
 

@@ -22,7 +22,13 @@ from typing import Any, Self
 
 from rollouts.controller.shell.app import CONTROLLER_NAME, ControllerOptions, build_manager
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
-from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX, ROUTE_INDEX, Caches, Reconciler
+from rollouts.controller.shell.reconciler import (
+    DEPLOYMENT_INDEX,
+    ROUTE_INDEX,
+    VIRTUAL_SERVICE_INDEX,
+    Caches,
+    Reconciler,
+)
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.runtime.informer import Store
 from rollouts.runtime.kube import (
@@ -45,7 +51,7 @@ def reconciler_alone(
     """A reconciler over caches filled by hand (empty unless given; rollouts indexed as app does,
     naming nothing else); ``options`` go to :class:`Reconciler` (``routers=``, ...)."""
     rollouts = Store() if rollouts is None else rollouts
-    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX):
+    for index in (DEPLOYMENT_INDEX, ROUTE_INDEX, VIRTUAL_SERVICE_INDEX):
         rollouts.add_index(index, lambda rollout: [])  # nothing else names these objects
     caches = Caches(rollouts=rollouts, deployments=deployments or Store(), pods=Store(), nodes=Store())
     return Reconciler(kube, caches, PrometheusProviders(kube), clock=lambda: datetime.now(UTC), **options)
@@ -197,6 +203,25 @@ class WeightRecorder(_WatchRecorder):
                 weight = int(ref.get("weight", 1))
                 if not self.weights or self.weights[-1] != weight:
                     self.weights.append(weight)
+
+
+class ShareRecorder(_WatchRecorder):
+    """Records the candidate's share (in whole percent) of one routing object at every change,
+    by a share rule such as the routers' own (``share``), from a watch."""
+
+    def __init__(
+        self, kube: Kube, resource: Resource, name: str, namespace: str, share: Callable[[KubeObject], float]
+    ) -> None:
+        super().__init__(kube, resource, namespace, field_selector=f"metadata.name={name}")
+        self._share = share
+        self.weights: list[int] = []
+
+    def _record(self, obj: KubeObject) -> None:
+        if obj.get("deleted"):
+            return
+        weight = round(self._share(obj) * 100)
+        if not self.weights or self.weights[-1] != weight:
+            self.weights.append(weight)
 
 
 class ServingRecorder(_WatchRecorder):

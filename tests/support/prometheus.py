@@ -4,9 +4,10 @@ Fixtures:
 
 - ``prometheus_installed`` (session): skips locally, fails under ``CI=true``, when the Debian
   ``prometheus`` package (prometheus and promtool) is missing;
-- ``prometheus_factory`` (per test): ``make(backfill=None, targets=())`` returns a started
-  :class:`~rollouts.local.prometheus.PrometheusServer` in the test's tmp_path, optionally
-  backfilled from OpenMetrics text first; every server it made is stopped after the test;
+- ``prometheus_factory`` (per test): ``make(backfill=None, targets=(), native_histograms=False)``
+  returns a started :class:`~rollouts.local.prometheus.PrometheusServer` in the test's tmp_path,
+  optionally backfilled from OpenMetrics text first (native histograms: Prometheus 3 only);
+  every server it made is stopped after the test;
 - ``prometheus`` (per test): one started, empty server with a 1-second scrape interval;
 - ``secured_prometheus`` (per test): a server on HTTPS with basic auth, its certificate from a
   fresh test CA naming only :data:`SERVER_NAME` (so 127.0.0.1 verifies only with that server
@@ -94,12 +95,15 @@ def prometheus_factory(
 ) -> Iterator[MakePrometheus]:
     servers: list[PrometheusServer] = []
 
-    def make(backfill: str | None = None, targets: Sequence[ScrapeTarget] = ()) -> PrometheusServer:
+    def make(
+        backfill: str | None = None, targets: Sequence[ScrapeTarget] = (), *, native_histograms: bool = False
+    ) -> PrometheusServer:
         server = PrometheusServer(
             tmp_path / f"prometheus-{len(servers)}",
             scrape_interval=1.0,
             targets=targets,
             release=prometheus_release,
+            native_histograms=native_histograms,
         )
         servers.append(server)
         if backfill is not None:

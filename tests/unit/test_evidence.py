@@ -134,3 +134,17 @@ def test_feasibility_is_judged_on_the_new_evidence() -> None:
     message = step_feasibility(spec, status, T0 + 2 * MINUTE, evidence.state)
     assert message is not None and message.startswith("step 1 may not reach a PASS at 10%")
     assert step_feasibility(spec, status, T0 + 2 * MINUTE) == message  # restored from status: the same
+
+
+def test_feasibility_at_a_mirror_step_forecasts_the_mirrored_share() -> None:
+    """At weight 0 with 50% mirrored, a third of the samples are the candidate's: 10 of 30 a look."""
+    spec = spec_of()
+    evidence = fold(spec, begin(T0), [window(0, (10, 0), (20, 0))])
+    status = ModelRolloutStatus(
+        analysis=evidence.analysis, current_step=1, weight=0, mirror=50, step_started_at=format_timestamp(T0)
+    )
+    message = step_feasibility(spec, status, T0 + 2 * MINUTE, evidence.state)
+    assert message is not None and message.startswith("step 1 may not reach a PASS at 0% with 50% mirrored")
+    assert "the forecast reaches 290" in message  # 10 seen, then 10 a look over the 28 looks left
+    header_only = status.model_copy(update={"mirror": None})
+    assert step_feasibility(spec, header_only, T0 + 2 * MINUTE, evidence.state) is None  # no forecast

@@ -82,6 +82,20 @@ def test_plan_warnings_do_not_fail() -> None:
     assert any("nothing waits for a PASS" in p.message for p in problems)
 
 
+def test_a_native_histogram_read_through_a_bucket_series_is_flagged() -> None:
+    document = valid_rollout()
+    latency = document["spec"]["analysis"]["metrics"][1]["latency"]
+    del latency["slo"]
+    latency["histogram"] = "native"
+    rollout, problems = lint_object(document)
+    assert rollout is not None
+    (warning,) = problems
+    assert (warning.path, warning.severity) == ("spec.analysis.metrics[1].latency.buckets", "warning")
+    assert "_bucket" in warning.message
+    latency["buckets"] = 'model_request_duration_seconds{version="{{version}}"}'
+    assert lint_object(document)[1] == []
+
+
 @pytest.mark.parametrize("path", ROLLOUT_EXAMPLES, ids=lambda p: p.name)
 def test_examples_lint_clean(path: Path) -> None:
     reports = lint_text(path.read_text(), str(path))

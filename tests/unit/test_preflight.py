@@ -569,7 +569,7 @@ def test_cli_reads_list_documents_and_stdin(tmp_path: Path) -> None:
         ("kind: [", "not valid YAML/JSON"),
         (
             "apiVersion: v1\nkind: Service\nmetadata: {name: fraud-scorer}\n",
-            "expected one Deployment, found 0",
+            "expected one Deployment or InferenceService, found 0",
         ),
     ],
 )
@@ -592,6 +592,42 @@ def test_cli_rollout_must_name_the_deployments(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "the rollout's candidate is Deployment fraud-scorer-v3" in result.output
+
+
+def _inference_service(tmp_path: Path) -> Path:
+    """The example's candidate InferenceService (fraud-scorer-v2) alone in a file."""
+    documents = yaml.safe_load_all((EXAMPLES.parent / "kserve" / "raw-inferenceservices.yaml").read_text())
+    (isvc,) = [
+        d for d in documents if d["kind"] == "InferenceService" and d["metadata"]["name"] == "fraud-scorer-v2"
+    ]
+    path = tmp_path / "isvc.yaml"
+    path.write_text(yaml.safe_dump(isvc))
+    return path
+
+
+def test_cli_judges_a_candidate_inference_services_predictor_at_its_own_fields(tmp_path: Path) -> None:
+    """As the controller does (rollouts.guardrails.inference_services): spec.predictor, not a Deployment."""
+    result = _invoke("-f", str(_inference_service(tmp_path)), "--baseline", str(BASELINE_FILE), "-o", "json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["candidate"] == "fraud-scorer-v2"
+    errors = [(f["rule"], f["path"]) for f in report["findings"] if f["severity"] == "error"]
+    assert errors == [(str(Rule.READINESS_PROBE_MISSING), "spec.predictor.model.readinessProbe")]
+
+
+def test_cli_rollout_must_name_the_candidate_inference_service(tmp_path: Path) -> None:
+    rollout = _load(ROLLOUT_FILE)
+    rollout["spec"]["candidate"] = {"inferenceService": "fraud-scorer-v2", "version": "v2"}
+    path = tmp_path / "rollout.yaml"
+    path.write_text(yaml.safe_dump(rollout))
+    candidate = str(_inference_service(tmp_path))
+    named = _invoke("-f", candidate, "--baseline", str(BASELINE_FILE), "--rollout", str(path))
+    assert named.exit_code == 1, named.output  # judged: the readinessProbe error
+    rollout["spec"]["candidate"]["inferenceService"] = "fraud-scorer-v3"
+    path.write_text(yaml.safe_dump(rollout))
+    other = _invoke("-f", candidate, "--baseline", str(BASELINE_FILE), "--rollout", str(path))
+    assert other.exit_code == 2
+    assert "the rollout's candidate is InferenceService fraud-scorer-v3" in other.output
 
 
 def test_cli_invalid_rollout_exits_2(tmp_path: Path) -> None:

@@ -332,3 +332,46 @@ def test_ready_summary() -> None:
         [pod("p1"), pod("p2", "gpu-b")], GPU_NODES, deployment(), AcceleratorResources(), NOW
     )
     assert readiness.summary() == "2/2 replicas available on their accelerators"
+
+
+def inference_service(status: str | None, reason: str = "", message: str = "") -> dict[str, Any]:
+    """A raw-mode InferenceService whose PredictorReady is ``status`` (None: no condition yet)."""
+    predictor = {"type": "PredictorReady", "status": status, "reason": reason, "message": message}
+    ingress = {"type": "IngressReady", "status": "False", "reason": "NoIngress"}  # KServe's own
+    conditions = [ingress] + ([predictor] if status is not None else [])
+    return {"metadata": {"name": "fraud-scorer-v2"}, "status": {"conditions": conditions}}
+
+
+@pytest.mark.parametrize(
+    ("isvc", "said"),
+    [
+        (
+            inference_service(
+                "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
+            ),
+            "InferenceService fraud-scorer-v2 is not PredictorReady: MinimumReplicasUnavailable: "
+            "Deployment does not have minimum availability.",
+        ),
+        (inference_service(None), "InferenceService fraud-scorer-v2 is not PredictorReady: no condition yet"),
+    ],
+)
+def test_a_candidate_inference_service_waits_for_predictor_ready(isvc: dict[str, Any], said: str) -> None:
+    """The predictor Deployment is ready, KServe has not said so yet: no traffic, and the
+    condition names the InferenceService and KServe's reason."""
+    pods = [pod("p1"), pod("p2", "gpu-b")]
+    readiness = assess_candidate(
+        pods, GPU_NODES, deployment(), AcceleratorResources(), NOW, inference_service=isvc
+    )
+    assert not readiness.ready
+    assert readiness.problems[0].reason is ReadinessReason.PREDICTOR_NOT_READY
+    assert readiness.summary() == said
+
+
+def test_predictor_ready_is_enough_without_kserves_ingress() -> None:
+    """IngressReady False (KServe's ingress unused with the Gateway API router) does not block."""
+    pods = [pod("p1"), pod("p2", "gpu-b")]
+    isvc = inference_service("True")
+    readiness = assess_candidate(
+        pods, GPU_NODES, deployment(), AcceleratorResources(), NOW, inference_service=isvc
+    )
+    assert readiness.ready

@@ -21,6 +21,7 @@ from rollouts.api.status import ModelRolloutStatus
 from rollouts.controller.core.selectors import matches
 from rollouts.controller.shell.fetch import World, candidate_health, deployment_state
 from rollouts.controller.shell.pod_scope import deployment_of_pod
+from rollouts.controller.shell.scaling.inference_service import controlling_inference_service
 from rollouts.controller.shell.trim import (
     LAST_APPLIED,
     drop_bookkeeping,
@@ -335,6 +336,16 @@ def test_the_reconcilers_observation_is_the_same_on_trimmed_api_objects(pods: li
             assert matches(selector, kept["metadata"]["labels"]) == matches(
                 selector, pod["metadata"]["labels"]
             )
+
+
+def test_a_kserve_predictors_controlling_inference_service_survives_the_trim() -> None:
+    """The scale-down of a replaced candidate reads it (scale_replaced, docs/kserve.md)."""
+    deployment = api_deployment("m2-predictor", "v2")
+    owner = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "name": "m2"}
+    deployment["metadata"]["ownerReferences"] = [owner | {"controller": True, "uid": "u-1"}]
+    trimmed = trim_deployment(deployment)
+    assert trimmed["metadata"]["ownerReferences"] == [owner | {"controller": True}]
+    assert controlling_inference_service(trimmed) == controlling_inference_service(deployment) == "m2"
 
 
 def test_trimmed_objects_are_much_smaller_and_keep_the_cache_keys() -> None:

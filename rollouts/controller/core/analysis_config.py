@@ -53,6 +53,7 @@ def metric_criteria(metric: Metric) -> MetricCriteria:
         return LatencyCriteria(
             name=metric.name,
             buckets_query=latency.buckets,
+            histogram=latency.histogram,
             slo=latency.slo,
             max_shift=latency.max_shift,
             tail_ratio=latency.tail_ratio,

@@ -61,7 +61,10 @@ def claimed_objects(spec: ModelRolloutSpec) -> frozenset[str]:
     >>> sorted(claimed_objects(spec))
     ['Deployment m-v1', 'Deployment m-v2']
     """
-    deployments = {f"Deployment {spec.baseline.deployment}", f"Deployment {spec.candidate.deployment}"}
+    deployments = {
+        f"Deployment {spec.baseline.workload_deployment}",
+        f"Deployment {spec.candidate.workload_deployment}",
+    }
     return frozenset(deployments) | traffic_model(spec.traffic).claimed(spec)
 
 

@@ -41,7 +41,9 @@ serving pods, whatever the outcome:
 
 The router kind's traffic model (rollouts.traffic) gives the replica plan and the share to
 expect; where the rules differ it is by one property of the model, ``pods_are_traffic`` (every
-Ready pod takes requests, as with the replicas router), never by router kind.
+Ready pod takes requests, as with the replicas router), never by router kind. A model whose
+platform sizes the versions (``platform_sizes``: Knative's autoscaler) gets no sizes at all: the
+rules below are then the platform's.
 
 - The baseline is scaled below its current size only while the candidate exists and has the
   Ready pods the plan gives it (the 100% step when pods are the traffic, the scale-down after a
@@ -90,7 +92,7 @@ from typing import Literal
 
 from rollouts.api.conditions import ConditionType, Reason
 from rollouts.api.durations import format_seconds
-from rollouts.api.spec import Approval, ModelRolloutSpec, Step
+from rollouts.api.spec import Approval, HeaderMatch, HeaderRoute, ModelRolloutSpec, Step
 from rollouts.api.status import (
     MAX_HISTORY,
     MAX_REPLACED,
@@ -120,7 +122,13 @@ from rollouts.controller.core.observed import (
     Observed,
 )
 from rollouts.controller.core.schedule import analysis_start_time, next_look_at
-from rollouts.controller.core.steps import first_weight, resume_index, steps_hash
+from rollouts.controller.core.steps import (
+    candidate_gets_requests,
+    first_load,
+    first_weight,
+    resume_index,
+    steps_hash,
+)
 from rollouts.traffic.base import ReplicaPlan, TrafficModel
 from rollouts.traffic.registry import traffic_model
 
@@ -215,6 +223,8 @@ class Facts:
     current_step: int | None
     step_started_at: str | None
     weight: int | None
+    mirror: int | None
+    header_route: HeaderRoute | None
     candidate_ready_at: str | None
     hold: str | None
     retried_at: str | None
@@ -342,9 +352,11 @@ class _Transition:
         return Decision(
             status=status,
             weight=weight if touch else None,
+            mirror=(status.mirror or 0) if touch else None,
+            header_match=(status.header_route.match if status.header_route else ()) if touch else None,
             baseline_replicas=plan[0],
             candidate_replicas=plan[1],
-            scale_to_zero=replaced if touch else (),
+            scale_to_zero=replaced if touch and not self.model.platform_sizes else (),
             autoscaler_move=self.autoscaler_move() if touch else None,
             evidence=self.evidence,
             events=tuple(self.events),
@@ -353,7 +365,7 @@ class _Transition:
 
     def replaced_left(self) -> tuple[str, ...]:
         """Replaced candidates still to stop: not named by this spec, still sized or serving."""
-        named = {self.spec.baseline.deployment, self.spec.candidate.deployment}
+        named = {self.spec.baseline.workload_deployment, self.spec.candidate.workload_deployment}
         seen = {state.name: state for state in self.observed.replaced}
         left = []
         for name in self.status.replaced_candidates:
@@ -372,7 +384,7 @@ class _Transition:
         """
         status = self.status
         base = self.sizing_base
-        if base is None:
+        if base is None or self.model.platform_sizes:
             return None, None
         budget = self.budget
         if budget is not None:
@@ -398,10 +410,12 @@ class _Transition:
                 handover = max(0, min(observed.candidate.replicas, base - observed.baseline.ready))
                 return restore, handover if observed.candidate.exists else None
             return restore, (0 if done and baseline_serving(observed) else None)
-        if status.candidate_ready_at is None and weight == 0:
+        if weight == 0 and (status.candidate_ready_at is None or not self.model.pods_are_traffic):
             if self.model.pods_are_traffic:
                 return None, 1  # every Ready pod behind the shared Service gets traffic: keep one
-            return None, self.model.replica_plan(self.spec, first_weight(self.spec.steps), base).candidate
+            # Before live traffic (not Ready yet, or mirrored / header-routed): sized for the load to come.
+            load = max(first_load(self.spec.steps), status.mirror or 0)
+            return None, self.model.replica_plan(self.spec, load, base).candidate
         plan = self.model.replica_plan(self.spec, weight, base)
         baseline: int | None = plan.baseline
         if self.model.pods_are_traffic and (status.current_step or 0) >= len(self.spec.steps):
@@ -480,13 +494,13 @@ class _Transition:
     def baseline_autoscaled(self) -> bool:
         """Whether the autoscaler spec.autoscaler names sizes the baseline now (as cached)."""
         found = self.observed.autoscaler
-        return found is not None and found.target == self.spec.baseline.deployment
+        return found is not None and found.target == self.spec.baseline.workload_deployment
 
     @property
     def handed_over(self) -> bool:
         """Whether status records the autoscaler's move to this rollout's candidate."""
         record = self.status.autoscaler
-        return record is not None and record.target == self.spec.candidate.deployment
+        return record is not None and record.target == self.spec.candidate.workload_deployment
 
     def autoscaler_move(self) -> AutoscalerMove | None:
         """The recorded move, while the autoscaler (as cached) still sizes the baseline."""
@@ -582,7 +596,7 @@ def _start_if_new(t: _Transition) -> None:
     t.facts = replace(
         t.facts,
         candidate_version=spec.candidate.version,
-        candidate_deployment=spec.candidate.deployment,
+        candidate_deployment=spec.candidate.workload_deployment,
         replaced_candidates=_replaced(status, spec),
         stable_version=status.stable_version or spec.baseline.version,
         steps_hash=steps_hash(spec.steps),
@@ -592,6 +606,8 @@ def _start_if_new(t: _Transition) -> None:
         current_step=0,
         step_started_at=t.stamp,
         weight=0,
+        mirror=None,
+        header_route=None,
         candidate_ready_at=None,
         hold=None,
         outcome=None,
@@ -613,8 +629,8 @@ def _start_if_new(t: _Transition) -> None:
     else:
         t.event(
             Reason.ROLLOUT_STARTED,
-            f"rolling out {spec.candidate.version} ({spec.candidate.deployment}) against "
-            f"{spec.baseline.version} ({spec.baseline.deployment})",
+            f"rolling out {spec.candidate.version} ({spec.candidate.workload_deployment}) against "
+            f"{spec.baseline.version} ({spec.baseline.workload_deployment})",
         )
     t.condition(
         ConditionType.PROGRESSING, "True", Reason.ROLLOUT_STARTED, f"rolling out {spec.candidate.version}"
@@ -627,7 +643,11 @@ def _replaced(status: ModelRolloutStatus, spec: ModelRolloutSpec) -> tuple[str, 
     last = status.candidate_deployment
     if last is not None and last not in names:
         names.append(last)
-    keep = [name for name in names if name not in (spec.baseline.deployment, spec.candidate.deployment)]
+    keep = [
+        name
+        for name in names
+        if name not in (spec.baseline.workload_deployment, spec.candidate.workload_deployment)
+    ]
     return tuple(keep[-MAX_REPLACED:])
 
 
@@ -674,7 +694,13 @@ def _rule_2_after_end(t: _Transition) -> Decision | None:
             t.facts = replace(t.facts, scaled_down_at=t.stamp)
             t.facts = replace(t.facts, cost=account(t.status, t.observed, t.now))  # final now
             cost = f"; the rollout used {describe(t.status.cost)}" if t.status.cost else ""
-            t.event(Reason.SCALED_DOWN, f"scaled {loser.deployment} ({loser.version}) to 0 replicas{cost}")
+            loser_named = f"{loser.workload_deployment} ({loser.version})"
+            said = (
+                f"{loser_named} left to the platform's autoscaler"
+                if t.model.platform_sizes
+                else f"scaled {loser_named} to 0 replicas"
+            )
+            t.event(Reason.SCALED_DOWN, said + cost)
         else:
             t.wake_at(t.now + SERVING_POLL)
             message = f"{message} (scale-down waits: {_serving_wait(t, outcome.result)})"
@@ -715,12 +741,12 @@ def _hand_over(t: _Transition) -> None:
     if not candidate.exists or candidate.ready < needed:
         t.wake_at(t.now + SERVING_POLL)
         return
-    target = t.spec.candidate.deployment
+    target = t.spec.candidate.workload_deployment
     record = AutoscalerStatus(kind=ref.kind, name=ref.name, target=target, moved_at=t.stamp)
     t.facts = replace(t.facts, autoscaler=record)
     t.event(
         Reason.AUTOSCALER_MOVED,
-        f"{ref.kind} {ref.name} moved from {t.spec.baseline.deployment} to {target} "
+        f"{ref.kind} {ref.name} moved from {t.spec.baseline.workload_deployment} to {target} "
         f"({candidate.ready} Ready of {needed})",
     )
 
@@ -749,6 +775,7 @@ def _end(t: _Transition, result: Result, reason: Reason, message: str) -> Decisi
     """End the rollout: promotion keeps 100%, every other end sends all traffic back (0%)."""
     outcome = Outcome(result=result, reason=reason, message=message[:1024], at=t.stamp)
     t.facts = replace(t.facts, outcome=outcome, hold=None)
+    _remove_mirror_and_header_route(t)
     if result is Result.SUCCEEDED:
         t.facts = replace(t.facts, stable_version=t.spec.candidate.version)
     weight = _ended_weight(t, result)
@@ -799,9 +826,9 @@ def _rule_5_candidate_failing(t: _Transition) -> Decision | None:
             t,
             Result.ROLLED_BACK,
             Reason.CANDIDATE_MISSING,
-            f"candidate Deployment {t.spec.candidate.deployment} was deleted",
+            f"candidate Deployment {t.spec.candidate.workload_deployment} was deleted",
         )
-    if observed.health.failures and (t.status.weight or 0) > 0:
+    if observed.health.failures and candidate_gets_requests(t.status):
         return _end(t, Result.ROLLED_BACK, Reason.CANDIDATE_FAILING, "; ".join(observed.health.failures))
     return None
 
@@ -1030,7 +1057,23 @@ def _wait_reason(t: _Transition, step: Step, index: int, weight: int) -> str | D
         if step.set_weight != weight:
             t.facts = replace(t.facts, weight=step.set_weight)
             t.event(Reason.WEIGHT_SET, f"candidate weight {weight}% → {step.set_weight}%")
-        return _router_wait(t, step.set_weight)
+        if status.mirror:
+            t.facts = replace(t.facts, mirror=None)
+            t.event(Reason.MIRROR_SET, f"mirror {status.mirror}% removed: live traffic moves")
+        return _router_wait(t, step.set_weight) or _routing_wait(t)
+    if step.set_mirror is not None:
+        if step.set_mirror != (status.mirror or 0):
+            t.facts = replace(t.facts, mirror=step.set_mirror or None)
+            t.event(Reason.MIRROR_SET, f"mirror {status.mirror or 0}% → {step.set_mirror}% of requests")
+        return _routing_wait(t)
+    if step.set_header_route is not None:
+        if step.set_header_route != status.header_route:
+            t.facts = replace(t.facts, header_route=step.set_header_route)
+            t.event(
+                Reason.HEADER_ROUTE_SET,
+                f"requests with {step.set_header_route.describe()} go to the candidate",
+            )
+        return _routing_wait(t)
     if step.analyze is not None:
         step_start = t.when(status.step_started_at) or t.now
         end = step_start + step.analyze.duration.delta
@@ -1094,6 +1137,38 @@ def _router_wait(t: _Transition, weight: int) -> str | None:
     seen = "unknown" if have is None else f"{have * 100:.1f}%"
     error = f" ({t.observed.router_error})" if t.observed.router_error else ""
     return f"setting weight {weight}%: router reports {seen}{error}"
+
+
+def _routing_wait(t: _Transition) -> str | None:
+    """Wait until the router reports the mirror and header route status asks for."""
+    status, observed = t.status, t.observed
+    want_mirror = (status.mirror or 0) / 100
+    want_match = status.header_route.match if status.header_route else ()
+    have_mirror, have_match = observed.effective_mirror, observed.effective_header_match
+    if (
+        have_mirror is not None
+        and abs(have_mirror - want_mirror) <= SHARE_TOLERANCE
+        and have_match is not None
+        and _header_keys(have_match) == _header_keys(want_match)
+    ):
+        return None
+    t.wake_at(t.now + ROUTER_POLL)
+    seen = "unknown" if have_mirror is None else f"{have_mirror * 100:.1f}%"
+    error = f" ({observed.router_error})" if observed.router_error else ""
+    return f"setting mirror {status.mirror or 0}% and header route: router reports mirror {seen}{error}"
+
+
+def _header_keys(match: tuple[HeaderMatch, ...]) -> set[tuple[str, str, str]]:
+    """A header route's matches, header names compared case-insensitively (Istio lower-cases them)."""
+    return {(header.name.lower(), header.value, header.type) for header in match}
+
+
+def _remove_mirror_and_header_route(t: _Transition) -> None:
+    """The rollout ended: neither mirror nor header route outlives it (applied with the weight)."""
+    status = t.status
+    if status.mirror or status.header_route is not None:
+        t.facts = replace(t.facts, mirror=None, header_route=None)
+        t.event(Reason.MIRROR_SET, "mirror and header route removed")
 
 
 def _full_size_wait(t: _Transition) -> str | None:
@@ -1178,8 +1253,8 @@ def _promote(t: _Transition) -> Decision:
         t,
         Result.SUCCEEDED,
         Reason.PROMOTED,
-        f"{t.spec.candidate.version} is the stable version; {t.spec.baseline.deployment} scales down "
-        f"after {t.spec.scale_down.delay}",
+        f"{t.spec.candidate.version} is the stable version; {t.spec.baseline.workload_deployment} "
+        f"scales down after {t.spec.scale_down.delay}",
     )
 
 
@@ -1187,6 +1262,10 @@ def _describe(step: Step, index: int) -> str:
     """``step 3: analyze up to 15m`` — steps are numbered from 0, as approvals name them."""
     if step.set_weight is not None:
         what = f"setWeight {step.set_weight}%"
+    elif step.set_mirror is not None:
+        what = f"setMirror {step.set_mirror}%"
+    elif step.set_header_route is not None:
+        what = f"setHeaderRoute {step.set_header_route.describe()}"
     elif step.analyze is not None:
         what = f"analyze up to {step.analyze.duration}"
     else:

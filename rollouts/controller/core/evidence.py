@@ -191,7 +191,8 @@ def step_feasibility(
     Judged on ``status.analysis`` as it stands after this reconcile's windows (``state``: the
     engine state the fold just built, so it is not restored a second time). Traffic per
     interval is estimated from the looks so far (all samples of the metric with the most, over
-    the number of looks), split by the current weight, over the intervals left in the step.
+    the number of looks), split by the current weight and mirror, over the intervals left in the
+    step (a header route alone gives no forecast: how many requests carry the header is unknown).
     Example: 12,000 requests over 10 looks is 1,200 per interval; at 5% the candidate gets 60 per
     interval, 300 in a 5-minute step of 1-minute looks — short of 500 requests.
     """
@@ -202,8 +203,8 @@ def step_feasibility(
     if index >= len(spec.steps):
         return None
     step = spec.steps[index]
-    weight = status.weight or 0
-    if step.analyze is None or not 0 < weight < 100 or status.step_started_at is None:
+    weight, mirror = status.weight or 0, status.mirror or 0
+    if step.analyze is None or not (weight or mirror) or weight >= 100 or status.step_started_at is None:
         return None
     end = parse_timestamp(status.step_started_at) + step.analyze.duration.delta
     intervals = int(max(0.0, (end - now).total_seconds()) // spec.analysis.interval.seconds)
@@ -211,9 +212,13 @@ def step_feasibility(
     per_interval = max(totals, default=0) / analysis.looks
     if per_interval <= 0:
         return None
+    # Requests R split (1 − w) to the baseline and w to the candidate, which also gets the mirrored
+    # m of the baseline's: samples per interval are R·(1 + (1 − w)·m), so R is that over 1 + (1 − w)·m.
+    live, mirrored = weight / 100, mirror / 100
+    requests = per_interval / (1 + (1 - live) * mirrored)
     traffic = TrafficForecast(
-        candidate_per_interval=per_interval * weight / 100,
-        baseline_per_interval=per_interval * (100 - weight) / 100,
+        candidate_per_interval=requests * (live + (1 - live) * mirrored),
+        baseline_per_interval=requests * (1 - live),
         intervals=intervals,
     )
     if state is None:
@@ -228,4 +233,5 @@ def step_feasibility(
     short = [item for item in feasibility(state, traffic) if not item.feasible]
     if not short:
         return None
-    return f"step {index} may not reach a PASS at {weight}%: " + "; ".join(item.reason for item in short)
+    at = f"{weight}%" if not mirror else f"{weight}% with {mirror}% mirrored"
+    return f"step {index} may not reach a PASS at {at}: " + "; ".join(item.reason for item in short)

@@ -16,7 +16,7 @@ from enum import StrEnum
 from analysis import AnalysisState, Observation, RolloutJudgement
 from analysis.observations import Window
 from rollouts.api.conditions import Reason
-from rollouts.api.spec import AutoscalerKind
+from rollouts.api.spec import AutoscalerKind, HeaderMatch
 from rollouts.api.status import AnalysisStatus, ModelRolloutStatus
 from rollouts.guardrails.autoscalers import Autoscaler
 
@@ -102,6 +102,10 @@ class Observed:
     health: CandidateHealth
     ready_query: ReadyQueryResult = ReadyQueryResult()
     effective_share: float | None = None
+    effective_mirror: float | None = 0.0
+    """The fraction of requests the router reports mirrored to the candidate (None: unknown)."""
+    effective_header_match: tuple[HeaderMatch, ...] | None = ()
+    """The header route the router reports (() none; None: unknown)."""
     router_error: str | None = None
     windows: tuple[WindowObservations, ...] = ()
     """Every metric's observation for each window due now (complete windows only)."""
@@ -154,6 +158,8 @@ class Decision:
 
     ``weight``: the candidate weight the router must hold (applying it is idempotent); None
     only when the rollout must touch nothing (another rollout owns its objects).
+    ``mirror`` / ``header_match``: the mirror percent (0: none) and header route (() none) the
+    router must hold; None exactly when ``weight`` is.
     ``baseline_replicas`` / ``candidate_replicas``: desired Deployment sizes, None to leave a
     Deployment alone. ``scale_to_zero``: replaced candidates of earlier rollouts to stop.
     ``autoscaler_move``: the autoscaler to point at the promoted candidate (status.autoscaler
@@ -163,6 +169,8 @@ class Decision:
 
     status: ModelRolloutStatus
     weight: int | None
+    mirror: int | None = None
+    header_match: tuple[HeaderMatch, ...] | None = None
     baseline_replicas: int | None = None
     candidate_replicas: int | None = None
     scale_to_zero: tuple[str, ...] = ()

@@ -18,20 +18,23 @@ from analysis.observations import Window
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.api.status import ModelRolloutStatus
 from rollouts.api.timestamps import parse_timestamp
+from rollouts.controller.core.steps import candidate_gets_requests
 
 LOOK_DELAY = timedelta(seconds=5)
 MAX_WINDOWS_PER_RECONCILE = 10
 
 
 def analysis_start_time(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> datetime | None:
-    """When analysis may start: candidate ready + warm-up, at a non-zero weight; else None.
+    """When analysis may start: candidate ready + warm-up, once it gets requests; else None.
+
+    Requests: a non-zero weight, a mirror or a header route (rollouts.controller.core.steps).
 
     None too when there is nothing to analyse (no metrics): a time in the past would wake the
     rollout at once, again and again, while it waits at a gate.
     """
     if status.outcome is not None or status.analysis is not None or not spec.analysis.metrics:
         return None
-    if status.candidate_ready_at is None or not status.weight:
+    if status.candidate_ready_at is None or not candidate_gets_requests(status):
         return None
     return parse_timestamp(status.candidate_ready_at) + spec.analysis.warmup.delta
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 
 from rollouts.api.spec import Step
+from rollouts.api.status import ModelRolloutStatus
 
 
 def steps_hash(steps: tuple[Step, ...]) -> str:
@@ -22,6 +23,21 @@ def steps_hash(steps: tuple[Step, ...]) -> str:
 def first_weight(steps: tuple[Step, ...]) -> int:
     """The first non-zero weight the plan asks for (100 when no step sets one)."""
     return next((s.set_weight for s in steps if s.set_weight), 100)
+
+
+def first_load(steps: tuple[Step, ...]) -> int:
+    """The share of requests the candidate first serves: its first non-zero weight or mirror.
+
+    A candidate mirrored 50% of requests before its first ``setWeight: 10`` is sized for 50%, so
+    its latency is judged at the load it actually takes.
+    """
+    loads = (step.set_weight or step.set_mirror or 0 for step in steps)
+    return next((load for load in loads if load), 100)
+
+
+def candidate_gets_requests(status: ModelRolloutStatus) -> bool:
+    """Whether the routing in force sends the candidate requests: a weight, a mirror, a header route."""
+    return bool(status.weight) or bool(status.mirror) or status.header_route is not None
 
 
 def resume_index(steps: tuple[Step, ...], current_weight: int) -> int:

@@ -6,6 +6,8 @@ Triggers (each maps a changed object to the rollout keys to reconcile):
 - a Deployment → the rollouts naming it as baseline or candidate;
 - a Pod → the rollouts naming the Deployment that owns it (readiness and crash guards read pods);
 - an HTTPRoute → the rollouts routing through it (only when the Gateway API CRD is installed);
+- an Istio VirtualService → the rollouts routing through it (only when Istio's CRD is installed
+  and the controller may list it);
 - a HorizontalPodAutoscaler or KEDA ScaledObject → the rollouts naming it in spec.autoscaler
   and those naming the Deployment it sizes (each kind only when it is installed and the
   controller may list it, so a cluster without KEDA runs without that informer:
@@ -43,7 +45,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from rollouts.api.spec import AutoscalerKind
+from rollouts.api.spec import KSERVE_PREDICTOR_SUFFIX, AutoscalerKind
 from rollouts.controller.core.shards import field_manager, in_shard
 from rollouts.controller.shell.notifier import NotificationSender, NotifierConfigs
 from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
@@ -51,20 +53,24 @@ from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import (
     AUTOSCALER_INDEX,
     DEPLOYMENT_INDEX,
+    INFERENCE_SERVICE_INDEX,
     NAMESPACE_INDEX,
     ROUTE_INDEX,
+    VIRTUAL_SERVICE_INDEX,
     Caches,
     Reconciler,
 )
 from rollouts.controller.shell.resources import AUTOSCALERS, MODEL_ROLLOUTS
 from rollouts.controller.shell.rollout_metrics import RolloutCollector
 from rollouts.controller.shell.trim import drop_bookkeeping, trim_autoscaler, trim_deployment, trim_node
-from rollouts.runtime.informer import Store, object_key
+from rollouts.runtime.informer import Informer, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
+    INFERENCE_SERVICES,
     NODES,
     PODS,
+    VIRTUAL_SERVICES,
     Forbidden,
     Kube,
     KubeObject,
@@ -112,9 +118,10 @@ def _deployments_of(rollout: KubeObject) -> Iterable[str]:
     spec = rollout.get("spec", {})
     namespace = _namespace(rollout)
     for side in ("baseline", "candidate"):
-        name = (spec.get(side) or {}).get("deployment")
-        if name:
-            yield f"{namespace}/{name}"
+        ref = spec.get(side) or {}
+        if name := ref.get("deployment") or ref.get("inferenceService"):
+            suffix = "" if ref.get("deployment") else KSERVE_PREDICTOR_SUFFIX  # ModelRef.workload_deployment
+            yield f"{namespace}/{name}{suffix}"
 
 
 def _rollouts_of_pod(pod: KubeObject, keys_by: Callable[[str, str], list[str]]) -> list[str]:
@@ -142,10 +149,15 @@ def _rollouts_of_autoscaler(autoscaler: KubeObject, keys_by: Callable[[str, str]
     return sorted(set(keys))
 
 
-def _routes_of(rollout: KubeObject) -> Iterable[str]:
-    route = ((rollout.get("spec", {}).get("traffic") or {}).get("gatewayAPI") or {}).get("httpRoute")
-    if route:
-        yield f"{_namespace(rollout)}/{route}"
+def _traffic_object(router: str, field: str) -> Callable[[KubeObject], Iterable[str]]:
+    """An index function: ``namespace/name`` of the object ``spec.traffic.<router>.<field>`` names."""
+
+    def named(rollout: KubeObject) -> Iterable[str]:
+        name = ((rollout.get("spec", {}).get("traffic") or {}).get(router) or {}).get(field)
+        if name:
+            yield f"{_namespace(rollout)}/{name}"
+
+    return named
 
 
 def serves(kube: Kube, resource: Resource, namespace: str | None) -> bool:
@@ -202,7 +214,9 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         transform=drop_bookkeeping,
     )
     rollouts.add_index(DEPLOYMENT_INDEX, _deployments_of)
-    rollouts.add_index(ROUTE_INDEX, _routes_of)
+    rollouts.add_index(ROUTE_INDEX, _traffic_object("gatewayAPI", "httpRoute"))
+    rollouts.add_index(VIRTUAL_SERVICE_INDEX, _traffic_object("istio", "virtualService"))
+    rollouts.add_index(INFERENCE_SERVICE_INDEX, _traffic_object("kserve", "inferenceService"))
     rollouts.add_index(AUTOSCALER_INDEX, _autoscalers_of)
     rollouts.add_index(NAMESPACE_INDEX, lambda rollout: [_namespace(rollout)])
     manager.metrics.registry.register(RolloutCollector(rollouts.store, mine, manager.still_leader))
@@ -231,12 +245,26 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     pod_scope.attach(pods, on_known=pods_known)
     pods.add_list_handler(pod_scope.listed)
     nodes = manager.informer(NODES, keys=lambda node: [], transform=trim_node)
-    routes = None
-    if serves(kube, HTTP_ROUTES, scope):
-        routes = manager.informer(
-            HTTP_ROUTES,
+
+    def routing_informer(resource: Resource, index: str) -> Informer | None:
+        """An informer of a routing object's kind, keyed to the rollouts naming it; None when not served."""
+        if not serves(kube, resource, scope):
+            return None
+        return manager.informer(
+            resource, scope, keys=lambda obj: keys_by(index, object_key(obj)), transform=drop_bookkeeping
+        )
+
+    routes = routing_informer(HTTP_ROUTES, ROUTE_INDEX)
+    virtual_services = routing_informer(VIRTUAL_SERVICES, VIRTUAL_SERVICE_INDEX)
+    inference_services = None
+    if serves(kube, INFERENCE_SERVICES, scope):  # as a side (PredictorReady), or the kserve router's
+        inference_services = manager.informer(
+            INFERENCE_SERVICES,
             scope,
-            keys=lambda route: keys_by(ROUTE_INDEX, object_key(route)),
+            keys=lambda isvc: (
+                keys_by(DEPLOYMENT_INDEX, object_key(isvc) + KSERVE_PREDICTOR_SUFFIX)
+                + keys_by(INFERENCE_SERVICE_INDEX, object_key(isvc))
+            ),
             transform=drop_bookkeeping,
         )
     autoscalers: dict[AutoscalerKind, Store] = {}
@@ -266,6 +294,8 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             pods_known=pod_scope.known,
             nodes=nodes.store,
             routes=routes.store if routes is not None else None,
+            virtual_services=virtual_services.store if virtual_services is not None else None,
+            inference_services=inference_services.store if inference_services is not None else None,
             autoscalers=autoscalers,
         ),
         PrometheusProviders(manager.kube, on_query=manager.metrics.count_prometheus_query),

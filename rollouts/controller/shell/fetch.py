@@ -41,11 +41,12 @@ from rollouts.controller.core.selectors import matches
 from rollouts.guardrails.accelerators import AcceleratorResources, pod_demand
 from rollouts.guardrails.autoscalers import Autoscaler, autoscaler_of
 from rollouts.guardrails.headroom import budget_problem
+from rollouts.guardrails.inference_services import inference_service_report, predictor_deployment
 from rollouts.guardrails.objects import mapping
 from rollouts.guardrails.pod_health import assess_pod_health
 from rollouts.guardrails.preflight import preflight
 from rollouts.guardrails.readiness import assess_candidate
-from rollouts.routers.base import Router, RouterError
+from rollouts.routers.base import Router, RouterError, Routing
 from rollouts.runtime.kube import KubeError, KubeObject
 
 
@@ -58,6 +59,8 @@ class World:
     nodes: Callable[[], Iterable[KubeObject]]
     autoscalers: Callable[[AutoscalerKind], Iterable[KubeObject]] = lambda kind: ()
     """The namespace's autoscalers of a kind (none when that kind is not watched)."""
+    inference_service: Callable[[str], KubeObject | None] = lambda name: None
+    """A KServe InferenceService of the namespace (from the cache, or live when not cached)."""
 
     def autoscaler_list(self) -> tuple[Autoscaler, ...]:
         """The namespace's autoscalers of every kind as the guardrails read them."""
@@ -88,19 +91,45 @@ def candidate_health(
     spec: ModelRolloutSpec, status: ModelRolloutStatus, world: World, now: datetime
 ) -> CandidateHealth:
     """Preflight, readiness and pod failures of the candidate (no Prometheus needed)."""
-    baseline = world.deployment(spec.baseline.deployment)
-    candidate = world.deployment(spec.candidate.deployment)
+    baseline = world.deployment(spec.baseline.workload_deployment)
+    candidate = world.deployment(spec.candidate.workload_deployment)
+    isvc = None
+    if spec.candidate.inference_service is not None:
+        isvc = world.inference_service(spec.candidate.inference_service)
     missing = [
-        name
-        for name, obj in ((spec.baseline.deployment, baseline), (spec.candidate.deployment, candidate))
+        f"{ref.workload} not found"
+        if ref.inference_service is None
+        else f"{ref.workload}: its predictor Deployment {ref.workload_deployment} not found"
+        for ref, obj in ((spec.baseline, baseline), (spec.candidate, candidate))
         if obj is None
     ]
+    if spec.candidate.inference_service is not None and isvc is None:
+        missing = [f"{spec.candidate.workload} not found"]  # not the Deployment KServe would make
+    judged = candidate if isvc is None else predictor_deployment(isvc, spec.candidate.workload_deployment)
+    report = (
+        None
+        if baseline is None or judged is None
+        else preflight(spec, baseline, judged, world.autoscaler_list())
+    )
+    if report is not None and isvc is not None:
+        report = inference_service_report(report, isvc)  # before KServe has made the Deployment too
+    errors = () if report is None or not report.errors else (report.summary(),)
+    warnings = () if report is None else tuple(finding.render() for finding in report.warnings)
     if missing or baseline is None or candidate is None:
-        return CandidateHealth(ready=False, not_ready_reason=f"Deployment {', '.join(missing)} not found")
-    report = preflight(spec, baseline, candidate, world.autoscaler_list())
+        return CandidateHealth(
+            ready=False,
+            not_ready_reason="; ".join(missing),
+            preflight_errors=errors,
+            preflight_warnings=warnings,
+        )
     pods = [pod for pod in world.pods() if _selected(candidate, pod)]
     readiness = assess_candidate(
-        pods, list(world.nodes()), candidate, AcceleratorResources.from_guardrails(spec.guardrails), now
+        pods,
+        list(world.nodes()),
+        candidate,
+        AcceleratorResources.from_guardrails(spec.guardrails),
+        now,
+        inference_service=isvc,
     )
     started = parse_timestamp(status.started_at) if status.started_at else now
     health = assess_pod_health(pods, started, spec.guardrails.max_restarts)
@@ -111,8 +140,8 @@ def candidate_health(
         not_ready_reason="" if readiness.ready else readiness.summary(),
         unschedulable=unschedulable[0].message if unschedulable else None,
         failures=tuple(finding.message for finding in health.findings),
-        preflight_errors=((report.summary(),) if report.errors else ()) + budget,
-        preflight_warnings=tuple(finding.render() for finding in report.warnings),
+        preflight_errors=errors + budget,
+        preflight_warnings=warnings,
     )
 
 
@@ -202,12 +231,12 @@ def named_autoscaler(spec: ModelRolloutSpec, world: World) -> Autoscaler | None:
     return next((found for found in world.autoscaler_list() if found.named(ref.kind, ref.name)), None)
 
 
-def router_share(router: Router | None, error: str | None) -> tuple[float | None, str | None]:
-    """The share the router reports, or the reason it cannot say."""
+def router_routing(router: Router | None, error: str | None) -> tuple[Routing | None, str | None]:
+    """The routing (share, mirror, header route) the router reports, or the reason it cannot say."""
     if router is None:
         return None, error
     try:
-        return router.get_weight(), None
+        return router.get_routing(), None
     except (RouterError, KubeError) as failed:
         return None, str(failed)
 
@@ -230,7 +259,7 @@ def observe(
     or a retry), whose readiness is judged afresh at once — an already-Ready Deployment must
     still pass the readyQuery before it gets traffic.
     """
-    share, share_error = router_share(router, router_error)
+    routing, share_error = router_routing(router, router_error)
     accelerators = AcceleratorResources.from_guardrails(spec.guardrails)
 
     def state(name: str) -> DeploymentState:
@@ -239,10 +268,12 @@ def observe(
 
     observed = Observed(
         generation=generation,
-        baseline=state(spec.baseline.deployment),
-        candidate=state(spec.candidate.deployment),
+        baseline=state(spec.baseline.workload_deployment),
+        candidate=state(spec.candidate.workload_deployment),
         health=candidate_health(spec, status, world, now),
-        effective_share=share,
+        effective_share=None if routing is None else routing.share,
+        effective_mirror=None if routing is None else routing.mirror,
+        effective_header_match=None if routing is None else routing.header_match,
         router_error=share_error,
         replaced=tuple(state(name) for name in status.replaced_candidates),
         autoscaler=named_autoscaler(spec, world),

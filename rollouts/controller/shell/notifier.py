@@ -50,11 +50,10 @@ from rollouts.controller.core.notifications import Delivery, Notification
 from rollouts.controller.core.payloads import render
 from rollouts.controller.shell.prometheus_source import SECRETS
 from rollouts.runtime.clock import MonotonicClock
-from rollouts.runtime.kube import Forbidden, Kube, KubeError, KubeObject, NotFound, Resource
+from rollouts.runtime.kube import CONFIG_MAPS, Forbidden, Kube, KubeError, KubeObject, NotFound, Resource
 from rollouts.runtime.logs import register_secret
 from rollouts.runtime.ratelimit import ExponentialBackoff
 
-CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap", namespaced=True)
 EVENT_ID_HEADER = "X-Model-Rollouts-Event-Id"
 TIMEOUT = (5.0, 10.0)
 """Seconds to connect and to read an answer, per try."""

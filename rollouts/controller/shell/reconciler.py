@@ -63,6 +63,8 @@ from rollouts.controller.shell.freshness import CacheFreshness
 from rollouts.controller.shell.notifier import NotificationSender
 from rollouts.controller.shell.prometheus_source import PrometheusProviders, SourceError
 from rollouts.controller.shell.resources import AUTOSCALERS, MODEL_ROLLOUTS
+from rollouts.controller.shell.scaling.base import ScaleContext
+from rollouts.controller.shell.scaling.registry import scale_replaced, scaler_for
 from rollouts.guardrails.autoscalers import TARGET_NAME
 from rollouts.routers.base import ObjectReader, Router, RouterError, RouterTarget
 from rollouts.routers.registry import router_for
@@ -70,7 +72,8 @@ from rollouts.runtime.informer import Change, Store, object_key
 from rollouts.runtime.kube import (
     DEPLOYMENTS,
     HTTP_ROUTES,
-    Conflict,
+    INFERENCE_SERVICES,
+    VIRTUAL_SERVICES,
     Kube,
     KubeError,
     KubeObject,
@@ -129,6 +132,10 @@ NAMESPACE_INDEX = "namespace"
 DEPLOYMENT_INDEX = "deployment"
 """The rollout cache's index by ``namespace/deployment`` named (set up by rollouts.controller.shell.app)."""
 ROUTE_INDEX = "route"
+VIRTUAL_SERVICE_INDEX = "virtualservice"
+"""The rollout cache's index by ``namespace/virtualservice`` named (set up by the app module)."""
+INFERENCE_SERVICE_INDEX = "inferenceservice"
+"""The rollout cache's index by ``namespace/inferenceservice`` named (set up by the app module)."""
 AUTOSCALER_INDEX = "autoscaler"
 """The rollout cache's index by ``namespace/autoscaler`` named (set up by rollouts.controller.shell.app)."""
 """The rollout cache's index by ``namespace/httproute`` named (set up by rollouts.controller.shell.app)."""
@@ -150,6 +157,10 @@ class Caches:
     nodes: Store
     routes: Store | None = None
     """HTTPRoutes, when the Gateway API is installed and readable (else routers read live)."""
+    virtual_services: Store | None = None
+    """Istio VirtualServices, when Istio's CRDs are installed and readable (else routers read live)."""
+    inference_services: Store | None = None
+    """KServe InferenceServices, when KServe's CRDs are installed and readable (else read live)."""
     autoscalers: Mapping[AutoscalerKind, Store] = field(default_factory=dict)
     """The autoscalers of each kind the controller may list (a kind left out: none are seen)."""
     pods_known: Callable[[str, str], bool] = lambda namespace, deployment: True
@@ -158,7 +169,12 @@ class Caches:
 
     def reader(self, kube: Kube, namespace: str) -> ObjectReader:
         """Reads for a router in ``namespace``: from these caches, live for what they lack."""
-        stores = {DEPLOYMENTS: self.deployments, HTTP_ROUTES: self.routes}
+        stores = {
+            DEPLOYMENTS: self.deployments,
+            HTTP_ROUTES: self.routes,
+            VIRTUAL_SERVICES: self.virtual_services,
+            INFERENCE_SERVICES: self.inference_services,
+        }
 
         def read(resource: Resource, name: str) -> KubeObject | None:
             store = stores.get(resource)
@@ -294,18 +310,24 @@ class Reconciler:
 
     def _pods_known(self, spec: ModelRolloutSpec, namespace: str) -> bool:
         known = self._caches.pods_known
-        return known(namespace, spec.baseline.deployment) and known(namespace, spec.candidate.deployment)
+        return known(namespace, spec.baseline.workload_deployment) and known(
+            namespace, spec.candidate.workload_deployment
+        )
 
     def _claimants(self, spec: ModelRolloutSpec, namespace: str) -> list[Claimant]:
         """The other rollouts of the namespace naming this one's Deployments or route."""
         store = self._caches.rollouts
+        traffic = spec.traffic
+        named = [(DEPLOYMENT_INDEX, side.workload_deployment) for side in (spec.baseline, spec.candidate)]
+        if traffic.gateway_api is not None:
+            named.append((ROUTE_INDEX, traffic.gateway_api.http_route))
+        if traffic.istio is not None:
+            named.append((VIRTUAL_SERVICE_INDEX, traffic.istio.virtual_service))
+        if traffic.kserve is not None:
+            named.append((INFERENCE_SERVICE_INDEX, traffic.kserve.inference_service))
         found: dict[str, KubeObject] = {}
-        for deployment in (spec.baseline.deployment, spec.candidate.deployment):
-            for other in store.by_index(DEPLOYMENT_INDEX, f"{namespace}/{deployment}"):
-                found[other["metadata"]["name"]] = other
-        route = spec.traffic.gateway_api
-        if route is not None:
-            for other in store.by_index(ROUTE_INDEX, f"{namespace}/{route.http_route}"):
+        for index, name in named:
+            for other in store.by_index(index, f"{namespace}/{name}"):
                 found[other["metadata"]["name"]] = other
         claimants = []
         for other in found.values():
@@ -320,10 +342,12 @@ class Reconciler:
 
     def _world(self, namespace: str) -> World:
         caches = self._caches
+        read = caches.reader(self._kube, namespace)
         return World(
             deployment=lambda name: caches.deployments.get(name, namespace),
             pods=lambda: caches.pods.by_index(NAMESPACE_INDEX, namespace),
             nodes=caches.nodes.list,
+            inference_service=lambda name: read(INFERENCE_SERVICES, name),
             autoscalers=lambda kind: (
                 store.by_index(NAMESPACE_INDEX, namespace)
                 if (store := caches.autoscalers.get(kind)) is not None
@@ -337,8 +361,8 @@ class Reconciler:
         target = RouterTarget(
             kube=self._kube,
             namespace=namespace,
-            baseline=spec.baseline.deployment,
-            candidate=spec.candidate.deployment,
+            baseline=spec.baseline.workload_deployment,
+            candidate=spec.candidate.workload_deployment,
             replaced=status.replaced_candidates,
             read=self._caches.reader(self._kube, namespace),
         )
@@ -386,21 +410,38 @@ class Reconciler:
         if decision.weight is None:
             return  # another rollout owns what this one names: touch nothing
         if router is not None:
-            try:
-                router.set_weight(decision.weight)
-            except RouterError as unusable:
-                # Recorded in status.message by the next reconcile (get_weight fails the same way).
-                log.warning("could not set the router weight", weight=decision.weight, error=str(unusable))
+            # Mirror and header route first: a rollback at a mirror step removes the mirror before
+            # anything else, and a setWeight after a mirror ends the mirror first. Each write is
+            # tried on its own: a route the router cannot rewrite for one must not keep the others
+            # (a rollback's weight 0 above all) from being applied.
+            writes: tuple[tuple[str, Callable[[], None]], ...] = (
+                ("mirror", lambda: router.set_mirror(decision.mirror or 0)),
+                ("header route", lambda: router.set_header_route(decision.header_match or ())),
+                ("weight", lambda: router.set_weight(decision.weight or 0)),
+            )
+            for what, write in writes:
+                try:
+                    write()
+                except RouterError as unusable:
+                    # Recorded in status.message by the next reconcile (get_routing fails the same way).
+                    log.warning(
+                        "could not set the router", part=what, weight=decision.weight, error=str(unusable)
+                    )
         if decision.autoscaler_move is not None:
             self._move_autoscaler(namespace, decision.autoscaler_move)
+        context = ScaleContext(
+            self._kube, namespace, self._caches.deployments, self._caches.reader(self._kube, namespace)
+        )
+        refs = {ref.workload_deployment: ref for ref in (spec.baseline, spec.candidate)}
         sizes = {
-            spec.baseline.deployment: decision.baseline_replicas,
-            spec.candidate.deployment: decision.candidate_replicas,
+            spec.baseline.workload_deployment: decision.baseline_replicas,
+            spec.candidate.workload_deployment: decision.candidate_replicas,
         }
         for deployment, replicas in self._shrinks_first(namespace, sizes):
-            self._scale(namespace, deployment, replicas)
-        for deployment in decision.scale_to_zero:
-            self._scale(namespace, deployment, 0)
+            ref = refs[deployment]
+            scaler_for(ref.kind, context).scale(ref.name, replicas)
+        for deployment in decision.scale_to_zero:  # earlier candidates, by Deployment (docs/kserve.md)
+            scale_replaced(context, deployment, 0)
         for event in decision.events:
             self._events.record(obj, event, now)
 
@@ -417,39 +458,6 @@ class Reconciler:
             return item[1] - int((current or {}).get("spec", {}).get("replicas", item[1]))
 
         return sorted(((name, size) for name, size in sizes.items() if size is not None), key=growth)
-
-    def _scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        """Size ``deployment`` through its ``scale`` subresource, from the size as read.
-
-        A JSON patch whose ``test`` op requires ``spec.replicas`` to still hold the size read
-        (from the cache): a write prepared before someone else's — a successor that took the
-        Lease while this replica was paused mid-write, a person's ``kubectl scale`` — fails the
-        test instead of landing after it. The test is on the size, not on the resourceVersion:
-        the Deployment controller rewrites the status (and so the version) as pods come and go,
-        exactly while a rollout scales, and that is no reason to refuse. After a failed test the
-        Deployment is read live and the write tried again, a few times (a lagging cache is the
-        usual cause); each try passes the write guard again, so a replica that lost the Lease
-        meanwhile stops.
-        """
-        current = self._caches.deployments.get(deployment, namespace)
-        attempts = 3
-        for attempt in range(attempts):
-            if current is None or current.get("spec", {}).get("replicas") == replicas:
-                return
-            log.info("scaling", deployment=deployment, replicas=replicas)
-            swap = [_size_is(current.get("spec", {}).get("replicas")), _SET_SIZE | {"value": replicas}]
-            try:
-                self._kube.patch(
-                    DEPLOYMENTS, deployment, swap, PatchType.JSON, namespace, subresource="scale"
-                )
-                return
-            except Conflict:
-                if attempt == attempts - 1:
-                    raise
-            try:
-                current = self._kube.get(DEPLOYMENTS, deployment, namespace)
-            except NotFound:
-                return
 
     def _move_autoscaler(self, namespace: str, move: AutoscalerMove) -> None:
         """Point the autoscaler at the promoted candidate, only while it still names the baseline.
@@ -537,18 +545,3 @@ def _version(obj: KubeObject) -> str:
 
 def _cached_version(cached: KubeObject | None) -> str | None:
     return None if cached is None else _version(cached)
-
-
-_SET_SIZE: dict[str, Any] = {"op": "add", "path": "/spec/replicas"}
-"""Sets the size (``add`` sets a member whether or not it is there: see :func:`_size_is`)."""
-
-
-def _size_is(replicas: object) -> dict[str, Any]:
-    """A JSON-patch ``test`` that the Scale's size is still ``replicas``.
-
-    ``autoscaling/v1`` Scale leaves ``spec.replicas`` out when it is 0 (``omitempty``), so a
-    size of 0 is tested as an empty ``spec``.
-    """
-    if not replicas:
-        return {"op": "test", "path": "/spec", "value": {}}
-    return {"op": "test", "path": "/spec/replicas", "value": replicas}

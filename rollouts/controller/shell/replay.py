@@ -80,11 +80,17 @@ def _world(spec: ModelRolloutSpec, status: ModelRolloutStatus) -> Observed:
     weight = status.weight or 0
     return Observed(
         generation=1,
-        baseline=DeploymentState(spec.baseline.deployment, replicas=REPLAY_REPLICAS, ready=REPLAY_REPLICAS),
-        candidate=DeploymentState(spec.candidate.deployment, replicas=REPLAY_REPLICAS, ready=REPLAY_REPLICAS),
+        baseline=DeploymentState(
+            spec.baseline.workload_deployment, replicas=REPLAY_REPLICAS, ready=REPLAY_REPLICAS
+        ),
+        candidate=DeploymentState(
+            spec.candidate.workload_deployment, replicas=REPLAY_REPLICAS, ready=REPLAY_REPLICAS
+        ),
         health=CandidateHealth(ready=True),
         ready_query=ReadyQueryResult(ok=True, message="readiness is not replayed"),
         effective_share=traffic_model(spec.traffic).expected_share(spec, weight, REPLAY_REPLICAS),
+        effective_mirror=(status.mirror or 0) / 100,
+        effective_header_match=status.header_route.match if status.header_route else (),
     )
 
 

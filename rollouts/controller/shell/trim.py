@@ -19,7 +19,9 @@ new reader of the caches must add its field here, and its test to tests/unit/tes
   lastState. Which pods are kept at all is rollouts.controller.shell.pod_scope's decision.
 - **Deployment** (rollouts.guardrails.preflight and readiness, deployment_state and the
   selector in fetch, the replicas router, the reconciler's scale): ``metadata`` name,
-  namespace, resourceVersion, generation; ``spec`` replicas, selector, progressDeadlineSeconds
+  namespace, resourceVersion, generation, ownerReferences (apiVersion, kind, name, controller:
+  a replaced candidate that is KServe's predictor is scaled through its InferenceService,
+  rollouts.controller.shell.scaling.inference_service); ``spec`` replicas, selector, progressDeadlineSeconds
   and the pod template's ``kubectl.kubernetes.io/default-container`` annotation and pod spec —
   nodeSelector, tolerations, affinity.nodeAffinity, runtimeClassName,
   terminationGracePeriodSeconds and, per container, name, resources and the three probes;
@@ -68,6 +70,7 @@ _CONDITION = ("type", "status", "reason", "message", "lastTransitionTime")
 _CONTAINER_STATUS = ("name", "ready", "restartCount", "state", "lastState")
 
 _DEPLOYMENT_METADATA = ("name", "namespace", "resourceVersion", "generation")
+_DEPLOYMENT_OWNER = ("apiVersion", *_OWNER_REFERENCE)
 _DEPLOYMENT_SPEC = ("replicas", "selector", "progressDeadlineSeconds")
 _TEMPLATE_POD_SPEC = ("nodeSelector", "tolerations", "runtimeClassName", "terminationGracePeriodSeconds")
 _TEMPLATE_CONTAINER = ("name", "resources", "readinessProbe", "livenessProbe", "startupProbe")
@@ -172,7 +175,10 @@ def trim_deployment(deployment: KubeObject) -> KubeObject:
         **_pick_each(status, "conditions", _DEPLOYMENT_CONDITION),
     }
     return {
-        "metadata": _pick(metadata, _DEPLOYMENT_METADATA),
+        "metadata": {
+            **_pick(metadata, _DEPLOYMENT_METADATA),
+            **_pick_each(metadata, "ownerReferences", _DEPLOYMENT_OWNER),
+        },
         **_section(deployment, "spec", kept_spec),
         **_section(deployment, "status", kept_status),
     }

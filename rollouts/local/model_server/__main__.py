@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     option("crash-after", "", "exit with status 3 after this many predict requests", type=_optional_int)
     option("gpu-memory-mib", _SWITCH_DEFAULTS.gpu_memory_mib, "simulated accelerator memory", type=float)
     option("gpu-util-percent", _SWITCH_DEFAULTS.gpu_util_percent, "simulated GPU utilisation", type=float)
+    option(
+        "native-histograms",
+        "false",
+        "also expose request latency as a native histogram (to protobuf scrapes)",
+        action="store_true",
+    )
     option("pod", _CONFIG_DEFAULTS["pod"], "pod label of the GPU series; empty: the host name")
     option("namespace", _CONFIG_DEFAULTS["namespace"], "namespace label of the GPU series")
     option("address-file", "", "write host:port here once listening", type=_optional_path)
@@ -103,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             warmup_requests=args.warmup_requests,
             seed=args.seed,
             enable_admin=args.enable_admin,
+            native_histograms=args.native_histograms,
             switches=switches,
             pod=args.pod,
             namespace=args.namespace,

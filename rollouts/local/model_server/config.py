@@ -121,6 +121,8 @@ class ServerConfig:
     name, which in Kubernetes is the pod's name."""
     namespace: str = "default"
     """The namespace the GPU series carry (set from the downward API in a Deployment)."""
+    native_histograms: bool = False
+    """Also expose request latency as a native histogram (protobuf scrapes only; ``exposition``)."""
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -143,4 +145,6 @@ class ServerConfig:
         ]
         if self.enable_admin:
             args.append("--enable-admin")
+        if self.native_histograms:
+            args.append("--native-histograms")
         return args

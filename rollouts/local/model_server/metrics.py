@@ -25,6 +25,9 @@ metric                                   type       labels             meaning
 ``DCGM_FI_DEV_XID_ERRORS``               gauge      DCGM's (below)     last XID error; 0 (none)
 =======================================  =========  =================  ===========================
 
+With ``--native-histograms`` the latency histogram also has native (exponential, schema 3)
+buckets, served when a scraper asks for protobuf (``exposition``); the classic buckets stay.
+
 Counters and histograms are created at 0 for every label value ``/predict`` produces (codes
 200, 400, 500 and 503, both classes) before the first request, so the first error is an
 increase from 0 and not a new series whose first sample is lost to differencing.
@@ -44,11 +47,13 @@ runs on cpu they are absent, as the exporter attributes no GPU to a pod that did
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rollouts.local.model_server.config import Device, Switches
+from rollouts.local.model_server.exposition import NativeHistogram, encode
 from rollouts.local.model_server.model import CLASSES, Prediction
 
 REQUESTS_TOTAL = "model_requests_total"
@@ -79,8 +84,17 @@ _PRESET_CODES = ("200", "400", "500", "503")
 class ModelMetrics:
     """The metrics of one server process, in their own registry, every series labelled ``version``."""
 
-    def __init__(self, version: str, pod: str = "", namespace: str = "default") -> None:
+    def __init__(
+        self, version: str, pod: str = "", namespace: str = "default", *, native_histograms: bool = False
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.natives: dict[str, NativeHistogram] = (
+            {REQUEST_DURATION_SECONDS: NativeHistogram()} if native_histograms else {}
+        )
+        """Native parts of histogram families, served in the protobuf exposition only."""
+        self._exposing = threading.Lock()
+        """Held while a request is counted in both histograms and while protobuf is encoded:
+        Prometheus refuses a native sample whose buckets do not add up to its count."""
         self._version = version
         hostname = socket.gethostname()
         pod = pod or hostname
@@ -150,7 +164,15 @@ class ModelMetrics:
     def observe_request(self, code: int, seconds: float) -> None:
         """Count one ``/predict`` answer and its duration."""
         self._requests.labels(self._version, str(code)).inc()
-        self._duration.labels(self._version).observe(seconds)
+        with self._exposing:
+            self._duration.labels(self._version).observe(seconds)
+            for native in self.natives.values():
+                native.observe(seconds)
+
+    def protobuf(self) -> bytes:
+        """The registry in the protobuf exposition, native parts included (``exposition``)."""
+        with self._exposing:
+            return encode(self.registry, self.natives)
 
     def observe_prediction(self, prediction: Prediction) -> None:
         """Count a prediction: valid ones by class and score, NaN ones as invalid."""

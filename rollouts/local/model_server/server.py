@@ -8,7 +8,9 @@ path                 method  answer
                              ready, 400 for a malformed body, 500 when injected
 ``/readyz``          GET     200 once the model is loaded *and* warmed up, else 503 and the stage
 ``/healthz``         GET     200 while the process serves (liveness; says nothing of the model)
-``/metrics``         GET     Prometheus text format (see ``metrics``)
+``/metrics``         GET     Prometheus text format (see ``metrics``); protobuf with native
+                             histograms when asked for it and ``--native-histograms`` is on
+                             (``exposition``)
 ``/admin/switches``  GET     the current switches as JSON (only with ``--enable-admin``)
 ``/admin/switches``  POST    merge a JSON object into the switches, answer the result
 ===================  ======  ====================================================================
@@ -42,6 +44,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
 
 from rollouts.local.model_server.config import CRASH_EXIT_CODE, ServerConfig, Switches
+from rollouts.local.model_server.exposition import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from rollouts.local.model_server.metrics import ModelMetrics
 from rollouts.local.model_server.model import FEATURE_COUNT, FraudScorer, sample_features
 
@@ -84,7 +87,9 @@ class ModelServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.metrics = ModelMetrics(config.version, config.pod, config.namespace)
+        self.metrics = ModelMetrics(
+            config.version, config.pod, config.namespace, native_histograms=config.native_histograms
+        )
         ProcessCollector(registry=self.metrics.registry)
         self._lock = threading.Lock()
         self._switches = config.switches
@@ -183,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             stage = self.app.stage
             code = HTTPStatus.OK if stage is Stage.READY else HTTPStatus.SERVICE_UNAVAILABLE
             self._reply(code, f"{stage.value}\n".encode(), "text/plain")
+        elif self.path == "/metrics" and self.app.metrics.natives and wants_protobuf(self.headers["Accept"]):
+            self._reply(HTTPStatus.OK, self.app.metrics.protobuf(), PROTOBUF_CONTENT_TYPE)
         elif self.path == "/metrics":
             self._reply(HTTPStatus.OK, generate_latest(self.app.metrics.registry), CONTENT_TYPE_LATEST)
         elif self.path == "/admin/switches" and self.app.config.enable_admin:

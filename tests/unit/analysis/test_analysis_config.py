@@ -15,6 +15,7 @@ from analysis import (
     MinEvidence,
     ScoreRange,
 )
+from analysis.criteria import HistogramKind
 from rollouts.api.resource import ModelRollout
 from rollouts.controller.core.analysis_config import analysis_criteria
 
@@ -109,3 +110,12 @@ def test_overrides_reach_the_engine() -> None:
     )
     assert not labels.numeric  # type: ignore[union-attr]
     assert errors == ErrorRateCriteria("errors", E, T, margin=0.002)
+
+
+def test_a_native_histogram_reaches_the_engine() -> None:
+    example = EXAMPLE.parents[1] / "native-histograms" / "rollout.yaml"
+    rollout = ModelRollout.model_validate(yaml.safe_load(example.read_text()))
+    _, latency = analysis_criteria(rollout.spec.analysis).metrics
+    assert latency == LatencyCriteria(
+        "latency", 'model_request_duration_seconds{version="{{version}}"}', histogram=HistogramKind.NATIVE
+    )

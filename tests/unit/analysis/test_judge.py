@@ -308,7 +308,20 @@ def test_holm_spends_alpha_across_harm_tests(full_criteria: AnalysisCriteria) ->
     state = start(full_criteria)
     judgement = judge(state)
     assert {t.name for t in judgement.harm_tests} == {"errors", "latency", "latency:tail"}
-    assert sorted(t.level for t in judgement.harm_tests) == pytest.approx([0.05 / 3, 0.05 / 2, 0.05])
+    # Weighted Holm: errors weighs 1, latency's location and tail 1/2 each (total 2); all p = 1,
+    # so errors comes first at 0.05 x 1/2, then latency at 0.05 x 0.5/1, then the tail at 0.05.
+    levels = {t.name: t.level for t in judgement.harm_tests}
+    assert levels == pytest.approx({"errors": 0.025, "latency": 0.025, "latency:tail": 0.05})
+
+
+def test_a_hard_limit_shares_its_metrics_weight() -> None:
+    # errors and errors:hardLimit 1/2 each, latency (no slo) 1: total 2. All p = 1: latency
+    # first (p / w = 1) at 0.05 x 1/2, then the two error tests at 0.05 x 0.5/1 and 0.05.
+    criteria = AnalysisCriteria(
+        metrics=(ErrorRateCriteria("errors", "e", "t", hard_limit=0.05), LatencyCriteria("latency", "b"))
+    )
+    levels = {t.name: t.level for t in judge(start(criteria)).harm_tests}
+    assert levels == pytest.approx({"latency": 0.025, "errors": 0.025, "errors:hardLimit": 0.05})
 
 
 def test_rollout_error_beats_inconclusive_and_fail_beats_error(full_criteria: AnalysisCriteria) -> None:

@@ -1,0 +1,1 @@
+"""How the controller sizes a baseline or candidate: one :class:`Scaler` per workload kind."""
