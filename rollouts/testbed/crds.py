@@ -84,16 +84,36 @@ def _crds_in(manifest: str) -> list[dict[str, Any]]:
     ]
 
 
-def _apply(api: Any, crd: dict[str, Any]) -> None:
-    """Create the CRD, or replace the one of that name (keeping its resourceVersion)."""
-    try:
-        api.create_custom_resource_definition(body=crd)
-    except ApiException as error:
-        if error.status != 409:
+def _apply(api: Any, crd: dict[str, Any], timeout: float) -> None:
+    """Create the CRD, or replace the one of that name (keeping its resourceVersion).
+
+    A CRD of that name that is being deleted (its custom resources are still being removed) is
+    waited out and then created anew: replacing it would install a CRD that vanishes moments
+    later, with every object made of it.
+    """
+    name = crd["metadata"]["name"]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            api.create_custom_resource_definition(body=crd)
+            return
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        try:
+            existing = api.read_custom_resource_definition(name)
+        except ApiException as error:
+            if error.status == 404:
+                continue  # deleted since: create it
             raise
-        existing = api.read_custom_resource_definition(crd["metadata"]["name"])
-        body = {**crd, "metadata": {**crd["metadata"], "resourceVersion": existing.metadata.resource_version}}
-        api.replace_custom_resource_definition(crd["metadata"]["name"], body=body)
+        if existing.metadata.deletion_timestamp is None:
+            version = existing.metadata.resource_version
+            body = {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
+            api.replace_custom_resource_definition(name, body=body)
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CRD {name} still being deleted after {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 def _established(api: Any, name: str) -> bool:
@@ -145,7 +165,7 @@ def install_crds(
     crds = [crd for manifest in manifests for crd in _crds_in(manifest)]
     api = ApiextensionsV1Api(client)
     for crd in crds:
-        _apply(api, crd)
+        _apply(api, crd, timeout)
     deadline = time.monotonic() + timeout
     pending = list(crds)
     while pending:

@@ -7,6 +7,7 @@ will see them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,11 +15,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import (
+    ApiClient,
+    ApiextensionsV1Api,
+    AppsV1Api,
+    CoreV1Api,
+    CustomObjectsApi,
+    RbacAuthorizationV1Api,
+)
 from kubernetes.client.exceptions import ApiException
 
 from rollouts.runtime.kube import DEPLOYMENTS, NAMESPACES, Conflict, PatchType, connect
@@ -32,6 +41,7 @@ from rollouts.testbed import (
     TestbedError,
     find_leftovers,
 )
+from rollouts.testbed.crds import install_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -301,3 +311,60 @@ def test_an_audited_test_bed_records_who_wrote_what(testbed_binaries: Binaries, 
         ]  # not the namespace (not audited), not the GET (a read)
         assert {e["stage"] for e in cluster.audit_events()} == {"ResponseComplete"}
     assert cluster.audit_log.exists()  # the log stays, with the other logs
+
+
+def test_a_crd_installed_while_its_predecessor_is_deleted_is_created_anew(api_client: ApiClient) -> None:
+    """install_crds waits out a CRD still being deleted (held here by an object's finalizer)
+    instead of replacing it, which would leave a CRD that vanishes moments later."""
+    group, plural = "probes.model-rollouts.test", "widgets"
+    crd: dict[str, Any] = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Cluster",
+            "names": {"plural": plural, "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    manifest = Path(os.environ.get("TMPDIR", "/tmp")) / f"crd-{os.getpid()}.yaml"
+    manifest.write_text(json.dumps(crd))
+    extensions = ApiextensionsV1Api(api_client)
+    objects = CustomObjectsApi(api_client)
+    try:
+        install_crds(api_client, modelrollout=False, gateway_api=False, files=(manifest,))
+        held = {
+            "apiVersion": f"{group}/v1",
+            "kind": "Widget",
+            "metadata": {"name": "held", "finalizers": ["test/hold"]},
+        }
+        objects.create_cluster_custom_object(group, "v1", plural, held)
+        extensions.delete_custom_resource_definition(crd["metadata"]["name"])
+        terminating = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+        assert terminating.metadata.deletion_timestamp is not None
+        with ThreadPoolExecutor(1) as pool:
+            installing = pool.submit(
+                install_crds, api_client, modelrollout=False, gateway_api=False, files=(manifest,)
+            )
+            release = {"metadata": {"finalizers": None}}
+            objects.patch_cluster_custom_object(group, "v1", plural, "held", release)
+            installing.result(timeout=120)
+        fresh = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+        assert fresh.metadata.deletion_timestamp is None
+        assert fresh.metadata.uid != terminating.metadata.uid
+        objects.create_cluster_custom_object(group, "v1", plural, {**held, "metadata": {"name": "after"}})
+        assert objects.get_cluster_custom_object(group, "v1", plural, "after")["metadata"]["name"] == "after"
+    finally:
+        manifest.unlink(missing_ok=True)
+        with contextlib.suppress(ApiException):
+            extensions.delete_custom_resource_definition(crd["metadata"]["name"])
