@@ -15,34 +15,31 @@ reconcile, so the tests synchronise on those writes, not on time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes.client import ApiClient, ApiextensionsV1Api
+from kubernetes.client import ApiClient
 
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import inference_service, model_deployment
 from rollouts.routers.base import RouterTarget
 from rollouts.routers.kserve import KServeRouter
 from rollouts.runtime.kube import (
-    CUSTOM_RESOURCE_DEFINITIONS,
     DEPLOYMENTS,
     INFERENCE_SERVICES,
     Kube,
     KubeObject,
-    NotFound,
     PatchType,
     Resource,
 )
 from rollouts.testbed import LocalCluster, versions
-from rollouts.testbed.crds import install_crds, kserve_crd_text
+from rollouts.testbed.crds import kserve_crd_text
 from rollouts.traffic.base import RouterError
 from rollouts.traffic.kserve import revision_share
 from tests.integration.test_cli_commands import rollouts
-from tests.support.cluster import missing_problem
+from tests.support.cluster import crds_for_a_module
 from tests.support.controller import (
     ShareRecorder,
     condition,
@@ -52,7 +49,6 @@ from tests.support.controller import (
     wait_for,
 )
 from tests.support.kserve import Revisions, ServerlessStandIn, reconcile_serverless
-from tests.support.need import need
 from tests.support.workloads import model_rollout
 
 NAME = "fraud-scorer"
@@ -61,28 +57,11 @@ MODEL_V2 = "gs://models/fraud-scorer/2026-11-20"
 
 
 @pytest.fixture(scope="module")
-def kserve_crds(api_client: ApiClient, kube: Kube) -> Iterator[list[str]]:
-    """KServe's InferenceService CRD, installed for this module's tests and removed after them.
-
-    Removal waits until the CRD is gone: the API server first deletes every InferenceService,
-    and a later module installing the CRD again must not meet it still terminating.
-    """
-    problem = missing_problem(kserve_crd_text)  # needs Go, to read the module cache
-    need(not problem, f"the KServe {versions.KSERVE} CRDs", problem)
-    names = install_crds(api_client, modelrollout=False, gateway_api=False, kserve=True)
-    yield names
-    for name in names:  # a cluster without KServe again, for the tests after these
-        ApiextensionsV1Api(api_client).delete_custom_resource_definition(name)
-
-    def gone(name: str) -> KubeObject:
-        try:
-            kube.get(CUSTOM_RESOURCE_DEFINITIONS, name)
-        except NotFound:
-            return {"gone": True}
-        return {"gone": False}
-
-    for name in names:
-        wait_for(partial(gone, name), lambda seen: bool(seen["gone"]), 120, f"CRD {name} deleted")
+def kserve_crds(api_client: ApiClient) -> Iterator[list[str]]:
+    """The CRDs, installed for this module's tests and removed after them."""
+    yield from crds_for_a_module(
+        api_client, f"the KServe {versions.KSERVE} CRDs", kserve_crd_text, kserve=True
+    )
 
 
 pytestmark = pytest.mark.usefixtures("kserve_crds")

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient, ApiextensionsV1Api
+from kubernetes.client import ApiClient
 
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import http_route, model_deployment
@@ -36,11 +36,10 @@ from rollouts.runtime.kube import (
     Resource,
 )
 from rollouts.testbed import LocalCluster, versions
-from rollouts.testbed.crds import install_crds, keda_crd_text
+from rollouts.testbed.crds import keda_crd_text
 from tests.e2e.test_autoscalers import GATED, _approve, _at_gate
-from tests.support.cluster import missing_problem
+from tests.support.cluster import crds_for_a_module
 from tests.support.controller import condition, phase, rollout_reader, running_controller, wait_for
-from tests.support.need import need
 from tests.support.workloads import model_rollout
 
 pytestmark = [pytest.mark.usefixtures("crds", "keda_crds")]
@@ -51,13 +50,8 @@ KEDA_HPA = "keda-hpa-model"
 
 @pytest.fixture(scope="module")
 def keda_crds(api_client: ApiClient) -> Iterator[list[str]]:
-    """KEDA's ScaledObject CRD, installed for this module's tests and removed after them."""
-    problem = missing_problem(keda_crd_text)  # needs Go, to read the module cache
-    need(not problem, f"the KEDA {versions.KEDA} CRDs", problem)
-    names = install_crds(api_client, modelrollout=False, gateway_api=False, keda=True)
-    yield names
-    for name in names:  # a cluster without KEDA again, for the tests after these
-        ApiextensionsV1Api(api_client).delete_custom_resource_definition(name)
+    """The CRDs, installed for this module's tests and removed after them."""
+    yield from crds_for_a_module(api_client, f"the KEDA {versions.KEDA} CRDs", keda_crd_text, keda=True)
 
 
 def _scaled_object(target: str) -> dict[str, Any]:

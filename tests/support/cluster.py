@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient, ApiextensionsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from rollouts.runtime.kube import Kube, connect
@@ -170,3 +170,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if own_root is not None:
         shutil.rmtree(own_root, ignore_errors=True)
         os.environ.pop(STATE_DIR_VARIABLE, None)
+
+
+def crds_for_a_module(
+    api_client: ApiClient, what: str, source: Callable[[], object], **install: bool
+) -> Iterator[list[str]]:
+    """Third-party CRDs installed for one module's tests and deleted after them, so the modules
+    after it run on a cluster without them again. ``source`` reads the CRDs (it needs Go, for
+    the module cache): missing, the tests fail under CI=true. A CRD still being deleted when
+    another module installs it is waited out by install_crds."""
+    problem = missing_problem(source)
+    need(not problem, what, problem)
+    names = install_crds(api_client, modelrollout=False, gateway_api=False, **install)
+    yield names
+    for name in names:
+        ApiextensionsV1Api(api_client).delete_custom_resource_definition(name)
