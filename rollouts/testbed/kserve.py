@@ -20,6 +20,7 @@ router's tests stand in for it (docs/kserve.md).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -32,7 +33,15 @@ from typing import Any
 import yaml
 from kubernetes.client import ApiClient
 
-from rollouts.runtime.kube import CONFIG_MAPS, NAMESPACES, AlreadyExists, Kube
+from rollouts.runtime.kube import (
+    CONFIG_MAPS,
+    INFERENCE_SERVICES,
+    NAMESPACES,
+    AlreadyExists,
+    Kube,
+    NotFound,
+    PatchType,
+)
 from rollouts.testbed import versions
 from rollouts.testbed.binaries import find_kserve_manager, go_module_dir
 from rollouts.testbed.cluster import free_ports
@@ -51,6 +60,9 @@ MANAGER_CRDS = (
     "config/crd/full/clusterstoragecontainer/serving.kserve.io_clusterstoragecontainers.yaml",
 )
 READY_TIMEOUT_SECONDS = 120.0
+FINALIZER = "inferenceservice.finalizers"
+"""The finalizer KServe's manager puts on each InferenceService it reconciles (v0.20.0,
+pkg/controller/v1beta1/inferenceservice/controller.go), and takes off when it has cleaned up."""
 
 
 def inference_service_config(version: str = versions.KSERVE) -> dict[str, Any]:
@@ -129,10 +141,34 @@ class KServeController:
         raise TimeoutError(f"kserve-manager not ready after {READY_TIMEOUT_SECONDS:.0f}s; see {self.log}")
 
     def stop(self) -> None:
-        """Stop the manager (its CRDs and objects stay, like KServe's after an uninstall)."""
-        if self._popen is not None:
-            stop_process(self._popen)
-            self._popen = None
+        """Stop the manager, then take its finalizer off every InferenceService.
+
+        Its CRDs and objects stay, like KServe's after an uninstall. Its finalizer does not:
+        with no manager left to remove it, an InferenceService deleted later (by its test's
+        namespace going, or by its CRD's deletion) would never go, and would hold that
+        namespace and that CRD in deletion for good; the next install of the CRD on this test
+        bed would wait on it (the fresh-clone suite met exactly this).
+        """
+        if self._popen is None:
+            return
+        stop_process(self._popen)
+        self._popen = None
+        self._release_finalizers()
+
+    def _release_finalizers(self) -> None:
+        try:
+            held = self._kube.list(INFERENCE_SERVICES).items
+        except NotFound:
+            return  # the CRD is gone, and with it every InferenceService
+        for isvc in held:
+            finalizers = isvc["metadata"].get("finalizers") or []
+            if FINALIZER not in finalizers:
+                continue
+            path = f"/metadata/finalizers/{finalizers.index(FINALIZER)}"
+            release = [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]
+            name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
+            with contextlib.suppress(NotFound):  # deleted since the list
+                self._kube.patch(INFERENCE_SERVICES, name, release, PatchType.JSON, namespace)
 
     def __enter__(self) -> KServeController:
         return self.start()

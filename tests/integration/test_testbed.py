@@ -30,7 +30,17 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from rollouts.runtime.kube import DEPLOYMENTS, NAMESPACES, Conflict, PatchType, connect
+from rollouts.local.manifests import raw_inference_service
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    INFERENCE_SERVICES,
+    NAMESPACES,
+    Conflict,
+    KubeObject,
+    NotFound,
+    PatchType,
+    connect,
+)
 from rollouts.testbed import (
     GPU,
     STATE_DIR_VARIABLE,
@@ -40,8 +50,13 @@ from rollouts.testbed import (
     NodeSpec,
     TestbedError,
     find_leftovers,
+    versions,
 )
+from rollouts.testbed.binaries import find_kserve_manager
 from rollouts.testbed.crds import install_crds
+from rollouts.testbed.kserve import FINALIZER, KServeController
+from tests.support.cluster import missing_problem
+from tests.support.need import need
 
 pytestmark = pytest.mark.cluster
 
@@ -368,3 +383,32 @@ def test_a_crd_installed_while_its_predecessor_is_deleted_is_created_anew(api_cl
         manifest.unlink(missing_ok=True)
         with contextlib.suppress(ApiException):
             extensions.delete_custom_resource_definition(crd["metadata"]["name"])
+
+
+def test_an_inference_service_kserve_finalized_can_be_deleted_after_its_manager_stops(
+    testbed: LocalCluster, api_client: ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """KServe's manager finalizes each InferenceService. Stopped, it leaves none held: else a
+    deletion after it (its test's namespace, its CRD) never ends, and the next module's install
+    of the CRD waits on it until it times out."""
+    problem = missing_problem(find_kserve_manager)
+    need(not problem, f"KServe {versions.KSERVE}'s manager", problem)
+    with connect(str(testbed.kubeconfig)) as kube:
+        with KServeController(testbed.kubeconfig, api_client, kube, tmp_path):
+            kube.create(INFERENCE_SERVICES, raw_inference_service("held", "v1"), namespace)
+
+            def finalized() -> KubeObject | None:
+                isvc = kube.get(INFERENCE_SERVICES, "held", namespace)
+                return isvc if FINALIZER in isvc["metadata"].get("finalizers", []) else None
+
+            eventually("KServe's finalizer on the InferenceService", finalized)
+        kube.delete(INFERENCE_SERVICES, "held", namespace)
+
+        def gone() -> bool | None:
+            try:
+                kube.get(INFERENCE_SERVICES, "held", namespace)
+            except NotFound:
+                return True
+            return None
+
+        assert eventually("the InferenceService deleted", gone, timeout=30)
