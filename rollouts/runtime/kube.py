@@ -383,18 +383,28 @@ class WatchStream:
             self._response.release_conn()
 
     def _lines(self) -> Iterator[bytes]:
+        """Each event's line, without the newline the API server ends every event with.
+
+        Bytes left without one when the stream ends are a cut event, never one to decode: the
+        watch broke (:class:`Unavailable`, resumed from the last event's version), or
+        ``close()`` cut it.
+        """
         pending = b""
         for chunk in self._response.stream(amt=None):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             yield from (line for line in lines if line.strip())
-        if pending.strip():
-            yield pending
+        if pending.strip() and not self._closed.is_set():
+            raise Unavailable(
+                f"watch ended inside an event ({len(pending)} bytes without their newline)",
+                **self._call.context(),
+            )
 
     def close(self) -> None:
         """End the watch now; a thread blocked reading it returns from iteration."""
         self._closed.set()
-        with contextlib.suppress(ValueError, OSError):  # already ended: nothing left to interrupt
+        # Already ended: nothing left to interrupt (RuntimeError: its connection is back in the pool).
+        with contextlib.suppress(ValueError, OSError, RuntimeError):
             self._response.shutdown()
 
     def __enter__(self) -> Self:

@@ -302,6 +302,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         clock=lambda: datetime.now(UTC),
         accepts=mine,  # checked again on what is read, live or cached
         notifications=sender,
+        scope=scope,
     )
     rollouts.add_handler(reconciler.aborts.rollout_changed)  # an abort cancels queries in flight
     rollouts.add_handler(reconciler.freshness.rollout_changed)  # when the cache may be read

@@ -10,7 +10,10 @@ when it is known to hold the newest version this controller has seen:
 
 1. **First reconcile of a key in this process: read live.** A new leader's cache may lag the
    previous leader's last write (the process exits when it loses the Lease, so one process is
-   one term of leadership). The live read costs one GET per rollout at start or takeover.
+   one term of leadership). The first reconcile of the process lists the rollouts in scope
+   once, live, and each listed version counts as a live read of its key (rule 3): one call per
+   500 rollouts at start or takeover, where a GET per rollout took a thousand for a thousand
+   (issue 14's failover). A rollout created after that list is read live with a GET.
 2. **After every status write, expect its resourceVersion.** The write's answer names the new
    version; until the cache shows it, the key is read live.
 3. **A live read that finds the cache behind expects the live version** the same way.

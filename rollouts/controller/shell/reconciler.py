@@ -202,8 +202,13 @@ class Reconciler:
         aborts: AbortSignals | None = None,
         accepts: Callable[[KubeObject], bool] = lambda rollout: True,
         notifications: NotificationSender | None = None,
+        scope: str | None = None,
     ) -> None:
         self._kube = kube
+        self._scope = scope
+        """The namespace the rollouts informer watches (None: all): the scope of the first list."""
+        self._listed = False
+        self._list_lock = threading.Lock()
         self._notifications = notifications
         """Delivers spec.notifications (None: notifications are off; status records nothing)."""
         self._accepts = accepts
@@ -236,6 +241,7 @@ class Reconciler:
             self.aborts.end(key)
 
     def _read(self, key: str, namespace: str, name: str) -> KubeObject | None:
+        self._list_versions_once()
         cached = self._caches.rollouts.get(name, namespace)
         if cached is not None and self.freshness.trusted(key):
             return cached
@@ -246,6 +252,23 @@ class Reconciler:
             return None
         self.freshness.read_live(key, _version(live), _cached_version(cached))
         return live
+
+    def _list_versions_once(self) -> None:
+        """Once per process, one live LIST of the rollouts in scope, read as a GET of each.
+
+        Freshness rule 1 at start or takeover: one call per 500 rollouts instead of one per
+        rollout. Only names and versions are kept. Another worker's first reconcile waits for
+        the list; a failed list raises (the key is retried) and the next reconcile lists again.
+        """
+        with self._list_lock:
+            if self._listed:
+                return
+            listing = self._kube.list(MODEL_ROLLOUTS, self._scope, transform=_name_and_version)
+            for item in listing.items:
+                metadata = item["metadata"]
+                cached = self._caches.rollouts.get(metadata["name"], metadata["namespace"])
+                self.freshness.read_live(object_key(item), _version(item), _cached_version(cached))
+            self._listed = True
 
     def _reconcile(self, obj: KubeObject, namespace: str, cancel: threading.Event) -> ReconcileResult:
         now = self._clock()
@@ -545,3 +568,8 @@ def _version(obj: KubeObject) -> str:
 
 def _cached_version(cached: KubeObject | None) -> str | None:
     return None if cached is None else _version(cached)
+
+
+def _name_and_version(rollout: KubeObject) -> KubeObject:
+    metadata = rollout["metadata"]
+    return {"metadata": {key: metadata[key] for key in ("name", "namespace", "resourceVersion")}}
