@@ -36,6 +36,7 @@ from rollouts.runtime.kube import (
     INFERENCE_SERVICES,
     NAMESPACES,
     Conflict,
+    Kube,
     KubeObject,
     NotFound,
     PatchType,
@@ -386,29 +387,28 @@ def test_a_crd_installed_while_its_predecessor_is_deleted_is_created_anew(api_cl
 
 
 def test_an_inference_service_kserve_finalized_can_be_deleted_after_its_manager_stops(
-    testbed: LocalCluster, api_client: ApiClient, namespace: str, tmp_path: Path
+    testbed: LocalCluster, api_client: ApiClient, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
     """KServe's manager finalizes each InferenceService. Stopped, it leaves none held: else a
     deletion after it (its test's namespace, its CRD) never ends, and the next module's install
     of the CRD waits on it until it times out."""
     problem = missing_problem(find_kserve_manager)
     need(not problem, f"KServe {versions.KSERVE}'s manager", problem)
-    with connect(str(testbed.kubeconfig)) as kube:
-        with KServeController(testbed.kubeconfig, api_client, kube, tmp_path):
-            kube.create(INFERENCE_SERVICES, raw_inference_service("held", "v1"), namespace)
+    with KServeController(testbed.kubeconfig, api_client, kube, tmp_path):
+        kube.create(INFERENCE_SERVICES, raw_inference_service("held", "v1"), namespace)
 
-            def finalized() -> KubeObject | None:
-                isvc = kube.get(INFERENCE_SERVICES, "held", namespace)
-                return isvc if FINALIZER in isvc["metadata"].get("finalizers", []) else None
+        def finalized() -> KubeObject | None:
+            isvc = kube.get(INFERENCE_SERVICES, "held", namespace)
+            return isvc if FINALIZER in isvc["metadata"].get("finalizers", []) else None
 
-            eventually("KServe's finalizer on the InferenceService", finalized)
-        kube.delete(INFERENCE_SERVICES, "held", namespace)
+        eventually("KServe's finalizer on the InferenceService", finalized)
+    kube.delete(INFERENCE_SERVICES, "held", namespace)
 
-        def gone() -> bool | None:
-            try:
-                kube.get(INFERENCE_SERVICES, "held", namespace)
-            except NotFound:
-                return True
-            return None
+    def gone() -> bool | None:
+        try:
+            kube.get(INFERENCE_SERVICES, "held", namespace)
+        except NotFound:
+            return True
+        return None
 
-        assert eventually("the InferenceService deleted", gone, timeout=30)
+    assert eventually("the InferenceService deleted", gone, timeout=30)

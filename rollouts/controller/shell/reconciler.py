@@ -260,6 +260,8 @@ class Reconciler:
         rollout. Only names and versions are kept. Another worker's first reconcile waits for
         the list; a failed list raises (the key is retried) and the next reconcile lists again.
         """
+        if self._listed:  # every reconcile after the first: no lock taken
+            return
         with self._list_lock:
             if self._listed:
                 return
