@@ -10,7 +10,8 @@ pi = n_c / (n_c + n_b), the interval's traffic share; under a rate ratio r it di
     q(r) = pi * r / (pi * r + 1 - pi)
 
 The interval's likelihood ratio is LR(r) = (q/pi)^x_c * ((1-q)/(1-pi))^x_b, the e-value is the
-mean over a fixed grid of ratios (1.25, 1.5, 2, 3, 5, 10) of the running products of LR(r), and
+weighted mean over a fixed grid of ratios (1.25, 1.5, 2, 3, 5, 10), with weights (1, 3, 4, 1.5,
+0.5, 0.5) / 10.5 (RATIO_PRIOR), of the running products of LR(r), and
 the always-valid p is 1 / max over looks of E. Each interval uses its own share pi, so weight
 changes and load swings never confound the comparison. Under binomial errors the conditional law
 is hypergeometric, which is smaller in convex order than the binomial (Hoeffding 1963); LR is
@@ -18,7 +19,8 @@ convex in x_c, so E[LR] <= 1 still holds: the test stays valid, slightly conserv
 
 Worked example: 50 candidate and 950 baseline requests (pi = 0.05), x_c = 3, x_b = 7 (k = 10).
 At r = 2, q = 0.1/1.05 = 0.0952 and ln LR = 3 ln(1.905) + 7 ln(0.9524) = 1.934 - 0.341 = 1.592.
-Over the grid the LRs are 1.72, 2.64, 4.91, 10.4, 20.2, 24.3; E = 10.7, log10 E = 1.03
+Over the grid the LRs are 1.72, 2.64, 4.91, 10.4, 20.2, 24.3; E = (1.72 + 3 x 2.64 + 4 x 4.91 +
+1.5 x 10.4 + 0.5 x 20.2 + 0.5 x 24.3) / 10.5 = 6.40, log10 E = 0.81
 (a one-sided exact binomial test of 3 of 10 at 5% gives 0.0115 for comparison).
 
 **Effect and non-inferiority.** Each interval is weighted by h = n_c n_b / (n_c + n_b):
@@ -45,6 +47,16 @@ MIN_MARGIN = 0.001
 
 RATIO_GRID: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 """Rate ratios the e-process mixes over; changing it changes the stored state's meaning."""
+
+RATIO_PRIOR: tuple[float, ...] = (1.0 / 10.5, 3.0 / 10.5, 4.0 / 10.5, 1.5 / 10.5, 0.5 / 10.5, 0.5 / 10.5)
+"""The mixing weight of each grid ratio (sum 1): most on the moderate ratios (1.5, 2, 3).
+
+Why: a severe ratio (5x, 10x) multiplies its likelihood ratio so fast that a small weight delays
+it by at most a look, while a moderate one (2x at a 5% canary: 18 expected candidate errors in
+a 30-look plan) is decided near the horizon, where every nat of prior counts. Chosen by
+simulation (docs/analysis.md, "The ratio grid's weights"); changing them changes what a stored
+running maximum means, not the stored products.
+"""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -90,16 +102,16 @@ def conditional_log_lr(
     return np.asarray(np.where(informative, terms, 0.0), dtype=np.float64)
 
 
-def mixture_log_e(log_products: npt.ArrayLike) -> FloatArray:
-    """Log e-value ln E = ln(mean over the grid of the running products), from their logs (last axis).
+def mixture_log_e(log_products: npt.ArrayLike, prior: tuple[float, ...] = RATIO_PRIOR) -> FloatArray:
+    """Log e-value ln E = ln(prior-weighted mean of the running products), from their logs (last axis).
 
     >>> round(float(mixture_log_e(conditional_log_lr(3, 7, 0.05))) / math.log(10), 2)
-    1.03
+    0.81
     """
     values = np.asarray(log_products, dtype=np.float64)
     top = values.max(axis=-1, keepdims=True)
-    log_sum = np.log(np.exp(values - top).sum(axis=-1)) + top[..., 0]
-    return np.asarray(log_sum - math.log(values.shape[-1]), dtype=np.float64)
+    weighted = np.exp(values - top) @ np.asarray(prior, dtype=np.float64)
+    return np.asarray(np.log(weighted) + top[..., 0], dtype=np.float64)
 
 
 @dataclass(frozen=True)

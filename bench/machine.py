@@ -7,8 +7,10 @@ and the hardware that produced it.
 
 from __future__ import annotations
 
+import argparse
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,3 +55,16 @@ def revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return f"{commit} with uncommitted changes in rollouts/ or analysis/" if changed else commit
+
+
+def write_results(out: Path, lines: list[str], began: float) -> None:
+    """Write a results file: the table's ``lines``, then the wall time since ``began`` (monotonic)."""
+    out.write_text("\n".join([*lines, "", f"Total time: {time.monotonic() - began:.0f} s."]) + "\n")
+
+
+def run_arguments(description: str, runs: int, results: Path) -> argparse.Namespace:
+    """``--runs`` (seeded runs per cell) and ``--out`` (the results file) of a simulation bench."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=runs, help=f"seeded runs per cell (default {runs:,})")
+    parser.add_argument("--out", type=Path, default=results, help=f"results file (default {results})")
+    return parser.parse_args()

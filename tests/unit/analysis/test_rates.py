@@ -11,6 +11,7 @@ from scipy import stats
 from analysis.observations import RateCounts
 from analysis.rates import (
     RATIO_GRID,
+    RATIO_PRIOR,
     EProcess,
     RateEvidence,
     conditional_log_lr,
@@ -38,7 +39,13 @@ def test_hand_computed_interval() -> None:
     q = 0.1 / 1.05
     by_hand = 3 * math.log(q / 0.05) + 7 * math.log((1 - q) / 0.95)
     assert conditional_log_lr(3, 7, 0.05)[2] == pytest.approx(by_hand)
-    assert math.exp(mixture_log_e(conditional_log_lr(3, 7, 0.05))) == pytest.approx(10.7018, rel=1e-4)
+    assert math.exp(mixture_log_e(conditional_log_lr(3, 7, 0.05))) == pytest.approx(6.3960, rel=1e-4)
+    # The prior-weighted mean of the grid's LRs, as the docs write it out.
+    lrs = (1.7250, 2.6365, 4.9113, 10.4097, 20.1882, 24.3400)
+    by_hand_e = sum(w * lr for w, lr in zip((1, 3, 4, 1.5, 0.5, 0.5), lrs, strict=True)) / 10.5
+    assert np.exp(conditional_log_lr(3, 7, 0.05)) == pytest.approx(lrs, rel=1e-4)
+    assert math.exp(mixture_log_e(conditional_log_lr(3, 7, 0.05))) == pytest.approx(by_hand_e, rel=1e-4)
+    assert sum(RATIO_PRIOR) == pytest.approx(1.0)
 
 
 def test_e_process_is_a_supermartingale_under_the_null() -> None:
