@@ -82,6 +82,10 @@ WATCH_READ_MARGIN = 30.0
 DEFAULT_PAGE_SIZE = 500
 """Objects per list page: big lists come in chunks, as kubectl and client-go's pager do."""
 
+JSON = "application/json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+"""Accept for a list of metadata alone; a server that cannot serve it answers plain JSON."""
+
 
 # --- resources ---------------------------------------------------------------------------------
 
@@ -506,19 +510,24 @@ class Kube:
         field_selector: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         transform: ObjectTransform | None = None,
+        metadata_only: bool = False,
     ) -> ObjectList:
         """Every matching object (all namespaces when ``namespace`` is None), fetched in pages.
 
         Items get ``apiVersion`` and ``kind`` filled in (the server omits them in lists), so an
         item looks the same as the object from :meth:`get` or a watch. ``transform`` is applied
         to each item as its page arrives (None drops the item), so a list of many large objects
-        never sits in memory whole: at most one page of them does.
+        never sits in memory whole: at most one page of them does. ``metadata_only``: the server
+        sends each item's metadata alone (``PartialObjectMetadata``, kind and apiVersion
+        ``meta.k8s.io/v1``), not its spec and status: a list of names and versions of large
+        objects costs a fraction of the bytes and the parsing.
         """
         call = _Call("list", resource, namespace)
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": str(page_size)}
+        accept = METADATA_LIST if metadata_only else JSON
         items: list[KubeObject] = []
         while True:
-            page = self._json("GET", call, resource.path(namespace), query=query)
+            page = self._json("GET", call, resource.path(namespace), query=query, accept=accept)
             for item in page.get("items") or []:
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
@@ -662,8 +671,11 @@ class Kube:
         query: dict[str, str | None] | None = None,
         body: KubeObject | JsonPatch | None = None,
         content_type: str = "application/json",
+        accept: str = JSON,
     ) -> KubeObject:
-        response = self._send(method, call, path, query=query, body=body, content_type=content_type)
+        response = self._send(
+            method, call, path, query=query, body=body, content_type=content_type, accept=accept
+        )
         try:
             return cast(KubeObject, json.loads(response.data))
         finally:
@@ -679,12 +691,13 @@ class Kube:
         body: KubeObject | JsonPatch | None = None,
         content_type: str = "application/json",
         timeout: Timeout | None = None,
+        accept: str = JSON,
     ) -> urllib3.BaseHTTPResponse:
         """Send one request; the response on 2xx, else the mapped :class:`KubeError`."""
         if method != "GET" and self.write_guard is not None and not self.write_guard():
             raise NotLeader("this replica no longer holds the leader Lease", **call.context())
         timeout = timeout or self.timeout
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         params = [(key, value) for key, value in (query or {}).items() if value is not None]

@@ -64,8 +64,8 @@ import structlog
 
 from rollouts.runtime.clock import MonotonicClock
 from rollouts.runtime.informer import Change, Informer
-from rollouts.runtime.kube import Conflict, Kube, KubeObject, ObjectTransform, Resource
-from rollouts.runtime.leader import LeaderElector, LeaseTiming, default_identity
+from rollouts.runtime.kube import LEASES, Conflict, Kube, KubeObject, ObjectTransform, Resource
+from rollouts.runtime.leader import LeaderElector, LeaderRecord, LeaseTiming, default_identity
 from rollouts.runtime.metrics import (
     ALL_INTERFACES,
     LOOPBACK,
@@ -116,13 +116,17 @@ def may_reconcile(*, leading: bool, synced: bool) -> bool:
     return leading and synced
 
 
-def is_ready(*, ended: bool, synced: bool, leading: bool, serving: bool) -> bool:
-    """``/readyz``: a standby once its caches synced (it could lead now), a leader once it serves.
+def is_ready(*, ended: bool, synced: bool, leading: bool, serving: bool, warm: bool = True) -> bool:
+    """``/readyz``: a standby once its caches synced and are warm (could lead now); a leader serving.
 
-    Never while stopping or after losing the Lease. A leader between winning the Lease and
+    ``warm``: the reconciler's own checks that the caches hold what a takeover reads
+    (:meth:`Manager.add_warm_check`; the controller's: every rollout's pods are known). A standby
+    that is synced but not warm would take over and then wait, rollout by rollout, for its caches;
+    a roll-out of the controller Deployment should not stop the old leader for it yet. Never
+    ready while stopping or after losing the Lease. A leader between winning the Lease and
     starting its workers is not ready yet, for a moment.
     """
-    return not ended and synced and (serving or not leading)
+    return not ended and synced and (serving or (not leading and warm))
 
 
 CONFLICT_RETRIED = "the object changed since it was read; reconciling again"
@@ -197,6 +201,11 @@ class Manager:
             if leader_election is not None
             else None
         )
+        self._lease_watch = (
+            self._watch_lease(kube, leader_election, self._elector)
+            if leader_election is not None and self._elector is not None
+            else None
+        )
         self.kube = kube.guarded(self.still_leader) if self._elector is not None else kube
         """The client for the reconciler: every write first checks :meth:`still_leader`."""
         self.metrics_server: MetricsServer | None = None
@@ -204,6 +213,26 @@ class Manager:
         self.health_server: MetricsServer | None = None
         """The probes-only server while :meth:`run` runs, if a health port was given."""
         self._on_shutdown: list[Callable[[], None]] = []
+        self._warm_checks: list[Callable[[], bool]] = []
+        self._warm = False
+        """Latched by :meth:`ready` once the caches synced and every warm check held."""
+
+    @staticmethod
+    def _watch_lease(kube: Kube, election: LeaderElection, elector: LeaderElector) -> Informer:
+        """A watch on the Lease alone, telling the elector of each change (a release: try now).
+
+        Not among the caches the workers wait for: it only makes a standby notice a release at
+        once rather than at its next retry, and without it (a failed watch, an older Role without
+        list and watch on leases) election works as before.
+        """
+        watch = Informer(kube, LEASES, election.namespace, field_selector=f"metadata.name={election.name}")
+
+        def tell(change: Change) -> None:
+            # A deleted Lease reads as a free one: the next try creates it.
+            elector.lease_changed(LeaderRecord.from_lease({} if change.type == "deleted" else change.object))
+
+        watch.add_handler(tell)
+        return watch
 
     # --- wiring (before run)
 
@@ -240,6 +269,14 @@ class Manager:
         self._informers.append(informer)
         return informer
 
+    def add_warm_check(self, check: Callable[[], bool]) -> None:
+        """Count a standby ready only once ``check()`` has also held (:func:`is_ready`).
+
+        Latched: once every check held, later churn (a new rollout's pods being listed) does not
+        take readiness back, so a warm standby's probe does not flap.
+        """
+        self._warm_checks.append(check)
+
     def on_shutdown(self, close: Callable[[], None]) -> None:
         """Call ``close`` when shutting down, once the workers have stopped (before the caches)."""
         self._on_shutdown.append(close)
@@ -253,8 +290,14 @@ class Manager:
     def ready(self) -> bool:
         """Standing by with synced caches, or leading with workers running (:func:`is_ready`)."""
         with self._state:
+            if self._synced and not self._warm:
+                self._warm = all(check() for check in self._warm_checks)
             return is_ready(
-                ended=self._ended(), synced=self._synced, leading=self._leading, serving=self._serving
+                ended=self._ended(),
+                synced=self._synced,
+                leading=self._leading,
+                serving=self._serving,
+                warm=self._warm,
             )
 
     def synced(self) -> bool:
@@ -289,6 +332,8 @@ class Manager:
         try:
             for informer in self._informers:
                 informer.start()  # leader or standby: a standby keeps its caches warm
+            if self._lease_watch is not None:
+                self._lease_watch.start()
             if self._elector is not None:
                 log.info("campaigning for leadership", identity=self._elector.identity)
                 self._elector.start()
@@ -335,6 +380,8 @@ class Manager:
             close()
         for informer in self._informers:
             informer.stop()
+        if self._lease_watch is not None:
+            self._lease_watch.stop()
         if self._elector is not None:
             self._elector.stop()  # releases the Lease if still held: after the last write
         for server in (self.metrics_server, self.health_server):

@@ -234,6 +234,10 @@ def test_the_controller_runs_with_exactly_the_shipped_cluster_roles(
     assert not access(token, "get", "customresourcedefinitions", group="apiextensions.k8s.io")
     # Secrets only where a namespace's owners bound the secrets role (none here).
     assert not access(token, "get", "secrets", namespace)
+    # The Lease watch (a standby sees a release at once) in its own namespace only; never delete.
+    assert access(token, "watch", "leases", HOME, group="coordination.k8s.io")
+    assert not access(token, "watch", "leases", namespace, group="coordination.k8s.io")
+    assert not access(token, "delete", "leases", HOME, group="coordination.k8s.io")
     app_with_a_rollout(kube, namespace)
     metrics, health = free_ports(2)
     arguments = shipped_arguments(installed, HOME, metrics, health)

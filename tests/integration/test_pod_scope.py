@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from rollouts.controller.shell.app import _deployments_of
+from rollouts.controller.shell.pod_scope import PodScope
+from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import model_deployment
 from rollouts.runtime.informer import Change, Informer
@@ -90,6 +93,36 @@ def test_a_relist_brings_what_a_transform_dropped_and_a_dropped_update_removes_i
     gone = changes.get(timeout=WAIT)
     assert (gone.type, gone.object["metadata"]["name"]) == ("deleted", "a")
     assert len(informer.store) == 0
+
+
+def test_the_scope_is_warm_only_once_the_pods_of_every_named_deployment_were_listed(
+    kube: Kube, namespace: str
+) -> None:
+    # What a standby's readiness waits for (Manager.add_warm_check): taking over earlier, it
+    # would wait rollout by rollout for the pod list.
+    rollouts = Informer(kube, MODEL_ROLLOUTS, namespace)
+    rollouts.add_index(DEPLOYMENT_INDEX, _deployments_of)
+    scope = PodScope(rollouts.store, DEPLOYMENT_INDEX, _deployments_of)
+    rollouts.add_handler(scope.rollout_changed)
+    pods = Informer(kube, PODS, namespace, transform=scope.transform)
+    listed = threading.Event()
+    scope.attach(pods)
+    pods.add_list_handler(scope.listed)
+    pods.add_list_handler(listed.set)  # after the scope's own handler
+    assert scope.all_known()  # nothing wanted yet
+    kube.create(MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}]), namespace)
+    try:
+        rollouts.start()
+        assert rollouts.wait_for_sync(WAIT)
+        assert scope.wanted() == {f"{namespace}/model-v1", f"{namespace}/model-v2"}
+        assert not scope.all_known()  # wanted, but no pod list has begun since
+        pods.start()
+        assert listed.wait(WAIT)
+        assert scope.all_known()
+        assert scope.known(namespace, "model-v1") and scope.known(namespace, "model-v2")
+    finally:
+        pods.stop()
+        rollouts.stop()
 
 
 class ReadyConditions(_WatchRecorder):

@@ -114,6 +114,22 @@ def test_list_pages_through_everything_and_fills_kind(kube: Kube, namespace: str
     )
 
 
+def test_a_metadata_only_list_carries_names_and_versions_but_no_spec(kube: Kube, namespace: str) -> None:
+    for index in range(3):
+        kube.create(LEASES, lease(f"m{index}", namespace))
+    full = {item["metadata"]["name"]: item for item in kube.list(LEASES, namespace).items}
+    listed = kube.list(LEASES, namespace, page_size=2, metadata_only=True)
+    assert {item["metadata"]["name"] for item in listed.items} == set(full)
+    for item in listed.items:
+        assert "spec" not in item
+        assert item["kind"] == "PartialObjectMetadata"
+        assert (
+            item["metadata"]["resourceVersion"]
+            == full[item["metadata"]["name"]]["metadata"]["resourceVersion"]
+        )
+        assert item["metadata"]["namespace"] == namespace
+
+
 def test_replace_with_a_stale_resource_version_is_a_conflict(kube: Kube, namespace: str) -> None:
     first = kube.create(LEASES, lease("one", namespace))
     kube.replace(LEASES, {**first, "spec": {"holderIdentity": "b"}})

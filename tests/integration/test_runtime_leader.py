@@ -17,7 +17,7 @@ import pytest
 
 from rollouts.runtime.clock import ManualClock
 from rollouts.runtime.kube import LEASES, Kube, PatchType
-from rollouts.runtime.leader import JITTER, LeaderElector, LeaseTiming
+from rollouts.runtime.leader import JITTER, LeaderElector, LeaderRecord, LeaseTiming
 
 pytestmark = pytest.mark.cluster
 
@@ -94,6 +94,26 @@ def test_a_released_lease_is_taken_at_the_next_try_not_after_a_lease(
     clock.advance(STEP)  # t = 2.4 s, far from the 15 s lease
     assert clock.wait_for_waits(2)
     assert second.is_leader
+
+
+def test_a_candidate_told_of_a_release_takes_the_lease_at_once_not_at_its_next_try(
+    kube: Kube, namespace: str, elector: Callable[..., LeaderElector]
+) -> None:
+    first = elector("first", timing=DEFAULT)
+    assert first.wait_until_leading(WAIT)
+    clock = ManualClock()  # never advanced: the 2-2.4 s retry pause never ends by itself
+    took_over = threading.Event()
+    second = elector("second", timing=DEFAULT, clock=clock, on_started_leading=took_over.set)
+    assert clock.wait_for_waits(1)  # tried at t=0: held by first
+    second.lease_changed(LeaderRecord.from_lease(kube.get(LEASES, "controller", namespace)))
+    assert not second.is_leader  # a change that is not a release wakes nothing
+    first.stop()
+    lease = kube.get(LEASES, "controller", namespace)
+    assert lease["spec"]["holderIdentity"] == ""
+    second.lease_changed(LeaderRecord.from_lease(lease))  # what the manager's Lease watch does
+    assert took_over.wait(WAIT)
+    assert clock.now() == 0.0
+    assert holder(kube, namespace)["holderIdentity"] == "second"
 
 
 def test_after_a_crash_the_lease_is_taken_over_only_once_a_whole_lease_passed(

@@ -191,17 +191,25 @@ def test_only_the_leader_reconciles_and_the_standby_takes_over_on_stop(kube: Kub
     assert first_outcome == [Outcome.STOPPED]
 
 
-def test_a_standby_keeps_its_caches_warm_and_reconciles_only_once_it_leads(
-    kube: Kube, namespace: str
-) -> None:
-    kube.create(LEASES, lease("before", namespace))
-    holder = LeaderElector(kube, namespace, "controller", "holder", timing=FAST)
+def holder_and_standby(
+    kube: Kube, namespace: str, timing: LeaseTiming
+) -> tuple[LeaderElector, Recorder, Manager]:
+    """An elector leading the Lease "controller" (stop it at the end) and a manager to stand by for it."""
+    holder = LeaderElector(kube, namespace, "controller", "holder", timing=timing)
     holder.start()
     assert holder.wait_until_leading(WAIT)
     reconcile = Recorder()
     manager = Manager(
-        kube, reconcile, leader_election=LeaderElection(namespace, "controller", "standby", FAST)
+        kube, reconcile, leader_election=LeaderElection(namespace, "controller", "standby", timing)
     )
+    return holder, reconcile, manager
+
+
+def test_a_standby_keeps_its_caches_warm_and_reconciles_only_once_it_leads(
+    kube: Kube, namespace: str
+) -> None:
+    kube.create(LEASES, lease("before", namespace))
+    holder, reconcile, manager = holder_and_standby(kube, namespace, FAST)
     cache = manager.informer(LEASES, namespace, keys=lambda obj: [object_key(obj)], label_selector=SELECTOR)
     try:
         with running(manager):
@@ -218,6 +226,26 @@ def test_a_standby_keeps_its_caches_warm_and_reconciles_only_once_it_leads(
             expected = {f"{namespace}/before", f"{namespace}/while-standing-by"}
             assert reconcile.wait_for(lambda calls: {key for _, key in calls} == expected)
             assert manager.still_leader()
+    finally:
+        holder.stop()
+
+
+def test_a_standby_watching_the_lease_takes_over_on_release_without_waiting_for_its_next_try(
+    kube: Kube, namespace: str
+) -> None:
+    # Retries 5 minutes apart, far past WAIT: only the Lease watch can make the standby try in time.
+    slow = LeaseTiming(lease_duration=900, renew_deadline=600, retry_period=300)
+    holder, reconcile, manager = holder_and_standby(kube, namespace, slow)
+    manager.informer(LEASES, namespace, keys=lambda obj: [object_key(obj)], label_selector=SELECTOR)
+    kube.create(LEASES, lease("queued", namespace))
+    try:
+        with running(manager):
+            wait_until(manager.ready)  # standing by: it tried once, at start, and now waits 300 s
+            assert not manager.still_leader()
+            holder.stop()  # releases the Lease; the watch tells the standby
+            assert reconcile.wait_for(bool)
+            assert manager.still_leader()
+            assert kube.get(LEASES, "controller", namespace)["spec"]["holderIdentity"] == "standby"
     finally:
         holder.stop()
 

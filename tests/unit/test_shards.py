@@ -51,3 +51,7 @@ def test_a_standby_is_ready_once_warm_and_a_leader_once_serving() -> None:
     assert not is_ready(ended=False, synced=True, leading=True, serving=False)
     assert is_ready(ended=False, synced=True, leading=True, serving=True)
     assert not is_ready(ended=True, synced=True, leading=True, serving=True)
+    # Synced but not warm (a rollout's pods not listed yet): not ready to take over; a leader
+    # that serves is ready whatever its warm checks say (each rollout waits for its own pods).
+    assert not is_ready(ended=False, synced=True, leading=False, serving=False, warm=False)
+    assert is_ready(ended=False, synced=True, leading=True, serving=True, warm=False)

@@ -244,6 +244,9 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
 
     pod_scope.attach(pods, on_known=pods_known)
     pods.add_list_handler(pod_scope.listed)
+    # A standby is ready once the pods of every rollout are known: taking over before that, it
+    # would wait rollout by rollout for the pod list (seen at 1,000 rollouts: 2 s to a first write).
+    manager.add_warm_check(pod_scope.all_known)
     nodes = manager.informer(NODES, keys=lambda node: [], transform=trim_node)
 
     def routing_informer(resource: Resource, index: str) -> Informer | None:

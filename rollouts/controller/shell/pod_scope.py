@@ -174,6 +174,11 @@ class PodScope:
             ticket = self._wanted.get(f"{namespace}/{deployment}")
         return ticket is not None and pods.relisted(ticket)
 
+    def all_known(self) -> bool:
+        """Whether the pods of every wanted Deployment are known (a standby is warm: nothing to wait for)."""
+        with self._lock:
+            return not self._unannounced
+
     def wanted(self) -> set[str]:
         """The Deployments whose pods are cached (for tests and debugging)."""
         with self._lock:

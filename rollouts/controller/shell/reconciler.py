@@ -257,15 +257,19 @@ class Reconciler:
         """Once per process, one live LIST of the rollouts in scope, read as a GET of each.
 
         Freshness rule 1 at start or takeover: one call per 500 rollouts instead of one per
-        rollout. Only names and versions are kept. Another worker's first reconcile waits for
-        the list; a failed list raises (the key is retried) and the next reconcile lists again.
+        rollout, and metadata only: the server leaves out each rollout's spec and status, which
+        with analysis state are most of its bytes. Only names and versions are kept. Every
+        worker's first reconcile waits for the list (a takeover's first write comes after it);
+        a failed list raises (the key is retried) and the next reconcile lists again.
         """
         if self._listed:  # every reconcile after the first: no lock taken
             return
         with self._list_lock:
             if self._listed:
                 return
-            listing = self._kube.list(MODEL_ROLLOUTS, self._scope, transform=_name_and_version)
+            listing = self._kube.list(
+                MODEL_ROLLOUTS, self._scope, transform=_name_and_version, metadata_only=True
+            )
             for item in listing.items:
                 metadata = item["metadata"]
                 cached = self._caches.rollouts.get(metadata["name"], metadata["namespace"])
@@ -288,7 +292,7 @@ class Reconciler:
             return ReconcileResult(requeue_after=PODS_UNKNOWN_RETRY)
         generation = int(obj.get("metadata", {}).get("generation") or 0)
         me = _claimant(obj, spec, status)
-        others = self._claimants(spec, namespace)
+        others = self._claimants(spec, namespace, me.name)
         owner = conflict(me, others)
         router, router_error = self._router(spec, status, namespace)
         source, source_error = (None, None) if owner else self._metrics_source(spec, namespace, cancel)
@@ -339,8 +343,8 @@ class Reconciler:
             namespace, spec.candidate.workload_deployment
         )
 
-    def _claimants(self, spec: ModelRolloutSpec, namespace: str) -> list[Claimant]:
-        """The other rollouts of the namespace naming this one's Deployments or route."""
+    def _claimants(self, spec: ModelRolloutSpec, namespace: str, me: str) -> list[Claimant]:
+        """The other rollouts of the namespace naming this one's Deployments or route (``me``: its name)."""
         store = self._caches.rollouts
         traffic = spec.traffic
         named = [(DEPLOYMENT_INDEX, side.workload_deployment) for side in (spec.baseline, spec.candidate)]
@@ -354,6 +358,7 @@ class Reconciler:
         for index, name in named:
             for other in store.by_index(index, f"{namespace}/{name}"):
                 found[other["metadata"]["name"]] = other
+        found.pop(me, None)  # the rollout itself: conflict() skips it, so it is not parsed again
         claimants = []
         for other in found.values():
             try:
