@@ -1016,7 +1016,8 @@ def write_table(path: Path, row: list[str], command: str, code: str) -> str:
         f"and the default lease timings — lease {LEASE.lease_duration:g} s, renew deadline "
         f"{LEASE.renew_deadline:g} s, retry period {LEASE.retry_period:g} s, what",
         "users get. After the measured phases a second controller process starts as a warm standby;",
-        "once its /readyz is 200 (caches synced) the leader gets SIGKILL: seconds from the kill to the",
+        "once its /readyz is 200 (caches synced, every rollout's pods known) the leader gets SIGKILL:",
+        "seconds from the kill to the",
         "Lease's holder changing, to the first status write by the successor, and to the successor's",
         "reconcile count (its /metrics) reaching N: the whole fleet, queued while it stood by,",
         f"reconciled once (polled every {METRICS_POLL_SECONDS:g} s: a scrape of a 1,000-rollout",
