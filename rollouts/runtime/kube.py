@@ -670,7 +670,7 @@ class Kube:
         *,
         query: dict[str, str | None] | None = None,
         body: KubeObject | JsonPatch | None = None,
-        content_type: str = "application/json",
+        content_type: str = JSON,
         accept: str = JSON,
     ) -> KubeObject:
         response = self._send(
@@ -689,7 +689,7 @@ class Kube:
         *,
         query: dict[str, str | None] | None = None,
         body: KubeObject | JsonPatch | None = None,
-        content_type: str = "application/json",
+        content_type: str = JSON,
         timeout: Timeout | None = None,
         accept: str = JSON,
     ) -> urllib3.BaseHTTPResponse:

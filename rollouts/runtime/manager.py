@@ -201,11 +201,7 @@ class Manager:
             if leader_election is not None
             else None
         )
-        self._lease_watch = (
-            self._watch_lease(kube, leader_election, self._elector)
-            if leader_election is not None and self._elector is not None
-            else None
-        )
+        self._lease_watch = self._watch_lease(kube, self._elector) if self._elector is not None else None
         self.kube = kube.guarded(self.still_leader) if self._elector is not None else kube
         """The client for the reconciler: every write first checks :meth:`still_leader`."""
         self.metrics_server: MetricsServer | None = None
@@ -218,14 +214,14 @@ class Manager:
         """Latched by :meth:`ready` once the caches synced and every warm check held."""
 
     @staticmethod
-    def _watch_lease(kube: Kube, election: LeaderElection, elector: LeaderElector) -> Informer:
+    def _watch_lease(kube: Kube, elector: LeaderElector) -> Informer:
         """A watch on the Lease alone, telling the elector of each change (a release: try now).
 
         Not among the caches the workers wait for: it only makes a standby notice a release at
         once rather than at its next retry, and without it (a failed watch, an older Role without
         list and watch on leases) election works as before.
         """
-        watch = Informer(kube, LEASES, election.namespace, field_selector=f"metadata.name={election.name}")
+        watch = Informer(kube, LEASES, elector.namespace, field_selector=f"metadata.name={elector.name}")
 
         def tell(change: Change) -> None:
             # A deleted Lease reads as a free one: the next try creates it.
