@@ -182,6 +182,10 @@ class PrometheusSettings:
     insecure_skip_verify: bool = False
     lookback: float = 600.0
     """Seconds before a window searched for each series' previous sample."""
+    connections: int = 10
+    """Connections kept open to the server for reuse, at most: size it to the queries sent at once
+    (a controller: its workers times a look's queries in flight). A query beyond it opens one
+    more connection and closes it after, a new TCP (and TLS) handshake each time."""
 
     def __post_init__(self) -> None:
         if self.bearer_token is not None:
@@ -231,10 +235,10 @@ class _Adapter(HTTPAdapter):
     same context and so trusts every public CA as well as the one asked for.
     """
 
-    def __init__(self, context: ssl.SSLContext | None, server_name: str | None) -> None:
+    def __init__(self, context: ssl.SSLContext | None, server_name: str | None, connections: int) -> None:
         self._context = context
         self._server_name = server_name
-        super().__init__(max_retries=_NO_RETRIES)
+        super().__init__(max_retries=_NO_RETRIES, pool_maxsize=connections)
 
     def _tls(self, kwargs: dict[str, Any]) -> None:
         if self._context is not None:
@@ -304,7 +308,7 @@ class PrometheusProvider:
         except (ssl.SSLError, ValueError):
             context = None
             self._unusable = self._unusable or "the CA bundle holds no usable PEM certificate"
-        adapter = _Adapter(context, settings.server_name)
+        adapter = _Adapter(context, settings.server_name, settings.connections)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._session = session

@@ -35,17 +35,42 @@ def sample() -> tuple[ModelRollout, ObservationsFileProvider]:
 
 
 class AbortMidLook:
-    """Answers from the file, and sets ``cancel`` after ``after`` queries."""
+    """Answers from the file, and sets ``cancel`` when query number ``after`` arrives."""
 
     def __init__(self, inner: ObservationsFileProvider, cancel: threading.Event, after: int) -> None:
         self.inner, self.cancel, self.after, self.queries = inner, cancel, after, 0
+        self._lock = threading.Lock()
 
     def observe(
         self, metric: MetricCriteria, window: Window, versions: Versions, variables: Mapping[str, str]
     ) -> Observation:
-        self.queries += 1
-        if self.queries == self.after:
-            self.cancel.set()
+        with self._lock:
+            self.queries += 1
+            if self.queries == self.after:
+                self.cancel.set()
+        return self.inner.observe(metric, window, versions, variables)
+
+    def scalar(self, query: str, at: datetime, variables: Mapping[str, str]) -> ScalarResult:
+        return self.inner.scalar(query, at, variables)
+
+
+class AllAtOnce:
+    """Answers a query only once every metric of its window has been asked (a barrier).
+
+    Queried one after another, the first query would wait for the others forever: the barrier
+    breaks after ``patience`` seconds and the fetch fails, so the test fails.
+    """
+
+    def __init__(self, inner: ObservationsFileProvider, metrics: int, patience: float = 30.0) -> None:
+        self.inner = inner
+        self.barrier = threading.Barrier(metrics, timeout=patience)
+        self.threads: set[str] = set()
+
+    def observe(
+        self, metric: MetricCriteria, window: Window, versions: Versions, variables: Mapping[str, str]
+    ) -> Observation:
+        self.threads.add(threading.current_thread().name)
+        self.barrier.wait()
         return self.inner.observe(metric, window, versions, variables)
 
     def scalar(self, query: str, at: datetime, variables: Mapping[str, str]) -> ScalarResult:
@@ -62,17 +87,30 @@ def test_every_due_window_is_fetched_complete_and_in_order() -> None:
     assert all(set(item.observations) == {"errors", "latency", "scores"} for item in fetched)
 
 
-def test_an_abort_stops_fetching_before_the_next_query_and_keeps_only_complete_windows() -> None:
+def test_a_windows_metrics_are_queried_at_once_and_each_answer_lands_under_its_metric() -> None:
+    rollout, provider = sample()
+    start = provider.intervals[0].window.start
+    status = ModelRolloutStatus(analysis=begin(start))
+    together = AllAtOnce(provider, metrics=3)
+    now = start + timedelta(minutes=2) + LOOK_DELAY
+    fetched = fetch_windows(rollout.spec, status, MetricsSource(together, {}), now)
+    expected = [interval.observations for interval in provider.intervals[:2]]
+    assert [dict(item.observations) for item in fetched] == [dict(item) for item in expected]
+    assert len(together.threads) == 3  # one thread per metric, all waiting at the barrier at once
+
+
+def test_an_abort_stops_fetching_before_the_next_window_and_keeps_only_complete_windows() -> None:
     rollout, provider = sample()
     start = provider.intervals[0].window.start
     status = ModelRolloutStatus(analysis=begin(start))
     cancel = threading.Event()
-    slow = AbortMidLook(provider, cancel, after=4)  # the second window's first query
+    slow = AbortMidLook(provider, cancel, after=2)  # while the first window's queries are out
     fetched = fetch_windows(
         rollout.spec, status, MetricsSource(slow, {}, cancel), start + timedelta(minutes=3) + LOOK_DELAY
     )
-    assert len(fetched) == 1
-    assert slow.queries == 4  # nothing after the abort
+    assert [item.window for item in fetched] == [provider.intervals[0].window]
+    assert set(fetched[0].observations) == {"errors", "latency", "scores"}
+    assert slow.queries == 3  # the first window's three; nothing of the second
 
 
 def test_the_informer_sets_the_cancel_signal_only_for_an_abort_that_applies() -> None:

@@ -47,6 +47,7 @@ import structlog
 
 from rollouts.api.spec import KSERVE_PREDICTOR_SUFFIX, AutoscalerKind
 from rollouts.controller.core.shards import field_manager, in_shard
+from rollouts.controller.shell.fetch import QUERIES_IN_FLIGHT
 from rollouts.controller.shell.notifier import NotificationSender, NotifierConfigs
 from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
@@ -301,7 +302,11 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
             inference_services=inference_services.store if inference_services is not None else None,
             autoscalers=autoscalers,
         ),
-        PrometheusProviders(manager.kube, on_query=manager.metrics.count_prometheus_query),
+        PrometheusProviders(
+            manager.kube,
+            on_query=manager.metrics.count_prometheus_query,
+            connections=options.workers * QUERIES_IN_FLIGHT,
+        ),
         clock=lambda: datetime.now(UTC),
         accepts=mine,  # checked again on what is read, live or cached
         notifications=sender,

@@ -8,17 +8,24 @@ failed query is a ``QueryFailed`` observation, an unusable source a ``source_err
 judges nothing — the evidence fold (:mod:`rollouts.controller.core.evidence`) and the state machine
 (:mod:`rollouts.controller.core.decide`) do, purely.
 
+A window's metrics are queried at once (at most :data:`QUERIES_IN_FLIGHT` at a time, on threads of
+this reconcile): a look then waits for its slowest metric, not for the sum of them all, which is
+what a look against a distant or loaded Prometheus costs (bench/results/scale.md). The threads
+belong to the look, never to a pool shared between rollouts, so a hanging source holds only the
+threads of the looks that name it.
+
 When an abort intent applies nothing is queried at all: abort acts before any query. An abort
 that arrives while queries run sets ``cancel`` (the informer does, see
-:class:`rollouts.controller.shell.reconciler.AbortSignals`); fetching stops before the next query, so
-a slow Prometheus delays an abort by at most one query's timeout, and only complete windows are
-returned.
+:class:`rollouts.controller.shell.reconciler.AbortSignals`); fetching stops before the next window,
+whose queries are never sent, so a slow Prometheus delays an abort by at most one query's
+timeout (a window's queries wait together), and only complete windows are returned.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -192,6 +199,12 @@ def ready_query(
     return ReadyQueryResult(ok=True, message=f"readyQuery = {result.value:g}")
 
 
+QUERIES_IN_FLIGHT = 4
+"""A look's metrics queried at the same time, at most (module docstring). A controller with W
+workers then has at most 4 W queries in flight, which sizes each source's connection pool
+(rollouts.controller.shell.prometheus_source)."""
+
+
 @dataclass(frozen=True)
 class MetricsSource:
     """What the Prometheus queries need besides spec and status."""
@@ -207,19 +220,29 @@ def fetch_windows(
 ) -> tuple[WindowObservations, ...]:
     """Every metric's observation for each window due now, oldest first; only complete windows.
 
-    Stops before the next query once ``source.cancel`` is set: the windows complete by then are
-    returned, the rest are due again at the next reconcile.
+    A window's metrics are queried together (module docstring). Stops before the next window once
+    ``source.cancel`` is set: the windows complete by then are returned, the rest are due again at
+    the next reconcile.
     """
     criteria = analysis_criteria(spec.analysis)
+    windows = due_windows(spec, status, now)
+    if not windows or not criteria.metrics:
+        return ()
     versions = Versions(baseline=spec.baseline.version, candidate=spec.candidate.version)
     complete: list[WindowObservations] = []
-    for window in due_windows(spec, status, now):
-        observations: dict[str, Observation] = {}
-        for metric in criteria.metrics:
+    in_flight = min(QUERIES_IN_FLIGHT, len(criteria.metrics))
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="look") as queries:
+        for window in windows:
             if source.cancel.is_set():
-                return tuple(complete)
-            observations[metric.name] = source.provider.observe(metric, window, versions, source.variables)
-        complete.append(WindowObservations(window, observations))
+                break
+            asked = {
+                metric.name: queries.submit(
+                    source.provider.observe, metric, window, versions, source.variables
+                )
+                for metric in criteria.metrics
+            }
+            observations: dict[str, Observation] = {name: answer.result() for name, answer in asked.items()}
+            complete.append(WindowObservations(window, observations))
     return tuple(complete)
 
 

@@ -67,15 +67,23 @@ class PrometheusProviders:
     rule every rotation added a provider and none was ever closed.)
 
     Every query a provider sends is told to ``on_query`` (the controller counts them in
-    ``modelrollouts_prometheus_queries_total``; None: not told).
+    ``modelrollouts_prometheus_queries_total``; None: not told). Each provider keeps up to
+    ``connections`` connections open: the controller passes the most queries its workers can
+    have in flight, so that every rollout of one namespace may share one source without a
+    connection opened and closed per query.
     """
 
     def __init__(
-        self, kube: Kube, max_sources: int = MAX_SOURCES, on_query: QueryObserver | None = None
+        self,
+        kube: Kube,
+        max_sources: int = MAX_SOURCES,
+        on_query: QueryObserver | None = None,
+        connections: int = PrometheusSettings.connections,
     ) -> None:
         self._kube = kube
         self._max_sources = max_sources
         self._on_query = on_query
+        self._connections = connections
         self._providers: OrderedDict[tuple[str, str], tuple[PrometheusSettings, PrometheusProvider]] = (
             OrderedDict()
         )
@@ -155,6 +163,7 @@ class PrometheusProviders:
             ca_pem=ca_pem,
             server_name=tls.server_name if tls else None,
             insecure_skip_verify=tls.insecure_skip_verify if tls else False,
+            connections=self._connections,
         )
 
     def close(self) -> None:
