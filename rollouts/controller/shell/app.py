@@ -312,6 +312,7 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
         notifications=sender,
         scope=scope,
     )
+    manager.on_shutdown(reconciler.events.close)  # before the Lease is released: no Event after it
     rollouts.add_handler(reconciler.aborts.rollout_changed)  # an abort cancels queries in flight
     rollouts.add_handler(reconciler.freshness.rollout_changed)  # when the cache may be read
     holder.append(reconciler)

@@ -216,7 +216,8 @@ class Reconciler:
         self._caches = caches
         self._providers = providers
         self._clock = clock
-        self._events = EventRecorder(kube)
+        self.events = EventRecorder(kube)
+        """Creates the transitions' Events off the reconcile thread; app closes it at shutdown."""
         self.aborts = aborts or AbortSignals()
         """Set by the rollouts informer (rollouts.controller.shell.app wires ``rollout_changed``)."""
         self.freshness = CacheFreshness()
@@ -473,7 +474,7 @@ class Reconciler:
         for deployment in decision.scale_to_zero:  # earlier candidates, by Deployment (docs/kserve.md)
             scale_replaced(context, deployment, 0)
         for event in decision.events:
-            self._events.record(obj, event, now)
+            self.events.record(obj, event, now)
 
     def _shrinks_first(self, namespace: str, sizes: Mapping[str, int | None]) -> list[tuple[str, int]]:
         """The sizes to write, decreases before increases (as the cache shows the sizes now).
@@ -546,7 +547,7 @@ class Reconciler:
         updated = status.model_copy(
             update={"conditions": (*others, condition), "message": f"invalid spec: {message}"}
         )
-        self._events.record(obj, Event(Reason.SPEC_INVALID, message, EventType.WARNING), now)
+        self.events.record(obj, Event(Reason.SPEC_INVALID, message, EventType.WARNING), now)
         self._write_status(obj, status, updated)
 
 
