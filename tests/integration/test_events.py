@@ -15,11 +15,11 @@ from rollouts.runtime.kube import EVENTS, Kube, KubeObject
 REASONS = (Reason.ROLLOUT_STARTED, Reason.STEP_STARTED, Reason.WEIGHT_SET, Reason.APPROVED, Reason.PROMOTED)
 
 
-def _rollout(namespace: str) -> KubeObject:
+def _rollout(namespace: str, name: str = "fraud-scorer") -> KubeObject:
     return {
         "apiVersion": "modelrollouts.io/v1alpha1",
         "kind": "ModelRollout",
-        "metadata": {"name": "fraud-scorer", "namespace": namespace, "uid": "u-1", "resourceVersion": "1"},
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "1"},
     }
 
 
@@ -28,15 +28,21 @@ def _sent(kube: Kube, namespace: str) -> list[KubeObject]:
     return sorted(kube.list(EVENTS, namespace).items, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
-def test_events_are_sent_in_the_order_recorded(kube: Kube, namespace: str) -> None:
+def test_every_rollouts_events_are_sent_in_the_order_recorded(kube: Kube, namespace: str) -> None:
     recorder = EventRecorder(kube, "controller-0")
     now = datetime.now(UTC)
+    names = [f"model-{index}" for index in range(12)]  # spread over the senders
     for reason in REASONS:
-        recorder.record(_rollout(namespace), Event(reason, f"{reason} happened", EventType.NORMAL), now)
-    assert recorder.idle(timeout=30)
+        for name in names:
+            recorder.record(
+                _rollout(namespace, name), Event(reason, f"{reason} happened", EventType.NORMAL), now
+            )
+    assert recorder.idle(timeout=60)
     sent = _sent(kube, namespace)
-    assert [e["reason"] for e in sent] == [str(reason) for reason in REASONS]
-    assert {e["involvedObject"]["name"] for e in sent} == {"fraud-scorer"}
+    assert len(sent) == len(REASONS) * len(names)
+    for name in names:
+        mine = [e["reason"] for e in sent if e["involvedObject"]["name"] == name]
+        assert mine == [str(reason) for reason in REASONS], name
     assert {e["reportingInstance"] for e in sent} == {"controller-0"}
     recorder.close()
     assert recorder.dropped == 0

@@ -7,8 +7,8 @@ import structlog
 
 from rollouts.api.spec import ModelRolloutSpec
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
-from rollouts.routers.base import Router, RouterTarget
-from rollouts.runtime.kube import Kube
+from rollouts.routers.base import Router, RouterError, RouterTarget
+from rollouts.runtime.kube import Kube, NotFound
 from tests.support.controller import reconciler_alone
 from tests.support.workloads import model_rollout
 
@@ -33,3 +33,18 @@ def test_a_failed_reconcile_leaves_the_key_bound_for_the_managers_log_line(
         with pytest.raises(RouterFactoryError):
             reconciler.reconcile(key)
         assert structlog.contextvars.get_contextvars().get("key") == key
+
+
+def test_a_rollout_deleted_during_its_reconcile_ends_it_quietly(kube: Kube, namespace: str) -> None:
+    """The status write meets 404: no error, no retry, no effect (the reconcile waited, the object went)."""
+    kube.create(MODEL_ROLLOUTS, model_rollout("fraud", steps=[{"setWeight": 50}]), namespace)
+
+    def deleted_meanwhile(target: RouterTarget, spec: ModelRolloutSpec) -> Router:
+        kube.delete(MODEL_ROLLOUTS, "fraud", namespace)  # as a person would, mid-reconcile
+        raise RouterError("no router")  # a status the reconciler would write: the router is unusable
+
+    reconciler = reconciler_alone(kube, routers=deleted_meanwhile)
+    result = reconciler.reconcile(f"{namespace}/fraud")
+    assert result.requeue_after is None
+    with pytest.raises(NotFound):
+        kube.get(MODEL_ROLLOUTS, "fraud", namespace)

@@ -3,15 +3,19 @@
 An Event is best effort: failing to record one is logged and never fails the reconcile — the
 transition itself is already in status.history.
 
-**Decision: Events are created off the reconcile thread**, by one thread of the recorder, in the
-order they were recorded (as client-go's event broadcaster does). The log line is written at
-once, in the reconcile. Why: each Event is an API call; made inline it held a worker for a round
-trip after every transition, and in a burst (1,000 rollouts created within minutes) workers spent
-about a sixth of their sampled time waiting on Event creation (a py-spy profile,
-bench/results/scale.md), time every other rollout's reaction queued behind. The rules:
+**Decision: Events are created off the reconcile thread**, by :data:`SENDERS` threads of the
+recorder; all Events of one rollout go to the same thread, so each rollout's arrive in the order
+recorded (client-go's event broadcaster also sends off the caller's thread). The log line is
+written at once, in the reconcile. Why: each Event is an API call; made inline it held a worker
+for a round trip after every transition, and in a burst (1,000 rollouts created within minutes)
+workers spent about a sixth of their sampled time waiting on Event creation (a py-spy profile,
+bench/results/scale.md), time every other rollout's reaction queued behind. Why several threads:
+one thread sent about 20 Events a second on the loaded test machine, and that burst records
+thousands (one sender dropped 4,998 of them). The rules:
 
-1. At most ``max_queued`` Events wait; one recorded beyond that is dropped, with a log line
-   and ``dropped`` counted (a flood of Events must not grow memory; status keeps the history).
+1. At most ``max_queued`` Events wait per sender; one recorded beyond that is dropped and
+   counted in ``dropped`` (a flood of Events must not grow memory; status keeps the history),
+   with one log line when a sender starts dropping, not one per Event.
 2. :meth:`EventRecorder.close` (the manager calls it once the workers have stopped, before the
    Lease is released) sends what is waiting for at most ``flush_seconds`` and drops the rest:
    no Event is sent after the Lease is released, and a handover waits for Events at most that
@@ -25,6 +29,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from datetime import datetime
 
@@ -35,8 +40,10 @@ from rollouts.controller.core.observed import Event, EventType
 from rollouts.runtime.kube import EVENTS, Kube, KubeError, KubeObject
 
 COMPONENT = "model-rollouts-controller"
-MAX_QUEUED_EVENTS = 1000
-"""Events waiting to be sent, at most (module docstring, rule 1)."""
+SENDERS = 8
+"""Threads creating Events (module docstring)."""
+MAX_QUEUED_EVENTS = 500
+"""Events waiting per sender, at most (module docstring, rule 1): 4,000 in all, a few MB."""
 FLUSH_SECONDS = 1.0
 """How long :meth:`EventRecorder.close` keeps sending what waits (rule 2)."""
 
@@ -44,13 +51,14 @@ log = structlog.get_logger(__name__)
 
 
 class EventRecorder:
-    """Logs each transition at once and creates its core/v1 Event on a thread of its own."""
+    """Logs each transition at once and creates its core/v1 Event on a sender thread."""
 
     def __init__(
         self,
         kube: Kube,
         instance: str | None = None,
         *,
+        senders: int = SENDERS,
         max_queued: int = MAX_QUEUED_EVENTS,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
@@ -58,11 +66,12 @@ class EventRecorder:
         self._instance = instance or socket.gethostname()
         self._max_queued = max_queued
         self._flush_seconds = flush_seconds
-        self._waiting: deque[KubeObject] = deque()
+        self._lanes: list[deque[KubeObject]] = [deque() for _ in range(senders)]
+        self._overflowing = [False] * senders
+        self._threads: list[threading.Thread | None] = [None] * senders
         self._changed = threading.Condition()
-        self._sending = False
+        self._sending = 0
         self._closing_by: float | None = None
-        self._thread: threading.Thread | None = None
         self.dropped = 0
         """Events not sent: beyond ``max_queued``, or still waiting when closed."""
 
@@ -73,39 +82,49 @@ class EventRecorder:
         level = log.warning if event.type is EventType.WARNING else log.info
         level(event.message, key=key, reason=event.reason)
         body = self._body(rollout, event, now)
+        lane = zlib.crc32(key.encode()) % len(self._lanes)  # one rollout, one sender: in order
         with self._changed:
-            if self._closing_by is not None or len(self._waiting) >= self._max_queued:
+            waiting = self._lanes[lane]
+            if self._closing_by is not None or len(waiting) >= self._max_queued:
                 self.dropped += 1
-                log.warning("an Event was not sent: too many waiting", key=key, reason=event.reason)
+                if not self._overflowing[lane]:
+                    self._overflowing[lane] = True
+                    log.warning("Events are being dropped: too many waiting", dropped=self.dropped)
                 return
-            self._waiting.append(body)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._send_all, name="events", daemon=True)
-                self._thread.start()
+            if len(waiting) < self._max_queued // 2:
+                self._overflowing[lane] = False
+            waiting.append(body)
+            if self._threads[lane] is None:
+                thread = threading.Thread(
+                    target=self._send_all, args=(lane,), name=f"events-{lane}", daemon=True
+                )
+                self._threads[lane] = thread
+                thread.start()
             self._changed.notify_all()
 
     def idle(self, timeout: float) -> bool:
         """Wait until nothing waits or is being sent (at most ``timeout`` s); whether it is so."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._waiting and not self._sending, timeout)
+            return self._changed.wait_for(lambda: not self._sending and not any(self._lanes), timeout)
 
     def close(self) -> None:
         """Send what waits for at most ``flush_seconds``, then drop the rest (rule 2)."""
         with self._changed:
             self._closing_by = time.monotonic() + self._flush_seconds
             self._changed.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self._flush_seconds + 1.0)
+            threads = [thread for thread in self._threads if thread is not None]
+        for thread in threads:
+            thread.join(timeout=max(0.0, self._closing_by - time.monotonic()) + 1.0)
         with self._changed:
-            left = len(self._waiting)
-            self._waiting.clear()
+            left = sum(len(waiting) for waiting in self._lanes)
+            for waiting in self._lanes:
+                waiting.clear()
             self.dropped += left
         if left:
             log.warning("Events not sent at shutdown", dropped=left)
 
-    def _send_all(self) -> None:
-        while (body := self._next()) is not None:
+    def _send_all(self, lane: int) -> None:
+        while (body := self._next(lane)) is not None:
             try:
                 self._kube.create(EVENTS, body)
             except KubeError as failed:
@@ -118,20 +137,21 @@ class EventRecorder:
                 )
             finally:
                 with self._changed:
-                    self._sending = False
+                    self._sending -= 1
                     self._changed.notify_all()
 
-    def _next(self) -> KubeObject | None:
-        """The oldest waiting Event; None once closed and empty or past the flush deadline."""
+    def _next(self, lane: int) -> KubeObject | None:
+        """The lane's oldest waiting Event; None once closed and empty, or past the flush deadline."""
         with self._changed:
-            while not self._waiting:
+            waiting = self._lanes[lane]
+            while not waiting:
                 if self._closing_by is not None:
                     return None
                 self._changed.wait()
             if self._closing_by is not None and time.monotonic() >= self._closing_by:
                 return None
-            self._sending = True
-            return self._waiting.popleft()
+            self._sending += 1
+            return waiting.popleft()
 
     def _body(self, rollout: KubeObject, event: Event, now: datetime) -> KubeObject:
         metadata = rollout.get("metadata", {})

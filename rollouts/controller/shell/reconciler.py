@@ -313,7 +313,14 @@ class Reconciler:
             spec = latest.spec
         decision = decide(spec, status, observed, now)
         written = self._with_notifications(obj, spec, status, decision.status)
-        self._write_status(obj, status, written)
+        try:
+            self._write_status(obj, status, written)
+        except NotFound:
+            # Deleted while it was reconciled (a reconcile may wait on a slow Prometheus): no
+            # status to write and no effect to apply; nothing failed, so nothing is retried.
+            log.info("the rollout was deleted while it was reconciled")
+            self.freshness.forget(object_key(obj))
+            return ReconcileResult()
         stoppable = tuple(
             name for name in decision.scale_to_zero if not owned_elsewhere(me.name, name, others)
         )
