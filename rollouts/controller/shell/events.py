@@ -85,7 +85,10 @@ class EventRecorder:
         lane = zlib.crc32(key.encode()) % len(self._lanes)  # one rollout, one sender: in order
         with self._changed:
             waiting = self._lanes[lane]
-            if self._closing_by is not None or len(waiting) >= self._max_queued:
+            if self._closing_by is not None:
+                self.dropped += 1  # shutting down: close() logs what it dropped
+                return
+            if len(waiting) >= self._max_queued:
                 self.dropped += 1
                 if not self._overflowing[lane]:
                     self._overflowing[lane] = True
