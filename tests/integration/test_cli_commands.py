@@ -151,6 +151,15 @@ class Lines:
         return read
 
 
+CTRL_C_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+"""Runs a command with SIGINT at its default (kept across exec): see the watch test."""
+
+
 def test_get_watch_prints_one_plain_line_per_change_into_a_pipe(
     testbed: LocalCluster, kube: Kube, namespace: str
 ) -> None:
@@ -165,7 +174,11 @@ def test_get_watch_prints_one_plain_line_per_change_into_a_pipe(
         "-n",
         namespace,
     ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
+    # Ctrl-C's signal must reach a default handler: a test run started in the background by a
+    # shell without job control inherits SIGINT ignored, and so would the watcher.
+    with subprocess.Popen(
+        CTRL_C_DEFAULT + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as watcher:
         assert watcher.stdout is not None
         assert watcher.stderr is not None
         output = Lines(watcher.stdout)
