@@ -24,11 +24,10 @@ from rollouts.runtime.kube import Kube
 
 IN_FLIGHT = 12
 ROUNDS = 3
-
-
 ANSWER = json.dumps(
     {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
 ).encode()
+"""What the server answers every query: one number, 1."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,17 +48,11 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.ports.append(self.client_address[1])
         self.server.barrier.wait()
-        body = json.dumps(
-            {
-                "status": "success",
-                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]},
-            }
-        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(ANSWER)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(ANSWER)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
