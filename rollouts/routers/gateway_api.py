@@ -27,8 +27,10 @@ Mirror and header route (the route shapes are :mod:`rollouts.traffic.gateway_api
 candidate's backend (its port copied from the candidate's backendRef) at ``percent: 50``, other
 filters kept; ``set_header_route(match)`` appends, replaces or removes the one rule named
 :func:`~rollouts.traffic.gateway_api.header_rule_name`, always after the weighted rule so the
-weighted rule's index never moves. Both patches first ``test`` the rule they rewrite (the
-weighted rule when appending) to be exactly what was read, the same retry as for weights.
+weighted rule's index never moves. Both patches first ``test`` the rule they rewrite to be
+exactly what was read (when appending, the whole list of rules: a header rule that this router
+wrote a moment ago but the cache has not yet seen fails the test instead of being appended
+twice), the same retry as for weights.
 """
 
 from __future__ import annotations
@@ -205,7 +207,9 @@ class GatewayAPIRouter:
                     f"HTTPRoute {self.route} has {len(rules)} rules, Gateway API's limit: "
                     "no room for the header route"
                 )
-            test = {"op": "test", "path": f"/spec/rules/{self.rule}", "value": rules[self.rule]}
+            # The whole list, not only the weighted rule: a cache that has not yet seen this
+            # router's own header rule would otherwise append it a second time.
+            test = {"op": "test", "path": "/spec/rules", "value": rules}
             return [test, {"op": "add", "path": "/spec/rules/-", "value": self._header_rule(route, match)}]
 
         patch_as_read(self.target, HTTP_ROUTES, self.route, build)

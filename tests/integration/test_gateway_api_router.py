@@ -127,6 +127,21 @@ def test_an_edit_made_since_the_read_fails_the_test_and_the_router_reads_again(
     )
 
 
+def test_a_header_rule_already_written_is_not_appended_again_from_a_cache_that_lags(
+    kube: Kube, namespace: str
+) -> None:
+    """The failure seen in CI: two reconciles in a row, the second reading the route from a cache
+    that had not yet seen the first one's header rule, appended the same rule a second time."""
+    stale = kube.create(HTTP_ROUTES, http_route("model", "model-v1", "model-v2"), namespace)
+    _router(kube, namespace).set_header_route((CANARY,))  # the first reconcile's write
+    router = _router(kube, namespace, read=lambda resource, name: stale)  # the second's lagging cache
+    router.set_header_route((CANARY,))
+    rules = _route(kube, namespace)["spec"]["rules"]
+    assert [rule.get("name") for rule in rules] == [None, header_rule_name(0)]
+    _router(kube, namespace).set_header_route(())
+    assert [rule.get("name") for rule in _route(kube, namespace)["spec"]["rules"]] == [None]
+
+
 def test_a_header_rule_the_router_did_not_write_is_refused(kube: Kube, namespace: str) -> None:
     body = http_route("model", "model-v1", "model-v2")
     body["spec"]["rules"].append(

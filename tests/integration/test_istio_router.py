@@ -25,7 +25,7 @@ from rollouts.runtime.kube import DEPLOYMENTS, DESTINATION_RULES, VIRTUAL_SERVIC
 from rollouts.testbed import LocalCluster
 from rollouts.testbed.crds import install_crds
 from rollouts.traffic.base import Routing
-from rollouts.traffic.istio import istio_routing
+from rollouts.traffic.istio import header_route_name, istio_routing
 from tests.cases.istio import REFUSED, Refused
 from tests.integration.test_hostile_specs_apiserver import names, refused_fields
 from tests.support.controller import running_controller, wait_for
@@ -137,6 +137,19 @@ def test_a_concurrent_edit_fails_the_patch_test_and_the_router_retries_on_a_live
     # test on the destinations refused that patch, and the retry read the route live.
     assert sorted(_weights(kube, namespace)) == [("v1", 75), ("v2", 25)]
     assert reads == ["model"]
+
+
+def test_a_header_route_already_written_is_not_inserted_again_from_a_cache_that_lags(
+    kube: Kube, namespace: str
+) -> None:
+    """Two reconciles in a row, the second reading a cache without the first one's header route:
+    the insert's test on the weighted route's name (now one further down) fails, the retry reads live."""
+    stale = kube.create(VIRTUAL_SERVICES, virtual_service("model", "model", "v1", "v2"), namespace)
+    canary = HeaderMatch(name="x-canary", value="internal")
+    _router(kube, namespace).set_header_route((canary,))
+    _router(kube, namespace, read=lambda resource, name: stale).set_header_route((canary,))
+    routes = [route.get("name") for route in _vs(kube, namespace)["spec"]["http"]]
+    assert routes == [header_route_name(ISTIO_ROUTE), ISTIO_ROUTE]
 
 
 @pytest.mark.parametrize(
