@@ -32,6 +32,17 @@ come back by themselves. :meth:`Informer.relist` asks for a fresh list and retur
 cache — the only moment the cache is complete for what was wanted when the ticket was taken.
 Requests made while a list is pending or running are served together by the next list, so a
 thousand requests at once cost at most two lists.
+
+**Lists of one namespace.** ``relist(namespace)`` asks only for what the transform newly wants
+in one namespace: the informer of a whole cluster then lists that namespace alone (a thousand
+rollouts in ten namespaces, created within a minute, cost lists of a tenth of the pods instead
+of full lists back to back). The watch of the whole cluster must not lose the other namespaces'
+events, so it resumes from where it stopped, *before* the namespace's list: the events of that
+namespace up to the list's resourceVersion come again, already contained in the list, and are
+skipped — an older state never overwrites the listed one, and an object deleted before the list
+is not brought back for a moment. Skipping compares resourceVersions as numbers, which the API
+server does not promise (they are etcd revisions in practice): a version that is not a number
+makes the informer fall back to a full list.
 """
 
 from __future__ import annotations
@@ -62,6 +73,15 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class RelistTicket:
+    """What :meth:`Informer.relist` hands out; :meth:`Informer.relisted` says when it is served."""
+
+    number: int
+    namespace: str | None = None
+    """The namespace whose list serves the ticket (None: a list of the informer's whole scope)."""
+
+
+@dataclass(frozen=True)
 class Change:
     """One change to the cache: ``object`` is the new state (the last known one for a delete)."""
 
@@ -84,6 +104,11 @@ def object_key(obj: KubeObject) -> str:
 
 def _resource_version(obj: KubeObject) -> str:
     return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _revision(resource_version: str | None) -> int | None:
+    """A resourceVersion as the number it is in practice (an etcd revision), or None."""
+    return int(resource_version) if resource_version and resource_version.isdigit() else None
 
 
 class Store:
@@ -122,13 +147,17 @@ class Store:
         with self._lock:
             return [self._objects[key] for key in sorted(self._indexes[name].get(value, ()))]
 
-    def replace(self, objects: Iterable[KubeObject]) -> builtins.list[Change]:
-        """Make the cache hold exactly ``objects`` (a fresh list); the changes that amounts to."""
+    def replace(self, objects: Iterable[KubeObject], namespace: str | None = None) -> builtins.list[Change]:
+        """Make the cache hold exactly ``objects``, a fresh list; the changes that amounts to.
+
+        With ``namespace``, the list is of that namespace alone: the others' objects stay.
+        """
         fresh = {object_key(obj): obj for obj in objects}
+        prefix = None if namespace is None else f"{namespace}/"
         changes: builtins.list[Change] = []
         with self._lock:
             for key in list(self._objects):
-                if key not in fresh:
+                if key not in fresh and (prefix is None or key.startswith(prefix)):
                     changes.append(Change("deleted", self._remove(key)))
             for key, obj in fresh.items():
                 old = self._objects.get(key)
@@ -216,11 +245,22 @@ class Informer:
         self._list_handlers: list[Callable[[], None]] = []
         self._transform = transform
         self._relists_asked = 0
-        """Tickets handed out by :meth:`relist`."""
+        """Tickets handed out by :meth:`relist` (numbered in one sequence, whatever their scope)."""
+        self._full_asked = 0
+        """The last ticket that asked for a list of the whole scope."""
         self._listing_covers = 0
-        """The tickets the list in progress (or the last one) serves: those taken before it began."""
+        """The tickets the full list in progress (or the last one) serves: all taken before it began."""
         self._listed_covers = 0
-        """The tickets served by the last list that is in the cache."""
+        """The tickets served by the last full list that is in the cache."""
+        self._namespaces_asked: dict[str, int] = {}
+        """Namespace → its last ticket not yet served by a list of it (or a full list) that began after."""
+        self._namespaces_listing: dict[str, int] = {}
+        """The namespace lists in progress: namespace → the last ticket each serves."""
+        self._namespaces_listed: dict[str, int] = {}
+        """Namespace → the last ticket served by a list of it that is in the cache."""
+        self._skip_until: dict[str, int] = {}
+        """Namespace listed alone → its list's resourceVersion: its events up to there come again
+        after the list (the watch resumes from before it) and are skipped."""
         self._closed_for_relist = False
         self._deliver = threading.Lock()
         self._stopped = threading.Event()
@@ -231,7 +271,9 @@ class Informer:
         self.resource_version = ""
         """The last resourceVersion seen (list, event or bookmark): where the next watch starts."""
         self.relists = 0
-        """How many times the informer listed (1 after the first sync; +1 per Gone)."""
+        """How many times the informer listed its whole scope (1 after the first sync; +1 per Gone)."""
+        self.namespace_lists = 0
+        """How many lists of one namespace it made (``relist(namespace)``)."""
         scope = namespace or "all namespaces"
         self._log = log.bind(resource=str(resource), namespace=scope, label_selector=label_selector)
 
@@ -251,33 +293,52 @@ class Informer:
 
     # --- relisting on demand
 
-    def relist(self) -> int:
-        """Ask for a fresh list soon; a ticket for :meth:`relisted`.
+    def relist(self, namespace: str | None = None) -> RelistTicket:
+        """Ask for a fresh list soon — of ``namespace`` alone when given; a ticket for :meth:`relisted`.
 
         Ends the current watch (the list and a new watch follow on the informer's thread).
         Cheap to call many times: every ticket taken before the next list starts is served by it.
+        An informer of one namespace always lists its whole scope.
         """
         with self._stream_lock:
             self._relists_asked += 1
-            ticket = self._relists_asked
+            ticket = RelistTicket(self._relists_asked, namespace if self.namespace is None else None)
+            if ticket.namespace is None:
+                self._full_asked = ticket.number
+            else:
+                self._namespaces_asked[ticket.namespace] = ticket.number
             if self._stream is not None:
                 self._closed_for_relist = True
                 self._stream.close()
         return ticket
 
-    def relisted(self, ticket: int) -> bool:
-        """Whether a list that started after ``ticket`` was taken is in the cache."""
+    def relisted(self, ticket: RelistTicket) -> bool:
+        """Whether a list that started after ``ticket`` was taken, and covers it, is in the cache."""
         with self._stream_lock:
-            return self._listed_covers >= ticket
+            if self._listed_covers >= ticket.number:
+                return True
+            namespace = ticket.namespace
+            return namespace is not None and self._namespaces_listed.get(namespace, 0) >= ticket.number
+
+    def _relist_pending(self) -> bool:
+        """Whether a ticket waits for a list not yet begun (the caller holds ``_stream_lock``)."""
+        return self._full_asked > self._listing_covers or bool(self._namespaces_asked)
 
     def _relist_wanted(self) -> bool:
         with self._stream_lock:
-            return self._relists_asked > self._listing_covers
+            return self._full_asked > self._listing_covers
 
     def _listing(self) -> None:
         with self._stream_lock:
             self._listing_covers = self._relists_asked
+            self._namespaces_asked.clear()  # the full list serves them all
             self._closed_for_relist = False
+
+    def _namespaces_to_list(self) -> list[str]:
+        with self._stream_lock:
+            self._namespaces_listing = dict(self._namespaces_asked)
+            self._closed_for_relist = False
+            return sorted(self._namespaces_listing)
 
     # --- lifecycle
 
@@ -328,6 +389,7 @@ class Informer:
             transform=self._transform,
             relist_wanted=self._relist_wanted,
             before_list=self._listing,
+            namespaces_to_list=self._namespaces_to_list,
         )
         while not self._stopped.is_set():
             try:
@@ -347,12 +409,31 @@ class Informer:
             self._stopped.wait(self._backoff.when("watch"))
 
     def _relisted(self, listed: Listed) -> None:
-        changes = self.store.replace(listed.items)
-        self.resource_version = listed.resource_version
-        self.relists += 1
+        namespace = listed.namespace
+        if namespace is not None and _revision(listed.resource_version) is None:
+            self._log.warning("resourceVersion is not a number; listing the whole scope instead")
+            self.relist()
+            return
+        changes = self.store.replace(listed.items, namespace)
         with self._stream_lock:
-            self._listed_covers = self._listing_covers
-        self._log.info("listed", objects=len(listed.items), resource_version=listed.resource_version)
+            if namespace is None:
+                self.resource_version = listed.resource_version
+                self.relists += 1
+                self._listed_covers = self._listing_covers
+                self._skip_until.clear()
+            else:
+                self.namespace_lists += 1
+                self._skip_until[namespace] = _revision(listed.resource_version) or 0
+                served = self._namespaces_listing.pop(namespace)
+                self._namespaces_listed[namespace] = served
+                if self._namespaces_asked.get(namespace) == served:
+                    del self._namespaces_asked[namespace]
+        self._log.info(
+            "listed",
+            objects=len(listed.items),
+            resource_version=listed.resource_version,
+            **({} if namespace is None else {"listed_namespace": namespace}),
+        )
         self._synced.set()
         for change in changes:
             self._notify(change)
@@ -366,19 +447,22 @@ class Informer:
         """Whether the last failure is :meth:`relist` closing the watch (then forgotten)."""
         with self._stream_lock:
             cut, self._closed_for_relist = self._closed_for_relist, False
-            return cut and self._relists_asked > self._listing_covers
+            return cut and self._relist_pending()
 
     def _watching(self, stream: WatchStream) -> None:
         self._backoff.forget("watch")  # the server answered: the next failure starts the back-off anew
         with self._stream_lock:
             self._stream = stream
-            if self._relists_asked > self._listing_covers:  # relist() ran before it was registered
+            if self._relist_pending():  # relist() ran before it was registered
                 self._closed_for_relist = True
                 stream.close()
         if self._stopped.is_set():  # stop() ran before the stream was registered
             stream.close()
 
     def _apply(self, event: WatchEvent) -> None:
+        if self._skip_until and self._listed_already(event):
+            self.resource_version = event.resource_version or self.resource_version
+            return
         if self._transform is not None and event.type != "BOOKMARK":
             kept = self._transform(event.object)
             if kept is None:
@@ -390,6 +474,23 @@ class Informer:
         self.resource_version = event.resource_version or self.resource_version
         if change is not None:
             self._notify(change)
+
+    def _listed_already(self, event: WatchEvent) -> bool:
+        """Whether ``event`` is contained in a list of its namespace made since the watch stopped.
+
+        Also forgets the lists that the watch has passed (an event or bookmark beyond them).
+        """
+        revision = _revision(event.resource_version)
+        with self._stream_lock:
+            if revision is None:
+                return False
+            for namespace, listed_at in list(self._skip_until.items()):
+                if revision > listed_at:
+                    del self._skip_until[namespace]
+            if event.type == "BOOKMARK":
+                return False
+            namespace = event.object.get("metadata", {}).get("namespace")
+            return namespace in self._skip_until
 
     def _resync_loop(self, period: float) -> None:
         while not self._stopped.wait(period):

@@ -11,7 +11,9 @@ resume from.
 Two hooks serve caches that keep only part of what they see (rollouts.runtime.informer): a
 ``transform`` applied to listed items page by page (so a list of 20,000 pods is never held
 whole), and ``relist_wanted``/``before_list``, with which the informer asks for a fresh list
-while a watch is healthy and learns exactly when that list starts.
+while a watch is healthy and learns exactly when that list starts — or, with
+``namespaces_to_list``, for fresh lists of a few namespaces alone, which cost a fraction of a
+list of the whole cluster.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Listed:
 
     items: list[KubeObject]
     resource_version: str
+    namespace: str | None = None
+    """Set for a list of this one namespace (``namespaces_to_list``): it replaces what is cached of
+    that namespace alone, and the watch resumes from where it was, not from this list's version."""
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Reflection:
     ``relist_wanted``: asked before each watch; True lists again first (and the watch after the
     list starts from the new list's version).
     ``before_list``: called just before each list request, on the iterating thread.
+    ``namespaces_to_list``: asked before each watch (when no full list is wanted): namespaces to
+    list one by one first, each yielded as a :class:`Listed` with its ``namespace`` set; the
+    version to resume the watch from does not move (the events of the other namespaces since
+    must still come), so the caller must itself skip the events of a listed namespace that are
+    not newer than its list.
     """
 
     kube: Kube
@@ -66,6 +76,7 @@ class Reflection:
     transform: ObjectTransform | None = None
     relist_wanted: Callable[[], bool] = lambda: False
     before_list: Callable[[], None] | None = None
+    namespaces_to_list: Callable[[], list[str]] = lambda: []
 
     def __iter__(self) -> Iterator[Listed | WatchEvent]:
         while not self.stopped():
@@ -81,6 +92,18 @@ class Reflection:
                 )
                 self.resource_version = listed.resource_version
                 yield Listed(listed.items, listed.resource_version)
+                continue
+            namespaces = self.namespaces_to_list()
+            if namespaces:
+                for namespace in namespaces:
+                    listed = self.kube.list(
+                        self.resource,
+                        namespace,
+                        label_selector=self.label_selector,
+                        field_selector=self.field_selector,
+                        transform=self.transform,
+                    )
+                    yield Listed(listed.items, listed.resource_version, namespace)
                 continue
             try:
                 yield from self._watch()

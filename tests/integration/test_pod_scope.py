@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,8 +22,18 @@ from rollouts.controller.shell.pod_scope import PodScope
 from rollouts.controller.shell.reconciler import DEPLOYMENT_INDEX
 from rollouts.controller.shell.resources import MODEL_ROLLOUTS
 from rollouts.local.manifests import model_deployment
-from rollouts.runtime.informer import Change, Informer
-from rollouts.runtime.kube import DEPLOYMENTS, LEASES, PODS, Kube, KubeObject, PatchType
+from rollouts.runtime.informer import Change, Informer, object_key
+from rollouts.runtime.kube import (
+    DEPLOYMENTS,
+    LEASES,
+    NAMESPACES,
+    PODS,
+    Kube,
+    KubeObject,
+    ObjectList,
+    PatchType,
+    Resource,
+)
 from rollouts.runtime.ratelimit import ExponentialBackoff
 from rollouts.testbed import LocalCluster
 from tests.support.controller import _WatchRecorder, condition, rollout_reader, running_controller, wait_for
@@ -95,6 +106,86 @@ def test_a_relist_brings_what_a_transform_dropped_and_a_dropped_update_removes_i
     assert len(informer.store) == 0
 
 
+@dataclass(frozen=True)
+class EditsBeforeListing(Kube):
+    """A client that makes edits just before it lists: changes the list contains and the watch,
+    resuming from before the list, sends again."""
+
+    before_listing: Callable[[str | None], None] = lambda namespace: None
+
+    def list(self, resource: Resource, namespace: str | None = None, **options: Any) -> ObjectList:
+        self.before_listing(namespace)
+        return super().list(resource, namespace, **options)
+
+
+def test_a_relist_of_one_namespace_keeps_the_other_namespaces_events_and_skips_what_it_listed(
+    kube: Kube, namespace: str
+) -> None:
+    other = f"{namespace[:50]}-other"
+    kube.create(NAMESPACES, {"metadata": {"name": other}})
+    try:
+        for name in ("a", "b"):
+            kube.create(LEASES, lease(name), namespace)
+        kube.create(LEASES, lease("c"), other)
+        ours = {namespace, other}
+        wanted = {f"{other}/c"}
+
+        def keep(obj: KubeObject) -> KubeObject | None:
+            return obj if object_key(obj) in wanted else None
+
+        def edits(listing: str | None) -> None:
+            if listing != namespace or wanted != {f"{other}/c", f"{namespace}/a", f"{namespace}/e"}:
+                return
+            wanted.add("done")  # once
+            kube.patch(LEASES, "c", {"spec": {"holderIdentity": "during"}}, PatchType.MERGE, other)
+            for holder in ("first", "second"):  # two versions of a: the list holds the second
+                kube.patch(LEASES, "a", {"spec": {"holderIdentity": holder}}, PatchType.MERGE, namespace)
+            kube.create(LEASES, lease("e"), namespace)  # created and deleted before the list
+            kube.delete(LEASES, "e", namespace)
+
+        client = EditsBeforeListing(kube.api_client, before_listing=edits)
+        informer = Informer(client, LEASES, transform=keep, backoff=ExponentialBackoff(base=0.1, cap=1.0))
+        seen: queue.Queue[Change] = queue.Queue()
+        informer.add_handler(
+            lambda change: seen.put(change) if change.object["metadata"]["namespace"] in ours else None
+        )
+        listed = threading.Event()
+        informer.add_list_handler(listed.set)
+        informer.start()
+        try:
+            assert informer.wait_for_sync(WAIT)
+            assert (seen.get(timeout=WAIT).type, informer.relists) == ("added", 1)  # c, from the full list
+
+            wanted.update({f"{namespace}/a", f"{namespace}/e"})
+            ticket = informer.relist(namespace)
+            assert ticket.namespace == namespace
+            listed.clear()
+            while not informer.relisted(ticket):
+                assert listed.wait(WAIT), "no relist came"
+                listed.clear()
+            assert (informer.relists, informer.namespace_lists) == (1, 1)  # one namespace, not the cluster
+            assert {object_key(obj) for obj in informer.store.list() if object_key(obj) in wanted} == {
+                f"{other}/c",
+                f"{namespace}/a",
+            }
+            # A mark after everything: once its event is in, every earlier event was handled.
+            kube.patch(LEASES, "c", {"spec": {"holderIdentity": "after"}}, PatchType.MERGE, other)
+            changes: list[tuple[str, str, str]] = []
+            while ("updated", f"{other}/c", "after") not in changes:
+                change = seen.get(timeout=WAIT)
+                holder = str(change.object["spec"].get("holderIdentity", ""))
+                changes.append((change.type, object_key(change.object), holder))
+        finally:
+            informer.stop()
+        assert changes == [
+            ("added", f"{namespace}/a", "second"),  # from the namespace's list: its latest version
+            ("updated", f"{other}/c", "during"),  # the other namespace's event, not lost
+            ("updated", f"{other}/c", "after"),
+        ]  # and nothing of a's older versions or of e, which the watch sent again
+    finally:
+        kube.delete(NAMESPACES, other)
+
+
 def test_the_scope_is_warm_only_once_the_pods_of_every_named_deployment_were_listed(
     kube: Kube, namespace: str
 ) -> None:
@@ -148,19 +239,27 @@ def crash_looping(kube: Kube, namespace: str) -> bool:
     )
 
 
+@pytest.mark.parametrize("watching", ["its namespace", "every namespace"])
 def test_a_rollout_created_after_its_pods_crash_sees_them_in_its_first_decision(
-    testbed: LocalCluster, kube: Kube, namespace: str
+    testbed: LocalCluster, kube: Kube, namespace: str, watching: str
 ) -> None:
+    # Watching every namespace, the pod informer lists this namespace alone for the new rollout
+    # (Informer.relist(namespace)); watching one, it lists its whole scope.
     kube.create(DEPLOYMENTS, model_deployment("model-v1", "v1", replicas=1), namespace)
     candidate = model_deployment("model-v2", "v2", replicas=1)
     candidate["spec"]["template"]["metadata"]["labels"][CRASH_LOOP] = "true"
     kube.create(DEPLOYMENTS, candidate, namespace)
-    with running_controller(testbed.kubeconfig, namespace) as manager:
+    scope = namespace if watching == "its namespace" else None
+    with running_controller(testbed.kubeconfig, scope) as manager:
         wait_for(lambda: {"ok": crash_looping(kube, namespace)}, lambda o: o["ok"], WAIT, "a crash loop")
         pods = next(informer for informer in manager._informers if informer.resource == PODS)
         assert pods.wait_for_sync(WAIT)
+
+        def ours() -> list[KubeObject]:
+            return [pod for pod in pods.store.list() if pod["metadata"]["namespace"] == namespace]
+
         # No rollout names them yet: the controller's cache holds none of these pods.
-        assert len(pods.store) == 0
+        assert ours() == []
         with ReadyConditions(kube, namespace, "model") as ready:
             kube.create(
                 MODEL_ROLLOUTS, model_rollout("model", steps=[{"setWeight": 50}], route=None), namespace
@@ -178,5 +277,9 @@ def test_a_rollout_created_after_its_pods_crash_sees_them_in_its_first_decision(
         first_reason, first_message = ready.seen[0]
         assert "CrashLoopBackOff" in first_message, ready.seen
         assert first_reason in ("CandidateNotReady", "CandidateFailing"), ready.seen
-        assert {pod["metadata"]["labels"]["version"] for pod in pods.store.list()} == {"v1", "v2"}
-        assert "managedFields" not in pods.store.list()[0]["metadata"]
+        assert {pod["metadata"]["labels"]["version"] for pod in ours()} == {"v1", "v2"}
+        assert "managedFields" not in ours()[0]["metadata"]
+        if scope is None:  # one list of this namespace (two if the second Deployment's ask came late)
+            assert (pods.relists, pods.namespace_lists >= 1) == (1, True)
+        else:
+            assert pods.namespace_lists == 0

@@ -17,9 +17,10 @@ after the Deployment became wanted is in the cache. Concretely:
 
 1. When a rollout change makes a Deployment wanted, it is added to the wanted set first, and
    then a relist of the pod informer is asked for (:meth:`rollouts.runtime.informer.Informer.relist`),
-   whose ticket is recorded with the Deployment. From the moment it is wanted, the transform
-   keeps every event of its pods; the relist brings the pods that existed before, whatever
-   happened to them while they were dropped (the informer replaces its cache with the list).
+   of the Deployment's namespace alone, whose ticket is recorded with the Deployment. From the
+   moment it is wanted, the transform keeps every event of its pods; the relist brings the pods
+   that existed before, whatever happened to them while they were dropped (the informer
+   replaces its cache of that namespace with the list).
 2. :meth:`PodScope.known` is true only when the informer says a list that started after that
    ticket was taken is in the cache. Because the Deployment entered the wanted set before the
    ticket was taken, that list kept all its pods, and every event since was kept too: the
@@ -36,12 +37,15 @@ after the Deployment became wanted is in the cache. Concretely:
 A rollout read live (newer than the rollouts cache) may name a Deployment the wanted set does
 not hold yet; it is simply not known, and the reconcile waits for the cache to catch up.
 
-**Cost:** a relist reads every pod of the scope once (page by page, dropping what is not
-wanted as it goes, so memory does not peak). Requests coalesce: every Deployment that becomes
-wanted while a list is pending or running is served by the next one, so a thousand rollouts
-created at once cost at most two lists, and a running controller whose rollouts name the same
-Deployments costs none. At start, rollouts listed before the first pod list began are served
-by it; those listed after cost one more list.
+**Cost:** a relist reads every pod of the Deployment's namespace once (page by page, dropping
+what is not wanted as it goes, so memory does not peak), not every pod of the cluster: while
+rollouts are being created, one namespace after another, the lists stay a fraction of the
+cluster (measured in bench/results/scale.md). Requests coalesce: every Deployment of a
+namespace that becomes wanted while a list is pending or running is served by the next list of
+that namespace, so a thousand rollouts created at once cost at most two lists per namespace,
+and a running controller whose rollouts name the same Deployments costs none. At start,
+rollouts listed before the first pod list began are served by it; those listed after cost one
+more list of their namespace.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from rollouts.controller.shell.trim import trim_pod
-from rollouts.runtime.informer import Change, Informer, Store
+from rollouts.runtime.informer import Change, Informer, RelistTicket, Store
 from rollouts.runtime.kube import KubeObject
 
 DeploymentsOf = Callable[[KubeObject], Iterable[str]]
@@ -97,7 +101,7 @@ class PodScope:
         self._index = index
         self._deployments_of = deployments_of
         self._lock = threading.Lock()
-        self._wanted: dict[str, int | None] = {}
+        self._wanted: dict[str, RelistTicket | None] = {}
         """Wanted Deployment → the relist ticket that makes its pods known (None: being taken)."""
         self._unannounced: set[str] = set()
         """Wanted Deployments not yet reported known by :meth:`listed`."""
@@ -154,7 +158,7 @@ class PodScope:
                 return
             self._wanted[deployment] = None  # wanted before the ticket: see the module docstring
             self._unannounced.add(deployment)
-        ticket = self._require_pods().relist()
+        ticket = self._require_pods().relist(deployment.split("/", 1)[0])
         with self._lock:
             if deployment in self._wanted and self._wanted[deployment] is None:
                 self._wanted[deployment] = ticket
