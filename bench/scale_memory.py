@@ -77,6 +77,8 @@ class Row:
     rss_mb: float
     ready_s: float
     """Seconds from the process start until /readyz answered (caches synced)."""
+    new_rollout_s: float
+    """Seconds from creating one more rollout (its Deployments ready) to its first status."""
     cached_pods_note: str = ""
 
 
@@ -195,8 +197,49 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _controller_rss(kubeconfig: Path, code: Path | None, rollouts: int, log: Path) -> tuple[float, float]:
-    """Start a controller (from ``code``, or this checkout), wait until steady; (RSS MB, ready s)."""
+def _first_status_s(kube: Kube, name: str) -> float:
+    """Create one more rollout and its Deployments; seconds from the rollout's creation to its first status.
+
+    The controller decides nothing for a rollout until its pods are known, which takes a list of
+    pods that began after the rollout named them (rollouts.controller.shell.pod_scope): this
+    times that list — of the whole cluster before, of the rollout's namespace now.
+    """
+    namespace = ROLLOUT_NAMESPACES[0]
+    for body in (
+        model_deployment(f"{name}-v1", "v1", replicas=1, app=name),
+        model_deployment(f"{name}-v2", "v2", replicas=0, app=name),
+    ):
+        kube.create(DEPLOYMENTS, body, namespace)
+    _wait(
+        f"{name}'s baseline available",
+        lambda: bool(
+            kube.get(DEPLOYMENTS, f"{name}-v1", namespace).get("status", {}).get("availableReplicas")
+        ),
+        timeout=120,
+        interval=0.2,
+    )
+    rollout = model_rollout(
+        name, steps=STEPS, baseline=(f"{name}-v1", "v1"), candidate=(f"{name}-v2", "v2"), route=None
+    )
+    created = time.monotonic()
+    kube.create(MODEL_ROLLOUTS, rollout, namespace)
+    _wait(
+        f"{name}'s first status",
+        lambda: bool(kube.get(MODEL_ROLLOUTS, name, namespace).get("status", {}).get("conditions")),
+        timeout=300,
+        interval=0.1,
+    )
+    return time.monotonic() - created
+
+
+def _controller_rss(
+    kubeconfig: Path, code: Path | None, rollouts: int, log: Path, late: str
+) -> tuple[float, float, float]:
+    """Start a controller (from ``code``, or this checkout), wait until steady; three numbers.
+
+    RSS MB, seconds until ready, and seconds to the first status of one more rollout named
+    ``late``, created once memory was read (:func:`_first_status_s`).
+    """
     (port,) = free_ports(1)
     env = dict(os.environ)
     if code is not None:
@@ -233,7 +276,7 @@ def _controller_rss(kubeconfig: Path, code: Path | None, rollouts: int, log: Pat
         for _ in range(5):
             samples.append(_rss_mb(process.pid))
             time.sleep(1)
-        return max(samples), ready
+        return max(samples), ready, _first_status_s(kube_for(kubeconfig), late)
     finally:
         process.terminate()
         try:
@@ -283,18 +326,25 @@ def measure(
         _setup_rollouts(kube, rollouts)
         fillers = _fillers(kube)
         _log(f"{rollouts} rollouts created; a first controller takes them to their gate")
-        _controller_rss(cluster.kubeconfig, None, rollouts, root / "controller-first.log")
+        _controller_rss(cluster.kubeconfig, None, rollouts, root / "controller-first.log", "late-first")
         for pods in sorted(pod_counts):
             _log(f"{pods} unrelated pods: scaling the fillers")
             _scale_fillers(kube, fillers, pods)
             for label, code in (("after", None), ("before", before)):
                 if label == "before" and code is None:
                     continue
-                rss, ready = _controller_rss(
-                    cluster.kubeconfig, code, rollouts, root / f"controller-{label}-{pods}.log"
+                rss, ready, late = _controller_rss(
+                    cluster.kubeconfig,
+                    code,
+                    rollouts,
+                    root / f"controller-{label}-{pods}.log",
+                    f"late-{label}-{pods}",
                 )
-                rows.append(Row(label, pods, rss, ready))
-                _log(f"{label}: {pods} unrelated pods: RSS {rss:.0f} MB (ready after {ready:.1f} s)")
+                rows.append(Row(label, pods, rss, ready, late))
+                _log(
+                    f"{label}: {pods} unrelated pods: RSS {rss:.0f} MB (ready after {ready:.1f} s); "
+                    f"one more rollout's first status after {late:.1f} s"
+                )
     finally:
         for opened in _kubes.values():
             opened.close()
@@ -323,7 +373,14 @@ def _import_rss(code: Path | None) -> float:
 
 
 def report(
-    rows: Sequence[Row], *, rollouts: int, command: str, began: str, wall: float, imports: dict[str, float]
+    rows: Sequence[Row],
+    *,
+    rollouts: int,
+    command: str,
+    began: str,
+    wall: float,
+    imports: dict[str, float],
+    before: str = "",
 ) -> str:
     """The results file."""
     codes = sorted({row.code for row in rows}, key=lambda code: code != "before")
@@ -336,22 +393,28 @@ def report(
         f"pods in 40 other Deployments of up to {PODS_PER_FILLER} pods (5 in the rollouts' namespaces,",
         "the rest in 3 other namespaces), Running on kwok nodes. A fresh `rollouts controller` process per",
         f"row, all namespaces watched; RSS (`VmRSS`) is the largest of 5 readings taken {SETTLE:.0f} s after",
-        "it was ready (caches synced) with every rollout still at its gate.",
+        "it was ready (caches synced) with every rollout still at its gate. Then one more rollout is",
+        f"created in `{ROLLOUT_NAMESPACES[0]}` (its Deployments first, the baseline available): the",
+        "seconds from its creation to its first status, which waits for a list of pods that began",
+        "after the rollout named its Deployments.",
         "",
         f"- command: `{command}`",
         f"- run: {began}, {wall / 60:.1f} minutes in all",
         f"- machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, Python {platform.python_version()}",
-        "- before: the last commit's controller (`git archive HEAD`), which caches every pod whole;"
-        " after: this checkout (trimmed caches, pods only of Deployments rollouts name)",
+        f"- before: {before or 'the controller of the `--before` checkout'}; after: this checkout",
         "",
-        "| unrelated pods | " + " | ".join(f"{code}: RSS MB (ready after s)" for code in codes) + " |",
+        "| unrelated pods | "
+        + " | ".join(
+            f"{code}: RSS MB (ready after s; one more rollout's first status after s)" for code in codes
+        )
+        + " |",
         "|---|" + "---|" * len(codes),
     ]
     for pods in counts:
         cells = []
         for code in codes:
             row = by.get((code, pods))
-            cells.append(f"{row.rss_mb:.0f} ({row.ready_s:.1f})" if row else "-")
+            cells.append(f"{row.rss_mb:.0f} ({row.ready_s:.1f}; {row.new_rollout_s:.1f})" if row else "-")
         lines.append(f"| {pods:,} | " + " | ".join(cells) + " |")
     for code in codes:
         values = [by[(code, pods)].rss_mb for pods in counts if (code, pods) in by]
@@ -370,6 +433,7 @@ def main() -> int:
     parser.add_argument("--pods", type=int, nargs="+", default=[0, 5000, 20000], help="unrelated pod counts")
     parser.add_argument("--rollouts", type=int, default=50)
     parser.add_argument("--before", type=Path, default=None, help="a checkout whose controller is 'before'")
+    parser.add_argument("--before-label", default="", help="what the --before checkout is, for the report")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
     command = ".venv/bin/python bench/scale_memory.py " + " ".join(sys.argv[1:])
@@ -387,6 +451,7 @@ def main() -> int:
         began=began,
         wall=time.monotonic() - started,
         imports=imports,
+        before=args.before_label,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

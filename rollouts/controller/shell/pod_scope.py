@@ -38,9 +38,9 @@ A rollout read live (newer than the rollouts cache) may name a Deployment the wa
 not hold yet; it is simply not known, and the reconcile waits for the cache to catch up.
 
 **Cost:** a relist reads every pod of the Deployment's namespace once (page by page, dropping
-what is not wanted as it goes, so memory does not peak), not every pod of the cluster: while
-rollouts are being created, one namespace after another, the lists stay a fraction of the
-cluster (measured in bench/results/scale.md). Requests coalesce: every Deployment of a
+what is not wanted as it goes, so memory does not peak), not every pod of the cluster: with
+20,000 unrelated pods, a new rollout's first status came 0.2 s after its creation instead of
+4.9 s (bench/results/scale_memory.md). Requests coalesce: every Deployment of a
 namespace that becomes wanted while a list is pending or running is served by the next list of
 that namespace, so a thousand rollouts created at once cost at most two lists per namespace,
 and a running controller whose rollouts name the same Deployments costs none. At start,
