@@ -109,24 +109,33 @@ def _filler(name: str, node: str) -> dict[str, Any]:
     return deployment
 
 
+def _create_deployments(kube: Kube, namespace: str, name: str) -> None:
+    """``name``'s baseline (one pod) and candidate (none yet) Deployments."""
+    for body in (
+        model_deployment(f"{name}-v1", "v1", replicas=1, app=name),
+        model_deployment(f"{name}-v2", "v2", replicas=0, app=name),
+    ):
+        body["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "10m", "memory": "10Mi"}
+        }
+        kube.create(DEPLOYMENTS, body, namespace)
+
+
+def _create_rollout(kube: Kube, namespace: str, name: str) -> None:
+    """The rollout of ``name``'s Deployments (:func:`_create_deployments`)."""
+    rollout = model_rollout(
+        name, steps=STEPS, baseline=(f"{name}-v1", "v1"), candidate=(f"{name}-v2", "v2"), route=None
+    )
+    kube.create(MODEL_ROLLOUTS, rollout, namespace)
+
+
 def _setup_rollouts(kube: Kube, count: int) -> None:
     for namespace in ROLLOUT_NAMESPACES:
         _namespace(kube, namespace)
     for index in range(count):
         namespace = ROLLOUT_NAMESPACES[index % len(ROLLOUT_NAMESPACES)]
-        base, cand = f"m{index}-v1", f"m{index}-v2"
-        for body in (
-            model_deployment(base, "v1", replicas=1, app=f"m{index}"),
-            model_deployment(cand, "v2", replicas=0, app=f"m{index}"),
-        ):
-            body["spec"]["template"]["spec"]["containers"][0]["resources"] = {
-                "requests": {"cpu": "10m", "memory": "10Mi"}
-            }
-            kube.create(DEPLOYMENTS, body, namespace)
-        rollout = model_rollout(
-            f"m{index}", steps=STEPS, baseline=(base, "v1"), candidate=(cand, "v2"), route=None
-        )
-        kube.create(MODEL_ROLLOUTS, rollout, namespace)
+        _create_deployments(kube, namespace, f"m{index}")
+        _create_rollout(kube, namespace, f"m{index}")
 
 
 def _fillers(kube: Kube) -> list[tuple[str, str]]:
@@ -205,11 +214,7 @@ def _first_status_s(kube: Kube, name: str) -> float:
     times that list — of the whole cluster before, of the rollout's namespace now.
     """
     namespace = ROLLOUT_NAMESPACES[0]
-    for body in (
-        model_deployment(f"{name}-v1", "v1", replicas=1, app=name),
-        model_deployment(f"{name}-v2", "v2", replicas=0, app=name),
-    ):
-        kube.create(DEPLOYMENTS, body, namespace)
+    _create_deployments(kube, namespace, name)
     _wait(
         f"{name}'s baseline available",
         lambda: bool(
@@ -218,11 +223,8 @@ def _first_status_s(kube: Kube, name: str) -> float:
         timeout=120,
         interval=0.2,
     )
-    rollout = model_rollout(
-        name, steps=STEPS, baseline=(f"{name}-v1", "v1"), candidate=(f"{name}-v2", "v2"), route=None
-    )
     created = time.monotonic()
-    kube.create(MODEL_ROLLOUTS, rollout, namespace)
+    _create_rollout(kube, namespace, name)
     _wait(
         f"{name}'s first status",
         lambda: bool(kube.get(MODEL_ROLLOUTS, name, namespace).get("status", {}).get("conditions")),

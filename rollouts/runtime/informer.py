@@ -410,7 +410,8 @@ class Informer:
 
     def _relisted(self, listed: Listed) -> None:
         namespace = listed.namespace
-        if namespace is not None and _revision(listed.resource_version) is None:
+        listed_at = _revision(listed.resource_version)
+        if namespace is not None and listed_at is None:
             self._log.warning("resourceVersion is not a number; listing the whole scope instead")
             self.relist()
             return
@@ -423,7 +424,7 @@ class Informer:
                 self._skip_until.clear()
             else:
                 self.namespace_lists += 1
-                self._skip_until[namespace] = _revision(listed.resource_version) or 0
+                self._skip_until[namespace] = listed_at or 0  # a number: checked above
                 served = self._namespaces_listing.pop(namespace)
                 self._namespaces_listed[namespace] = served
                 if self._namespaces_asked.get(namespace) == served:

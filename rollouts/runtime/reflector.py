@@ -25,6 +25,7 @@ from rollouts.runtime.kube import (
     Gone,
     Kube,
     KubeObject,
+    ObjectList,
     ObjectTransform,
     Resource,
     WatchEvent,
@@ -83,32 +84,29 @@ class Reflection:
             if not self.resource_version or self.relist_wanted():
                 if self.before_list is not None:
                     self.before_list()
-                listed = self.kube.list(
-                    self.resource,
-                    self.namespace,
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
-                    transform=self.transform,
-                )
+                listed = self._list(self.namespace)
                 self.resource_version = listed.resource_version
                 yield Listed(listed.items, listed.resource_version)
                 continue
             namespaces = self.namespaces_to_list()
             if namespaces:
                 for namespace in namespaces:
-                    listed = self.kube.list(
-                        self.resource,
-                        namespace,
-                        label_selector=self.label_selector,
-                        field_selector=self.field_selector,
-                        transform=self.transform,
-                    )
+                    listed = self._list(namespace)
                     yield Listed(listed.items, listed.resource_version, namespace)
                 continue
             try:
                 yield from self._watch()
             except Gone:
                 self.resource_version = ""  # compacted away: list again
+
+    def _list(self, namespace: str | None) -> ObjectList:
+        return self.kube.list(
+            self.resource,
+            namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            transform=self.transform,
+        )
 
     def _watch(self) -> Iterator[WatchEvent]:
         stream = self.kube.watch(
