@@ -17,6 +17,22 @@ cohort (by ``le`` for histograms, by the class label for class counts). Native h
 (``histogram: native``, Prometheus 3) are differenced bucket by bucket by the same rules and both
 cohorts put on one grid (analysis.native).
 
+**Two reaches** (issue 14: a look's answer is most of a controller's work at scale). The sample
+before a window is the only one needed from before it, and for a series scraped every minute or
+more often it lies within :data:`NEAR_REACH` (60 s) of the window's start. So a look first asks
+for the window plus 60 s, not plus ``lookback`` (600 s: with a 60 s window, an answer 5.5 times
+smaller). The same query is sent again over the window plus ``lookback``, and that answer used,
+when the near one is empty, or a cohort's part of it is empty where a missing series is NoData
+(requests, buckets, classes; not an errors counter beside the other cohort's), or a series in it
+has no sample before the window (created inside it — a new pod, an errors counter's first error
+— or scraped less often than every minute). So the counts are exactly those of the full reach:
+a series with a sample in the near reach before the window has the same previous sample in both
+answers (the latest one before the start) and the same samples inside the window. The one
+difference: a series with no sample at all in the near reach or the window (its pod gone for
+over a minute) is missing from the near answer, where the full one has it with an increase of
+zero — the count is the same; only its label values (an ``le`` edge, a class) are not listed.
+The price of a new series is one more query at the look it appears in.
+
 Templates must therefore be series selectors (``metric{version="{{version}}"}``), not
 expressions; Prometheus rejects a range over an expression and the metric shows ERROR.
 
@@ -109,6 +125,9 @@ EVALUATE_BEFORE_END = 0.001
 """Seconds before the window's end at which range queries are evaluated: a sample at exactly
 ``end`` belongs to the next window."""
 WHOLE_TOLERANCE = 1e-6
+NEAR_REACH = 60.0
+"""Seconds before a window that a look's first query reaches (module docstring, "Two reaches"):
+the previous sample of a series scraped every minute or more often lies within it."""
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """The largest answer read: a server that sends more is refused, not held in memory."""
 PROMETHEUS_ERROR_TYPES = frozenset(
@@ -525,19 +544,45 @@ class PrometheusProvider:
         except TemplateError as unsafe:
             raise _QueryError(str(unsafe)) from None
         if combined is None:  # lazily: the candidate's is checked before the baseline's is sent
-            results: Iterator[list[Any]] = (self._range(selector, window) for selector in selectors)
+            results: Iterator[list[Any]] = (
+                self._range(selector, window, lambda result: [result], missing_is_zero)[0]
+                for selector in selectors
+            )
         else:
-            split = _split(self._range(combined.query, window), combined, cohorts)
-            results = (split[version] for version in cohorts)
+            split = self._range(
+                combined.query, window, lambda result: _split(result, combined, cohorts), missing_is_zero
+            )
+            results = iter(split)
         candidate, baseline = (
             _checked(selector, version, result, missing_is_zero=missing_is_zero)
             for selector, version, result in zip(selectors, cohorts, results, strict=True)
         )
         return candidate, baseline
 
-    def _range(self, selector: str, window: Window) -> list[Any]:
-        """Prometheus' range result for ``selector`` over the window and the lookback before it."""
-        reach = math.ceil(window.seconds + self._settings.lookback)
+    def _range(
+        self,
+        selector: str,
+        window: Window,
+        cohorts: Callable[[list[Any]], list[list[Any]]],
+        missing_is_zero: bool,
+    ) -> list[list[Any]]:
+        """The range result of ``selector`` (window and samples before it), split into ``cohorts``.
+
+        First over the window and :data:`NEAR_REACH` before it; over the whole ``lookback`` only
+        when :func:`_near_answer_suffices` says the counts could differ (module docstring, "Two
+        reaches").
+        """
+        near = min(NEAR_REACH, self._settings.lookback)
+        parts = cohorts(self._reach(selector, window, near))
+        if near < self._settings.lookback and not _near_answer_suffices(
+            parts, window.start.timestamp(), missing_is_zero
+        ):
+            parts = cohorts(self._reach(selector, window, self._settings.lookback))
+        return parts
+
+    def _reach(self, selector: str, window: Window, before: float) -> list[Any]:
+        """The raw samples of ``selector`` over the window and ``before`` seconds before it."""
+        reach = math.ceil(window.seconds + before)
         result = self._query(f"{selector}[{reach}s]", window.end.timestamp() - EVALUATE_BEFORE_END)
         if not isinstance(result, list) or _is_scalar(result):
             raise _QueryError(f"{selector} is not a series selector")
@@ -745,11 +790,12 @@ def _checked(
     return selector, result
 
 
-def _split(result: list[Any], combined: Combined, versions: tuple[str, str]) -> dict[str, list[Any]]:
-    """The series of a combined query by cohort (the value of the label that tells them apart).
+def _split(result: list[Any], combined: Combined, versions: tuple[str, str]) -> list[list[Any]]:
+    """The series of a combined query by cohort, in the order of ``versions``.
 
-    A series whose label is neither version (or missing) is refused, not ignored: Prometheus
-    never returns one for the anchored regex sent, so the answer is not to be trusted.
+    Cohorts are told apart by the value of ``combined.label``. A series whose label is neither
+    version (or missing) is refused, not ignored: Prometheus never returns one for the anchored
+    regex sent, so the answer is not to be trusted.
     """
     split: dict[str, list[Any]] = {version: [] for version in versions}
     for item in result:
@@ -760,7 +806,7 @@ def _split(result: list[Any], combined: Combined, versions: tuple[str, str]) -> 
                 "the candidate's nor the baseline's version"
             )
         split[owner].append(item)
-    return split
+    return [split[version] for version in versions]
 
 
 def _label_value(item: Any, label: str) -> str | None:
@@ -768,6 +814,35 @@ def _label_value(item: Any, label: str) -> str | None:
     metric = item.get("metric") if isinstance(item, dict) else None
     value = metric.get(label) if isinstance(metric, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _near_answer_suffices(parts: list[list[Any]], start: float, missing_is_zero: bool) -> bool:
+    """Whether the near answer's cohorts count what the full lookback's would (module docstring).
+
+    Not when the answer is empty (a series with no recent sample may exist: zero counts, not
+    NoData, and an errors query that matched), nor when a cohort's part is empty and a missing
+    series is NoData (requests, buckets), nor when a series has no sample before ``start``. An
+    empty cohort of an errors query beside a non-empty one counts zero either way.
+    """
+    if not any(parts) or (not missing_is_zero and not all(parts)):
+        return False
+    return all(_each_reaches_before(part, start) for part in parts)
+
+
+def _each_reaches_before(result: list[Any], start: float) -> bool:
+    """Whether every series of ``result`` has a sample before ``start``.
+
+    Only each series' first sample is read (Prometheus sends them in time order); a series that
+    cannot be read here makes the provider ask again over the full reach, where it is judged.
+    """
+    for item in result:
+        samples = item.get("values", item.get("histograms")) if isinstance(item, dict) else None
+        try:
+            if not samples or float(samples[0][0]) >= start:
+                return False
+        except (TypeError, ValueError, IndexError, KeyError):
+            return False
+    return True
 
 
 def _is_scalar(result: Any) -> bool:
