@@ -4,7 +4,9 @@ On real urllib3 responses from a local HTTP server that sends the given bytes an
 connection (the body ends where the connection does). The API server ends each event with a
 newline, and the bytes of an event the stream ended inside must never be decoded: they were, and
 a cut inside a multi-byte character surfaced as a UnicodeDecodeError that the informer logged as
-a bug (seen in bench/scale.py at 1,000 rollouts).
+a bug (seen in bench/scale.py at 1,000 rollouts). A whole line that is not a JSON event is a
+broken watch too (resumed from the last event's version); after ``close()`` nothing more is
+decoded at all.
 """
 
 from __future__ import annotations
@@ -74,6 +76,26 @@ def test_a_stream_closed_by_its_reader_ends_quietly_whatever_it_was_inside(
     watch_of: Callable[[bytes], WatchStream],
 ) -> None:
     watch = watch_of(f"{ADDED}\n".encode() + CUT)
+    events = iter(watch)
+    assert next(events).type == "ADDED"
+    watch.close()
+    assert list(events) == []
+
+
+def test_a_whole_line_that_is_not_an_event_is_a_broken_watch(
+    watch_of: Callable[[bytes], WatchStream],
+) -> None:
+    events = iter(watch_of(f"{ADDED}\n".encode() + CUT + b"\n" + f"{ADDED}\n".encode()))
+    assert next(events).type == "ADDED"
+    with pytest.raises(Unavailable, match=r"watch sent a line that is not a JSON event \(\d+ bytes\)"):
+        next(events)
+
+
+def test_a_line_cut_by_close_ends_the_stream_quietly(watch_of: Callable[[bytes], WatchStream]) -> None:
+    """Seen in bench/scale.py: a controller told to stop shut its watches down while a thread was
+    reading one, and the line it then read (newline and all) was not UTF-8 at byte 4095; the
+    informer logged that as a bug."""
+    watch = watch_of(f"{ADDED}\n".encode() + CUT + b"\n")
     events = iter(watch)
     assert next(events).type == "ADDED"
     watch.close()
