@@ -836,9 +836,10 @@ def _each_reaches_before(result: list[Any], start: float) -> bool:
     cannot be read here makes the provider ask again over the full reach, where it is judged.
     """
     for item in result:
-        samples = item.get("values", item.get("histograms")) if isinstance(item, dict) else None
-        try:
-            if not samples or float(samples[0][0]) >= start:
+        if not isinstance(item, dict) or not ({"values", "histograms"} & item.keys()):
+            return False
+        try:  # float samples, native histogram samples, or both (a series that changed type)
+            if any(float(item[kind][0][0]) >= start for kind in ("values", "histograms") if kind in item):
                 return False
         except (TypeError, ValueError, IndexError, KeyError):
             return False

@@ -129,7 +129,10 @@ class Store:
       write and still belongs to after it (a namespace's pods while one of them is updated).
 
     A read during a multi-object write (a relist) sees some of its objects changed and others not
-    yet: what a reader one moment earlier or later would see of each object, as with events.
+    yet: what a reader one moment earlier or later would see of each object, as with events. The
+    price: an object joining or leaving an index value copies that value's keys (a namespace's
+    cached pods), where a set was changed in place before; an update that keeps its values copies
+    nothing.
     """
 
     def __init__(self) -> None:
@@ -153,11 +156,12 @@ class Store:
     def add_index(self, name: str, values: IndexFunc) -> None:
         """Index objects by every value ``values(obj)`` returns; existing objects are indexed now."""
         with self._lock:
-            index: dict[str, frozenset[str]] = {}
+            keys: dict[str, set[str]] = {}
             for key, obj in self._objects.items():
                 for value in values(obj):
-                    index[value] = index.get(value, frozenset()) | {key}
-            self._indexes[name] = index  # whole: a reader never sees it half built
+                    keys.setdefault(value, set()).add(key)
+            # Whole and frozen: a reader never sees it half built.
+            self._indexes[name] = {value: frozenset(members) for value, members in keys.items()}
             self._index_funcs[name] = values
 
     def by_index(self, name: str, value: str) -> builtins.list[KubeObject]:
