@@ -112,63 +112,40 @@ def _revision(resource_version: str | None) -> int | None:
 
 
 class Store:
-    """The thread-safe cache: objects by key, plus named indexes (e.g. Pods by owner).
-
-    **Reads take no lock** (issue 14). With 30 workers, a reader that won the lock then waited
-    for the GIL while holding it, and every other reader queued behind it: in a 1,000-rollout
-    takeover, py-spy found the workers blocked on these locks for 30% of their reconcile
-    time, with nothing long ever done inside them. So writers (the informer's thread, a relist,
-    a transform's discard) still take the lock among themselves, and readers rely on two rules:
-
-    - every read is one operation on a dict (``get``, a copy of its values, ``len``), which is
-      atomic in CPython (GIL or the free-threaded build's per-object locks), and the store never
-      changes a cached object in place: an update puts the new object under the key;
-    - an index value's keys are a frozenset, replaced whole, never mutated; a write adds a key to
-      the index values it gains before the object is put and removes it from those it loses
-      after, so a reader never misses an object from an index value it belonged to before the
-      write and still belongs to after it (a namespace's pods while one of them is updated).
-
-    A read during a multi-object write (a relist) sees some of its objects changed and others not
-    yet: what a reader one moment earlier or later would see of each object, as with events. The
-    price: an object joining or leaving an index value copies that value's keys (a namespace's
-    cached pods), where a set was changed in place before; an update that keeps its values copies
-    nothing.
-    """
+    """The thread-safe cache: objects by key, plus named indexes (e.g. Pods by owner)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        """Held by writers only (the class docstring)."""
         self._objects: dict[str, KubeObject] = {}
         self._index_funcs: dict[str, IndexFunc] = {}
-        self._indexes: dict[str, dict[str, frozenset[str]]] = {}
+        self._indexes: dict[str, dict[str, set[str]]] = {}
 
     def get(self, name: str, namespace: str | None = None) -> KubeObject | None:
         """The cached object, or None."""
-        return self._objects.get(f"{namespace}/{name}" if namespace else name)
+        with self._lock:
+            return self._objects.get(f"{namespace}/{name}" if namespace else name)
 
     def list(self) -> list[KubeObject]:
         """Every cached object."""
-        return list(self._objects.values())
+        with self._lock:
+            return list(self._objects.values())
 
     def __len__(self) -> int:
-        return len(self._objects)
+        with self._lock:
+            return len(self._objects)
 
     def add_index(self, name: str, values: IndexFunc) -> None:
         """Index objects by every value ``values(obj)`` returns; existing objects are indexed now."""
         with self._lock:
-            keys: dict[str, set[str]] = {}
-            for key, obj in self._objects.items():
-                for value in values(obj):
-                    keys.setdefault(value, set()).add(key)
-            # Whole and frozen: a reader never sees it half built.
-            self._indexes[name] = {value: frozenset(members) for value, members in keys.items()}
             self._index_funcs[name] = values
+            self._indexes[name] = {}
+            for key, obj in self._objects.items():
+                self._index_one(name, key, obj)
 
     def by_index(self, name: str, value: str) -> builtins.list[KubeObject]:
         """The objects whose index function returned ``value`` for index ``name``."""
-        keys = self._indexes[name].get(value, frozenset())
-        found = (self._objects.get(key) for key in sorted(keys))
-        return [obj for obj in found if obj is not None]  # None: deleted since the index was read
+        with self._lock:
+            return [self._objects[key] for key in sorted(self._indexes[name].get(value, ()))]
 
     def replace(self, objects: Iterable[KubeObject], namespace: str | None = None) -> builtins.list[Change]:
         """Make the cache hold exactly ``objects``, a fresh list; the changes that amounts to.
@@ -217,36 +194,26 @@ class Store:
     # --- internals (the caller holds the lock)
 
     def _put(self, key: str, obj: KubeObject) -> None:
-        old = self._objects.get(key)
-        memberships = [
-            (name, set(values(obj)), set(values(old)) if old is not None else set())
-            for name, values in self._index_funcs.items()
-        ]
-        for name, now, before in memberships:  # gained before the object is put ...
-            self._index_add(name, key, now - before)
+        if key in self._objects:
+            self._remove(key)
         self._objects[key] = obj
-        for name, now, before in memberships:  # ... lost after (the class docstring)
-            self._index_discard(name, key, before - now)
+        for name in self._index_funcs:
+            self._index_one(name, key, obj)
 
     def _remove(self, key: str) -> KubeObject:
         obj = self._objects.pop(key)
         for name, values in self._index_funcs.items():
-            self._index_discard(name, key, values(obj))
+            for value in values(obj):
+                keys = self._indexes[name].get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._indexes[name][value]
         return obj
 
-    def _index_add(self, name: str, key: str, values: Iterable[str]) -> None:
-        index = self._indexes[name]
-        for value in values:
-            index[value] = index.get(value, frozenset()) | {key}
-
-    def _index_discard(self, name: str, key: str, values: Iterable[str]) -> None:
-        index = self._indexes[name]
-        for value in values:
-            keys = index.get(value, frozenset()) - {key}
-            if keys:
-                index[value] = keys
-            else:
-                index.pop(value, None)
+    def _index_one(self, name: str, key: str, obj: KubeObject) -> None:
+        for value in self._index_funcs[name](obj):
+            self._indexes[name].setdefault(value, set()).add(key)
 
 
 class Informer:

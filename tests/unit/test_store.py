@@ -1,9 +1,10 @@
-"""The informer's Store: indexes kept through updates, and reads that take no lock (issue 14).
+"""The informer's Store: indexes kept through updates, and reads that never miss an object.
 
-Readers never lock (rollouts.runtime.informer.Store); the rules that make that safe are checked
-here with a writer and a reader thread interleaving as finely as the interpreter allows (a
-switch interval of a microsecond): a reader of an index value never misses an object that
-belonged to it before and after a write, and a get never misses an object being updated.
+A writer and a reader thread interleave as finely as the interpreter allows (a switch interval of
+a microsecond): a reader of an index value never misses an object that belongs to it before and
+after a write, and a get never misses an object being updated. (Issue 14 tried reads without a
+lock, with copy-on-write index values; this test found the misses of the naive update order.
+The change was not kept: bench/results/scale.md, notes 20-22.)
 """
 
 from __future__ import annotations
