@@ -136,9 +136,9 @@ LEASE_NAMESPACE = "default"
 LEASE = LeaseTiming()
 """The default lease timings (``rollouts controller`` flags left alone): what users get."""
 METRICS_POLL_SECONDS = 2.0
+"""How often the failover phase reads the successor's reconcile count from its /metrics."""
 RECONCILES = "controller_runtime_reconcile_time_seconds_count"
 """The one sample the failover's poll reads (a filtered scrape: Controller.metrics)."""
-"""How often the failover phase reads the successor's reconcile count from its /metrics."""
 LEADER, STANDBY, FRESH = "scale-leader", "scale-standby", "scale-fresh"
 """Identities ($POD_NAME) of the first leader, its warm standby and the fresh standby after it."""
 FAILOVER_COLUMNS = (

@@ -4,7 +4,7 @@ A writer and a reader thread interleave as finely as the interpreter allows (a s
 a microsecond): a reader of an index value never misses an object that belongs to it before and
 after a write, and a get never misses an object being updated. (Issue 14 tried reads without a
 lock, with copy-on-write index values; this test found the misses of the naive update order.
-The change was not kept: bench/results/scale.md, notes 20-22.)
+The change was not kept: bench/results/scale.md, notes ²⁰-²².)
 """
 
 from __future__ import annotations
