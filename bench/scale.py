@@ -382,6 +382,21 @@ class Record:
     """(resourceVersion, time seen, key) of each status write seen while tracking, in order seen."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def reactions(self) -> dict[str, list[tuple[str, float, float]]]:
+        """(key, event time, lag) of every reaction measured, by kind: where in the run the tails fell."""
+        with self.lock:
+            pairs = {
+                "candidate available": (self.candidate_available, self.candidate_status),
+                "approval": (self.approval_written, self.approval_status),
+            }
+            return {
+                kind: sorted(
+                    ((key, events[key], reactions[key] - events[key]) for key in events if key in reactions),
+                    key=lambda reaction: reaction[1],
+                )
+                for kind, (events, reactions) in pairs.items()
+            }
+
     def first_writes_after(self, resource_version: int) -> dict[str, float]:
         """When each rollout's first status write with a later resourceVersion was seen.
 
@@ -975,6 +990,7 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[str], bool]:
             else [cell for cell, name in zip(row, COLUMNS, strict=True) if name not in FAILOVER_COLUMNS]
         )
         complete = "n/a" not in measured and len(record.at_second_gate) >= count
+        (root / "lags.json").write_text(json.dumps(record.reactions()))  # for a look at the tails
         say(f"done: {' | '.join(row)}")
         return row, complete and errors == 0
     finally:

@@ -242,10 +242,12 @@ class Manager:
         field_selector: str | None = None,
         resync_period: float | None = None,
         transform: ObjectTransform | None = None,
+        relist_spacing: float = 0.0,
     ) -> Informer:
         """Cache ``resource`` and enqueue ``keys(obj)`` for every object that changes.
 
-        ``transform``: what the cache keeps of each object (see rollouts.runtime.informer).
+        ``transform``: what the cache keeps of each object; ``relist_spacing``: how soon after a
+        list another may cut the watch (both: rollouts.runtime.informer.Informer).
         """
         informer = Informer(
             self._raw_kube,
@@ -255,6 +257,7 @@ class Manager:
             field_selector=field_selector,
             resync_period=resync_period,
             transform=transform,
+            relist_spacing=relist_spacing,
         )
 
         def enqueue(change: Change) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,33 @@ def test_a_relist_brings_what_a_transform_dropped_and_a_dropped_update_removes_i
     gone = changes.get(timeout=WAIT)
     assert (gone.type, gone.object["metadata"]["name"]) == ("deleted", "a")
     assert len(informer.store) == 0
+
+
+def test_relists_asked_right_after_a_list_wait_out_the_spacing_and_share_one_list(
+    kube: Kube, namespace: str
+) -> None:
+    spacing = 3.0  # seconds; a list of a few Leases takes milliseconds
+    informer = Informer(kube, LEASES, namespace, relist_spacing=spacing)
+    lists_in: list[float] = []  # when each list was in the cache (time.monotonic)
+    listed = threading.Event()
+
+    def list_in() -> None:
+        lists_in.append(time.monotonic())
+        listed.set()
+
+    informer.add_list_handler(list_in)
+    informer.start()
+    try:
+        assert informer.wait_for_sync(WAIT)
+        tickets = [informer.relist() for _ in range(3)]  # as three rollouts created one by one
+        listed.clear()
+        while not informer.relisted(tickets[-1]):
+            assert listed.wait(WAIT), "no relist came"
+            listed.clear()
+        assert informer.relists == 2  # the first list, then one for all three
+        assert lists_in[1] - lists_in[0] >= spacing - 0.1  # not before the spacing had passed
+    finally:
+        informer.stop()  # also cancels a cut still scheduled
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from rollouts.api.spec import KSERVE_PREDICTOR_SUFFIX, AutoscalerKind
 from rollouts.controller.core.shards import field_manager, in_shard
 from rollouts.controller.shell.fetch import QUERIES_IN_FLIGHT
 from rollouts.controller.shell.notifier import NotificationSender, NotifierConfigs
-from rollouts.controller.shell.pod_scope import PodScope, deployment_of_pod
+from rollouts.controller.shell.pod_scope import POD_RELIST_SPACING, PodScope, deployment_of_pod
 from rollouts.controller.shell.prometheus_source import PrometheusProviders
 from rollouts.controller.shell.reconciler import (
     AUTOSCALER_INDEX,
@@ -234,7 +234,11 @@ def build_manager(kube: Kube, options: ControllerOptions) -> Manager:
     pod_scope = PodScope(rollouts.store, DEPLOYMENT_INDEX, _deployments_of)  # pods rollouts name
     rollouts.add_handler(pod_scope.rollout_changed)
     pods = manager.informer(
-        PODS, scope, keys=lambda pod: _rollouts_of_pod(pod, keys_by), transform=pod_scope.transform
+        PODS,
+        scope,
+        keys=lambda pod: _rollouts_of_pod(pod, keys_by),
+        transform=pod_scope.transform,
+        relist_spacing=POD_RELIST_SPACING,
     )
     pods.add_index(NAMESPACE_INDEX, lambda pod: [_namespace(pod)])
 

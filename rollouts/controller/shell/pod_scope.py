@@ -43,7 +43,9 @@ what is not wanted as it goes, so memory does not peak), not every pod of the cl
 4.9 s (bench/results/scale_memory.md). Requests coalesce: every Deployment of a
 namespace that becomes wanted while a list is pending or running is served by the next list of
 that namespace, so a thousand rollouts created at once cost at most two lists per namespace,
-and a running controller whose rollouts name the same Deployments costs none. At start,
+and a running controller whose rollouts name the same Deployments costs none. Rollouts created
+one after another share lists too: the watch is cut for a list no sooner than
+:data:`POD_RELIST_SPACING` after the last one (docs/runtime.md, "Spaced"). At start,
 rollouts listed before the first pod list began are served by it; those listed after cost one
 more list of their namespace.
 """
@@ -56,6 +58,10 @@ from collections.abc import Callable, Iterable
 from rollouts.controller.shell.trim import trim_pod
 from rollouts.runtime.informer import Change, Informer, RelistTicket, Store
 from rollouts.runtime.kube import KubeObject
+
+POD_RELIST_SPACING = 1.0
+"""Seconds from the end of one pod list to the next cut of the pod watch (the informer's
+``relist_spacing``): rollouts created one after another share a list of their namespace."""
 
 DeploymentsOf = Callable[[KubeObject], Iterable[str]]
 """A rollout → the ``namespace/deployment`` keys it names (baseline and candidate)."""
