@@ -78,6 +78,18 @@ from rollouts.runtime.workqueue import WorkQueue
 SYNC_POLL = 0.1
 """Seconds between checks that every cache has synced (only while starting)."""
 
+SIGNAL_POLL = 1.0
+"""Seconds the main thread waits at most before it looks again whether it was told to stop.
+
+Why: Python runs a signal's handler on the main thread, once that thread runs Python code. A
+lock wait without a timeout is woken by a signal only when the kernel delivers the signal to
+that thread; delivered to another of the process's threads, SIGTERM would wait for the next
+wake-up of the main thread. A 5-rollout bench run once saw a controller log nothing for 40 s
+after its SIGTERM and die by SIGKILL (bench/results/scale.md, 2026-12-07, night); whether this
+was the cause is not proven, so this bounds the wait in any case: a SIGTERM is acted on within
+a second.
+"""
+
 log = structlog.get_logger(__name__)
 
 
@@ -348,7 +360,8 @@ class Manager:
                 with self._state:
                     self._serving = True
                 log.info("workers started", workers=len(workers))
-                self._wait_until(lambda: False)
+                while not self._ended():  # woken at least every second (SIGNAL_POLL)
+                    self._wait_until(lambda: False, timeout=SIGNAL_POLL)
             with self._state:
                 return Outcome.LOST_LEADERSHIP if self._lost else Outcome.STOPPED
         finally:
